@@ -1,0 +1,1 @@
+"""A local QuickBooks Online API for tests, the demo and benchmarks."""
