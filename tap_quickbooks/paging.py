@@ -1,0 +1,130 @@
+"""Keyset paging over ``MetaData.LastUpdatedTime``: why no record is lost.
+
+Offset paging (STARTPOSITION 1, 1001, ...) over ``LastUpdatedTime >= bookmark`` loses records:
+a record updated mid-sync leaves its place, every later record shifts one position down, and one
+of them falls between two pages unseen. So the tap pages by key instead: each request asks
+for ``LastUpdatedTime >= t`` where ``t`` is the newest timestamp already passed on, and drops the
+rows it already passed on with exactly that timestamp (QBO timestamps have second precision, so
+boundaries are shared). Updated records move to a later timestamp and are met again, never
+skipped.
+
+One case needs offsets: more records share one second than fit on a page (a bulk import). Then
+the tap pages through that second alone, ordered by Id. That set can only shrink while it is read
+(an update moves a record to a later second), which can only shift positions down, so each page
+starts a little before the previous one ended and must share an Id with it; where it shares none,
+rows shifted past the overlap and the tap steps back. Page one needs no proof.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from singer_sdk.pagination import BaseAPIPaginator
+
+from tap_quickbooks.query import parse_instant
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which slice of the stream the next request asks for."""
+
+    since: dt.datetime | None
+    """Lower bound on LastUpdatedTime; None reads from the beginning of history."""
+    strict: bool = False
+    """``>`` instead of ``>=``: set after every row of ``since`` was read in a tie pass."""
+    tie_position: int | None = None
+    """When set, the request reads rows stamped exactly ``since``, ordered by Id, from here."""
+
+
+def record_time(record: dict) -> dt.datetime | None:
+    """The record's MetaData.LastUpdatedTime as an aware UTC datetime, if it has one."""
+    text = (record.get("MetaData") or {}).get("LastUpdatedTime")
+    if not text:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return parse_instant(text)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+class KeysetPaginator(BaseAPIPaginator[Window]):
+    """Pages a QBO entity by LastUpdatedTime, de-duplicating at page boundaries.
+
+    The stream hands every page's rows to :meth:`admit` before the SDK asks for the next
+    window, so the paginator knows what each page held without parsing the response twice.
+    """
+
+    def __init__(self, since: dt.datetime | None, page_size: int) -> None:
+        super().__init__(Window(since))
+        self.page_size = page_size
+        # Rows shift at most this far between two tie pages before the proof of contiguity fails.
+        self.overlap = max(1, page_size // 10) if page_size > 1 else 0
+        self._boundary: dt.datetime | None = None  # newest timestamp passed on
+        self._boundary_ids: set[str] = set()  # Ids passed on with that timestamp
+        self._rows_in_page = 0
+        self._first_time: dt.datetime | None = None
+        self._last_time: dt.datetime | None = None
+        self._page_ids: list[str] = []
+        self._tie_reference: set[str] = set()  # Ids of the last tie page proven contiguous
+
+    def admit(self, rows: list[dict]) -> list[dict]:
+        """Remember what a page held and return the rows not passed on before."""
+        self._rows_in_page = len(rows)
+        self._page_ids = [str(row.get("Id")) for row in rows]
+        fresh = []
+        first = last = None
+        for row, row_id in zip(rows, self._page_ids, strict=True):
+            time = record_time(row)
+            if time is None:  # no timestamp to page by: pass it on, it cannot recur
+                fresh.append(row)
+                continue
+            first = first or time
+            last = time
+            if time == self._boundary:
+                if row_id in self._boundary_ids:
+                    continue
+                self._boundary_ids.add(row_id)
+            elif self._boundary is None or time > self._boundary:
+                self._boundary, self._boundary_ids = time, {row_id}
+            fresh.append(row)
+        self._first_time, self._last_time = first, last
+        return fresh
+
+    def has_more(self, response: object) -> bool:  # noqa: ARG002
+        if self.current_value.tie_position is not None:
+            return True  # the stream goes on after the tied second, with a strict bound
+        return self._rows_in_page >= self.page_size
+
+    def continue_if_empty(self, response: object) -> bool:
+        # A page can be all duplicates (the boundary) and still not be the last.
+        return self.has_more(response)
+
+    def get_next(self, response: object) -> Window | None:  # noqa: ARG002
+        window = self.current_value
+        if window.tie_position is not None:
+            return self._next_tie_window(window)
+        if self._last_time is None:
+            return None
+        if self._first_time == self._last_time:
+            # A whole page of one second: only offsets can get past it.
+            self._tie_reference = set()
+            return Window(self._last_time, tie_position=1)
+        return Window(self._last_time)
+
+    def _next_tie_window(self, window: Window) -> Window:
+        position = window.tie_position or 1
+        page_ids = set(self._page_ids)
+        contiguous = position == 1 or bool(page_ids & self._tie_reference)
+        if not contiguous:
+            # Rows shifted further than the overlap: step back and read again.
+            back = max(1, position - max(1, self.page_size - self.overlap))
+            return Window(window.since, tie_position=back)
+        self._tie_reference = page_ids
+        if self._rows_in_page < self.page_size:
+            return Window(window.since, strict=True)
+        step = max(1, self._rows_in_page - self.overlap)
+        return Window(window.since, tie_position=position + step)

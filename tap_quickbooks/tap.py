@@ -1,0 +1,342 @@
+"""TapQuickBooks: settings, the streams, and what a run shares (auth, state)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import sys
+import typing as t
+from functools import cached_property
+from urllib.parse import urlparse
+
+import click
+import requests
+from singer_sdk import Tap
+from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
+
+from tap_quickbooks import errors, query
+from tap_quickbooks.auth import (
+    PRODUCTION_TOKEN_URL,
+    QuickBooksAuthenticator,
+    QuickBooksAuthError,
+    RefreshTokenCandidate,
+    TokenFile,
+    TokenSealer,
+    newest_first,
+)
+from tap_quickbooks.catalogue import ENTITIES
+from tap_quickbooks.client import QuickBooksStream
+
+API_URLS = {
+    "production": "https://quickbooks.api.intuit.com",
+    "sandbox": "https://sandbox-quickbooks.api.intuit.com",
+}
+AUTH_STATE_KEY = "quickbooks_auth"
+LOWEST_MINOR_VERSION = 75  # QBO serves anything lower as 75 since 2025-08-01
+
+
+class TapQuickBooks(Tap):
+    """Singer tap for QuickBooks Online."""
+
+    name = "tap-quickbooks"
+    package_name = "tap-quickbooks"
+    # msgspec writes Decimal as a plain JSON number, exactly, and faster than simplejson.
+    message_writer_class = MsgSpecWriter
+    capabilities: t.ClassVar = [
+        TapCapabilities.CATALOG,
+        TapCapabilities.DISCOVER,
+        TapCapabilities.STATE,
+        PluginCapabilities.ABOUT,
+        TapCapabilities.TEST,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.BATCH,
+    ]
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "client_id",
+            th.StringType(nullable=False),
+            required=True,
+            title="Client ID",
+            description="OAuth client ID of your Intuit app (Keys & credentials).",
+        ),
+        th.Property(
+            "client_secret",
+            th.StringType(nullable=False),
+            required=True,
+            secret=True,
+            title="Client secret",
+            description="OAuth client secret of your Intuit app.",
+        ),
+        th.Property(
+            "refresh_token",
+            th.StringType(nullable=False),
+            required=True,
+            secret=True,
+            title="Refresh token",
+            description=(
+                "OAuth refresh token for the company (from `tap-quickbooks-auth` or the "
+                "OAuth Playground). Newer tokens that QBO rotates in are kept in state and "
+                "in `token_store_path`; this one is the fallback."
+            ),
+        ),
+        th.Property(
+            "realm_id",
+            th.StringType(nullable=False),
+            required=True,
+            title="Realm ID",
+            description="The QuickBooks company ID (realmId).",
+        ),
+        th.Property(
+            "start_date",
+            th.DateTimeType,
+            description="Only extract records updated at or after this instant. "
+            "Default: all history.",
+        ),
+        th.Property(
+            "environment",
+            th.StringType,
+            default="production",
+            allowed_values=["production", "sandbox"],
+            description="Which Intuit API to call: `production` or `sandbox`.",
+        ),
+        th.Property(
+            "api_url",
+            th.StringType,
+            description="Override of the API base URL (a proxy, or the bundled emulator). "
+            "Must be https, except for loopback hosts.",
+        ),
+        th.Property(
+            "token_url",
+            th.StringType,
+            description="Override of Intuit's OAuth token endpoint. Must be https, except for "
+            "loopback hosts.",
+        ),
+        th.Property(
+            "minor_version",
+            th.IntegerType,
+            default=LOWEST_MINOR_VERSION,
+            description="QBO API minor version sent on every call.",
+        ),
+        th.Property(
+            "page_size",
+            th.IntegerType,
+            default=query.MAX_RESULTS,
+            description="Rows per query page (1 to 1000). Every page is a metered API call.",
+        ),
+        th.Property(
+            "token_store_path",
+            th.StringType,
+            description="File in which every rotated refresh token is saved (atomically, mode "
+            "0600) before it is used. Recommended wherever state might be lost.",
+        ),
+        th.Property(
+            "request_timeout",
+            th.NumberType,
+            default=300,
+            description="Seconds to wait for QBO to answer a request.",
+        ),
+        th.Property(
+            "user_agent",
+            th.StringType,
+            description="User-Agent header sent to QBO.",
+        ),
+    ).to_dict()
+
+    # -- settings ----------------------------------------------------------------------------
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        problems = super()._validate_config(raise_errors=raise_errors)
+        problems += settings_problems(self.config)
+        if problems and raise_errors:
+            raise ConfigValidationError(
+                "Config validation failed", errors=problems, schema=self.config_jsonschema
+            )
+        return problems
+
+    @property
+    def realm_id(self) -> str:
+        return str(self.config["realm_id"])
+
+    @property
+    def api_url(self) -> str:
+        url = self.config.get("api_url") or API_URLS[self.config.get("environment", "production")]
+        return url.rstrip("/")
+
+    @property
+    def token_url(self) -> str:
+        return self.config.get("token_url") or PRODUCTION_TOKEN_URL
+
+    @property
+    def page_size(self) -> int:
+        return int(self.config.get("page_size") or query.MAX_RESULTS)
+
+    @property
+    def minor_version(self) -> int:
+        return max(LOWEST_MINOR_VERSION, int(self.config.get("minor_version") or 0))
+
+    # -- streams -----------------------------------------------------------------------------
+
+    def discover_streams(self) -> list[QuickBooksStream]:
+        return [QuickBooksStream(self, entity) for entity in ENTITIES]
+
+    # -- auth and state ----------------------------------------------------------------------
+
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        super().load_state(state)
+        if isinstance(state.get(AUTH_STATE_KEY), dict):
+            self.state[AUTH_STATE_KEY] = dict(state[AUTH_STATE_KEY])
+        for stream_name, bookmark in self.state.get("bookmarks", {}).items():
+            value = bookmark.get("replication_key_value")
+            if value is None:
+                continue
+            try:
+                # Another tap's (or an older run's) offset text would compare wrongly as a
+                # string: every bookmark becomes UTC text of one shape.
+                bookmark["replication_key_value"] = query.utc_text(
+                    query.parse_instant(str(value))
+                )
+            except (ValueError, TypeError) as exc:
+                msg = (
+                    f"State bookmark of stream '{stream_name}' is not a timestamp: {value!r}. "
+                    "Fix or remove that bookmark (the stream then re-reads from start_date)."
+                )
+                raise ConfigValidationError(msg, errors=[msg]) from exc
+
+    @cached_property
+    def _sealer(self) -> TokenSealer:
+        return TokenSealer(self.config["client_id"], self.config["client_secret"])
+
+    @cached_property
+    def _token_file(self) -> TokenFile | None:
+        path = self.config.get("token_store_path")
+        return TokenFile(path) if path else None
+
+    @cached_property
+    def authenticator(self) -> QuickBooksAuthenticator:
+        """The one authenticator of the run: streams share it, so one refresh serves all."""
+        candidates = [RefreshTokenCandidate("config", self.config["refresh_token"])]
+        if self._token_file and (stored := self._token_file.read()):
+            candidates.append(stored)
+        sealed = self.state.get(AUTH_STATE_KEY) or {}
+        if sealed.get("refresh_token"):
+            token = self._sealer.open(sealed["refresh_token"])
+            if token:
+                updated = query.parse_instant(sealed.get("updated_at") or "1970-01-01")
+                candidates.append(RefreshTokenCandidate("state", token, updated))
+            else:
+                self.logger.warning(
+                    "The refresh token in state was sealed under other client credentials; "
+                    "ignoring it."
+                )
+        self._kept_token = sealed and self._sealer.open(sealed.get("refresh_token", ""))
+        return QuickBooksAuthenticator(
+            client_id=self.config["client_id"],
+            client_secret=self.config["client_secret"],
+            token_url=self.token_url,
+            candidates=newest_first(candidates),
+            on_refresh_token=self._keep_refresh_token,
+            timeout=float(self.config.get("request_timeout", 300)),
+        )
+
+    def _keep_refresh_token(self, token: str) -> None:
+        """Save the newest refresh token where the next run looks, before it is used."""
+        if self._token_file:
+            stored = self._token_file.read()
+            if not stored or stored.token != token:
+                self._token_file.write(token, self.realm_id)
+        if token != getattr(self, "_kept_token", None):
+            self.state[AUTH_STATE_KEY] = {
+                "refresh_token": self._sealer.seal(token),
+                "updated_at": query.utc_text(dt.datetime.now(dt.UTC)),
+            }
+            self.state_writer.write_state(self.state)
+            self._kept_token = token
+
+    # -- --test: one cheap call and a verdict --------------------------------------------------
+
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        if value != "connection":
+            super().cb_test(ctx, param, value)
+            return
+        config = ctx.params.get("config")
+        tap = cls(config=config.config, parse_env_config=config.parse_env, validate_config=True)
+        ok, verdict = tap.check_connection()
+        (cls.logger.info if ok else cls.logger.error)(verdict)
+        click.echo(verdict, err=True)
+        ctx.exit(0 if ok else 1)
+
+    def check_connection(self) -> tuple[bool, str]:
+        """Refresh the token and read CompanyInfo: one metered call."""
+        url = f"{self.api_url}/v3/company/{self.realm_id}/companyinfo/{self.realm_id}"
+        try:
+            request = requests.Request(
+                "GET", url, params={"minorversion": self.minor_version},
+                headers={"Accept": "application/json"},
+            ).prepare()
+            response = requests.Session().send(
+                self.authenticator(request), timeout=float(self.config.get("request_timeout", 60))
+            )
+        except QuickBooksAuthError as exc:
+            return False, f"Connection test FAILED: {exc}"
+        except requests.RequestException as exc:
+            return False, f"Connection test FAILED: cannot reach {self.api_url}: {type(exc).__name__}"
+        if response.status_code != 200:  # noqa: PLR2004
+            return False, f"Connection test FAILED: {errors.describe(response)}"
+        name = (response.json().get("CompanyInfo") or {}).get("CompanyName", "?")
+        return True, f"Connection test OK: realm {self.realm_id} is '{name}'."
+
+
+def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """What is wrong with a config, one sentence per key (the JSON schema checks types)."""
+    problems = []
+    realm = str(config.get("realm_id") or "")
+    if realm and not realm.isdigit():
+        problems.append(f"realm_id must be the company's numeric realmId, not {realm!r}.")
+    for key in ("api_url", "token_url"):
+        if url := config.get(key):
+            problem = _url_problem(url)
+            if problem:
+                problems.append(f"{key}: {problem}")
+    size = config.get("page_size")
+    if size is not None and not 1 <= int(size) <= query.MAX_RESULTS:
+        problems.append(f"page_size must be between 1 and {query.MAX_RESULTS}, not {size}.")
+    if (timeout := config.get("request_timeout")) is not None and float(timeout) <= 0:
+        problems.append("request_timeout must be a positive number of seconds.")
+    if start := config.get("start_date"):
+        try:
+            query.parse_instant(str(start))
+        except (ValueError, TypeError):
+            problems.append(f"start_date must be an ISO-8601 date or date-time, not {start!r}.")
+    return problems
+
+
+def _url_problem(url: str) -> str | None:
+    parsed = urlparse(url)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        return f"{url!r} is not an http(s) URL."
+    if parsed.scheme == "http" and not _is_loopback(parsed.hostname):
+        return (
+            f"plain http is refused for {parsed.hostname!r}: tokens would cross the network "
+            "unencrypted. Use https (http is allowed for loopback hosts only)."
+        )
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+if __name__ == "__main__":
+    TapQuickBooks.cli()
+    sys.exit(0)
