@@ -1,0 +1,147 @@
+"""Pure logic: query text, error envelopes (real recorded ones), token sealing and storage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import stat
+from pathlib import Path
+
+import pytest
+import requests
+
+from tap_quickbooks import errors, query
+from tap_quickbooks.auth import RefreshTokenCandidate, TokenFile, TokenSealer, newest_first
+from tap_quickbooks.paging import Window
+
+RECORDED = Path(__file__).parent / "fixtures" / "recorded"
+
+
+def test_incremental_statement_for_a_name_list() -> None:
+    since = dt.datetime(2024, 3, 10, 9, 59, 59, tzinfo=dt.UTC)
+    statement = query.Select(
+        "Customer",
+        (query.compare(query.LAST_UPDATED, ">=", since), query.ALL_ACTIVE_STATES),
+        order_by=(query.LAST_UPDATED,),
+        max_results=1000,
+    )
+    assert str(statement) == (
+        "SELECT * FROM Customer WHERE MetaData.LastUpdatedTime >= '2024-03-10T09:59:59+00:00'"
+        " AND Active IN (true, false) ORDERBY MetaData.LastUpdatedTime MAXRESULTS 1000"
+    )
+
+
+def test_literals_escape_quotes_and_backslashes() -> None:
+    assert query.literal("Adam's \\ Co") == "'Adam\\'s \\\\ Co'"
+    assert query.one_of("Id", ["1", "2"]) == "Id IN ('1', '2')"
+    assert query.literal(True) == "true"
+
+
+def test_paging_limits_are_refused_before_qbo_refuses_them() -> None:
+    with pytest.raises(ValueError, match="MAXRESULTS"):
+        query.Select("Invoice", max_results=1001)
+    with pytest.raises(ValueError, match="1-based"):
+        query.Select("Invoice", start_position=0)
+    with pytest.raises(ValueError, match="operator"):
+        query.compare("Id", "!=", "1")
+
+
+def test_statements_the_stream_sends(company) -> None:
+    from tap_quickbooks.catalogue import BY_STREAM
+    from tap_quickbooks.client import QuickBooksStream
+    from tap_quickbooks.tap import TapQuickBooks
+
+    tap = TapQuickBooks(config=company.tap_config(), validate_config=True)
+    invoices = QuickBooksStream(tap, BY_STREAM["invoices"])
+    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    assert str(invoices.statement(Window(None))) == (
+        "SELECT * FROM Invoice ORDERBY MetaData.LastUpdatedTime MAXRESULTS 1000"
+    )
+    assert "LastUpdatedTime > '2024-01-01T00:00:00+00:00'" in str(
+        invoices.statement(Window(t0, strict=True))
+    )
+    tie = str(invoices.statement(Window(t0, tie_position=901)))
+    assert "LastUpdatedTime = '2024-01-01T00:00:00+00:00' ORDERBY Id STARTPOSITION 901" in tie
+    tax_codes = QuickBooksStream(tap, BY_STREAM["tax_codes"])
+    assert str(tax_codes.statement(1)) == (
+        "SELECT * FROM TaxCode WHERE Active IN (true, false) STARTPOSITION 1 MAXRESULTS 1000"
+    )
+    assert str(QuickBooksStream(tap, BY_STREAM["preferences"]).statement(None)) == (
+        "SELECT * FROM Preferences"
+    )
+
+
+def fake_response(status: int, body: str, content_type: str, tid: str = "tid-1") -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response._content = body.encode()  # noqa: SLF001
+    response.headers["Content-Type"] = content_type
+    response.headers["intuit_tid"] = tid
+    response.request = requests.Request("GET", "https://qbo.test/v3/company/1/query?query=x").prepare()
+    return response
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "expect"),
+    [
+        ("Error_401_token_expired__qbo_api.json", 401, "code 3200"),
+        ("Error_400_query_invalid_entity__qbo_api.json", 400, "invalid context declaration"),
+        ("Error_400_unrecognized_property__qbo_api.json", 400, "code 2010"),
+        ("Error_400_duplicate_name__qbo_api.json", 400, "code 6240"),
+    ],
+)
+def test_recorded_json_faults_read_as_one_line(name: str, status: int, expect: str) -> None:
+    body = (RECORDED / name).read_text()
+    line = errors.describe(fake_response(status, body, "application/json"))
+    assert expect in line
+    assert "intuit_tid=tid-1" in line
+    assert "\n" not in line
+
+
+def test_throttle_xml_and_gateway_html_read_as_one_line() -> None:
+    xml = (
+        '<?xml version="1.0"?><IntuitResponse xmlns="http://schema.intuit.com/finance/v3">'
+        '<Fault type="SERVICE"><Error code="3001"><Message>message=ThrottleExceeded; '
+        "errorCode=003001; statusCode=429</Message><Detail>The request limit was reached."
+        "</Detail></Error></Fault></IntuitResponse>"
+    )
+    assert "code 3001" in errors.describe(fake_response(429, xml, "application/xml"))
+    html = "<html><head><title>503 Service Unavailable</title></head><body>down</body></html>"
+    assert "503 Service Unavailable" in errors.describe(fake_response(503, html, "text/html"))
+    cut = errors.describe(fake_response(200, '{"QueryResponse": {"Inv', "application/json"))
+    assert "not valid JSON" in cut
+
+
+def test_sealed_token_opens_only_with_the_same_credentials() -> None:
+    sealed = TokenSealer("client", "secret").seal("RT-123")
+    assert "RT-123" not in sealed
+    assert TokenSealer("client", "secret").open(sealed) == "RT-123"
+    assert TokenSealer("client", "other-secret").open(sealed) is None
+    assert TokenSealer("client", "secret").open("garbage") is None
+
+
+def test_token_file_is_atomic_and_private(tmp_path: Path) -> None:
+    store = TokenFile(tmp_path / "sub" / "token.json")
+    assert store.read() is None
+    store.write("RT-1", "42")
+    store.write("RT-2", "42")
+    assert stat.S_IMODE((tmp_path / "sub" / "token.json").stat().st_mode) == 0o600
+    stored = store.read()
+    assert stored is not None
+    assert stored.token == "RT-2"
+    assert json.loads((tmp_path / "sub" / "token.json").read_text())["realm_id"] == "42"
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["token.json"]
+
+
+def test_candidates_newest_first_config_last() -> None:
+    old = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    new = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
+    ordered = newest_first(
+        [
+            RefreshTokenCandidate("config", "A"),
+            RefreshTokenCandidate("token file", "B", old),
+            RefreshTokenCandidate("state", "C", new),
+            RefreshTokenCandidate("state", "A", new),
+        ]
+    )
+    assert [c.token for c in ordered] == ["C", "A", "B"]
