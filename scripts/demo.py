@@ -38,8 +38,16 @@ def ensure_meltano() -> None:
     print("Installing Meltano into .venv-meltano (its own environment) ...", flush=True)
     subprocess.run([*uv(), "venv", "--quiet", "--allow-existing", str(MELTANO_VENV)], check=True)
     subprocess.run(
-        [*uv(), "pip", "install", "--quiet", "--python", str(MELTANO_VENV / "bin" / "python"),
-         "-r", str(lock)],
+        [
+            *uv(),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(MELTANO_VENV / "bin" / "python"),
+            "-r",
+            str(lock),
+        ],
         check=True,
     )
     marker.write_text(lock.read_text())
@@ -48,8 +56,19 @@ def ensure_meltano() -> None:
 def start_emulator(config_path: Path) -> subprocess.Popen:
     config_path.unlink(missing_ok=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "qbo_emulator.cli", "--port", "0", "--seed", "42",
-         "--scale", os.environ.get("DEMO_SCALE", "5000"), "--write-config", str(config_path)],
+        [
+            sys.executable,
+            "-m",
+            "qbo_emulator.cli",
+            "--port",
+            "0",
+            "--seed",
+            "42",
+            "--scale",
+            os.environ.get("DEMO_SCALE", "5000"),
+            "--write-config",
+            str(config_path),
+        ],
         stdout=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
@@ -69,13 +88,14 @@ def table_counts() -> dict[str, int]:
     script = (
         "import duckdb, json, sys\n"
         f"con = duckdb.connect({str(WAREHOUSE)!r}, read_only=True)\n"
-        "rows = con.sql(\"select table_name from information_schema.tables "
+        'rows = con.sql("select table_name from information_schema.tables '
         "where table_schema = 'quickbooks'\").fetchall()\n"
         "print(json.dumps({t: con.sql(f'select count(*) from quickbooks.\"{t}\"').fetchone()[0]"
         " for (t,) in rows}))\n"
     )
-    out = subprocess.run([str(DUCKDB_PYTHON), "-c", script], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [str(DUCKDB_PYTHON), "-c", script], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 
@@ -118,8 +138,10 @@ def main() -> None:
     print(f"{'total':<28}{total_got:>16,}{total_want:>16,}")
     if mismatches:
         sys.exit(f"{mismatches} tables differ from the emulator's ground truth.")
-    print("\nEvery table matches QuickBooks' row count. Query it: "
-          f"duckdb {WAREHOUSE.relative_to(ROOT)}")
+    print(
+        "\nEvery table matches QuickBooks' row count. Query it: "
+        f"duckdb {WAREHOUSE.relative_to(ROOT)}"
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from singer_sdk.authenticators import OAuthAuthenticator
 
 logger = logging.getLogger("tap_quickbooks.auth")
 
-PRODUCTION_TOKEN_URL = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
+PRODUCTION_TOKEN_URL = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"  # noqa: S105
 REAUTHORIZE_HINT = (
     "Re-authorize the connection: run `tap-quickbooks-auth --config <your config.json>` "
     "(or the Intuit OAuth Playground), which writes a fresh refresh_token into the config, "
@@ -208,9 +208,7 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
             else "",
         )
 
-    def _request_token(
-        self, candidate: RefreshTokenCandidate
-    ) -> tuple[dt.datetime, dict] | None:
+    def _request_token(self, candidate: RefreshTokenCandidate) -> tuple[dt.datetime, dict] | None:
         """POST the refresh grant; None when QBO says invalid_grant."""
         basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
         headers = {
@@ -228,10 +226,10 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
             except requests.RequestException as exc:
                 problem = f"{type(exc).__name__} reaching the token endpoint"
             else:
-                if response.status_code == 200:  # noqa: PLR2004
+                if response.status_code == 200:
                     try:
                         body = response.json()
-                        body["access_token"]  # noqa: B018
+                        body["access_token"]
                     except (ValueError, KeyError, TypeError):
                         problem = "a token response without an access token"
                     else:
@@ -247,7 +245,7 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
                             tid,
                         )
                         return None
-                    if error == "invalid_client" or response.status_code == 401:  # noqa: PLR2004
+                    if error == "invalid_client" or response.status_code == 401:
                         msg = (
                             "QuickBooks rejected the client credentials (invalid_client, "
                             f"intuit_tid={tid}): check client_id and client_secret in the "
@@ -255,7 +253,7 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
                         )
                         raise QuickBooksAuthError(msg)
                     problem = f"HTTP {response.status_code} ({error or 'no error code'})"
-                    if response.status_code < 500 and response.status_code != 429:  # noqa: PLR2004
+                    if response.status_code < 500 and response.status_code != 429:
                         msg = f"Token refresh failed: {problem}, intuit_tid={tid}."
                         raise QuickBooksAuthError(msg)
             wait = min(30.0, 2.0**attempt)

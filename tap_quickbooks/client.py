@@ -80,7 +80,7 @@ class QuickBooksStream(RESTStream[t.Any]):
 
     @property
     @override
-    def authenticator(self):  # noqa: ANN201
+    def authenticator(self):
         return self._tap.authenticator
 
     @property
@@ -96,9 +96,7 @@ class QuickBooksStream(RESTStream[t.Any]):
     @override
     def get_new_paginator(self) -> BaseAPIPaginator:
         if self.entity.incremental:
-            self._keyset = KeysetPaginator(
-                self.get_starting_timestamp(None), self._tap.page_size
-            )
+            self._keyset = KeysetPaginator(self.get_starting_timestamp(None), self._tap.page_size)
             return self._keyset
         self._keyset = None
         if self.entity.singleton:

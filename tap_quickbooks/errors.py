@@ -69,8 +69,10 @@ def _xml_or_html(text: str) -> str:
         title = _TITLE.search(text)
         snippet = title.group(1) if title else _TAG.sub(" ", text)
         return " ".join(snippet.split())[:200]
-    fault = root if root.tag.endswith("Fault") else next(
-        (el for el in root.iter() if el.tag.endswith("Fault")), root
+    fault = (
+        root
+        if root.tag.endswith("Fault")
+        else next((el for el in root.iter() if el.tag.endswith("Fault")), root)
     )
     parts = []
     for error in (el for el in fault.iter() if el.tag.endswith("Error")):

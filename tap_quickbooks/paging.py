@@ -94,7 +94,7 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         self._first_time, self._last_time = first, last
         return fresh
 
-    def has_more(self, response: object) -> bool:  # noqa: ARG002
+    def has_more(self, response: object) -> bool:
         if self.current_value.tie_position is not None:
             return True  # the stream goes on after the tied second, with a strict bound
         return self._rows_in_page >= self.page_size
@@ -103,7 +103,7 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         # A page can be all duplicates (the boundary) and still not be the last.
         return self.has_more(response)
 
-    def get_next(self, response: object) -> Window | None:  # noqa: ARG002
+    def get_next(self, response: object) -> Window | None:
         window = self.current_value
         if window.tie_position is not None:
             return self._next_tie_window(window)

@@ -197,9 +197,7 @@ class TapQuickBooks(Tap):
             try:
                 # Another tap's (or an older run's) offset text would compare wrongly as a
                 # string: every bookmark becomes UTC text of one shape.
-                bookmark["replication_key_value"] = query.utc_text(
-                    query.parse_instant(str(value))
-                )
+                bookmark["replication_key_value"] = query.utc_text(query.parse_instant(str(value)))
             except (ValueError, TypeError) as exc:
                 msg = (
                     f"State bookmark of stream '{stream_name}' is not a timestamp: {value!r}. "
@@ -276,7 +274,9 @@ class TapQuickBooks(Tap):
         url = f"{self.api_url}/v3/company/{self.realm_id}/companyinfo/{self.realm_id}"
         try:
             request = requests.Request(
-                "GET", url, params={"minorversion": self.minor_version},
+                "GET",
+                url,
+                params={"minorversion": self.minor_version},
                 headers={"Accept": "application/json"},
             ).prepare()
             response = requests.Session().send(
@@ -285,8 +285,11 @@ class TapQuickBooks(Tap):
         except QuickBooksAuthError as exc:
             return False, f"Connection test FAILED: {exc}"
         except requests.RequestException as exc:
-            return False, f"Connection test FAILED: cannot reach {self.api_url}: {type(exc).__name__}"
-        if response.status_code != 200:  # noqa: PLR2004
+            return (
+                False,
+                f"Connection test FAILED: cannot reach {self.api_url}: {type(exc).__name__}",
+            )
+        if response.status_code != 200:
             return False, f"Connection test FAILED: {errors.describe(response)}"
         name = (response.json().get("CompanyInfo") or {}).get("CompanyName", "?")
         return True, f"Connection test OK: realm {self.realm_id} is '{name}'."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from qbo_emulator import Emulator
 
 

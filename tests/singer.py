@@ -61,9 +61,13 @@ def write_json(directory: Path, name: str, data: object) -> Path:
 
 
 def tap_command(config: dict, state: dict | None, args: list[str], workdir: Path) -> list[str]:
-    command = [sys.executable, "-m", "tap_quickbooks", "--config", str(
-        write_json(workdir, "config.json", config)
-    )]
+    command = [
+        sys.executable,
+        "-m",
+        "tap_quickbooks",
+        "--config",
+        str(write_json(workdir, "config.json", config)),
+    ]
     if state is not None:
         command += ["--state", str(write_json(workdir, "state.json", state))]
     return command + args
@@ -101,7 +105,7 @@ def run_tap_until_killed(
     """Start a sync and SIGKILL it once it has written that many RECORD messages."""
     with tempfile.TemporaryDirectory() as tmp:
         command = tap_command(config, state, args or [], Path(tmp))
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )
         lines = []

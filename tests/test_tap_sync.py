@@ -189,8 +189,9 @@ def test_stale_bookmark_format_from_state_is_normalised(make_company) -> None:
     run = run_tap(config, state, ["--catalog", str(catalog)])
     assert run.returncode == 0, run.stderr[-3000:]
     expected = {
-        r["Id"] for r in invoices if parse_instant(r["MetaData"]["LastUpdatedTime"])
-        >= parse_instant(middle)
+        r["Id"]
+        for r in invoices
+        if parse_instant(r["MetaData"]["LastUpdatedTime"]) >= parse_instant(middle)
     }
     assert {r["Id"] for r in run.records["invoices"]} == expected
 
@@ -206,7 +207,8 @@ def test_start_date_limits_history(make_company) -> None:
     run = run_tap(config, args=["--catalog", str(select(config, ["bills"]))])
     assert run.returncode == 0
     got = run.records.get("bills", [])
-    assert got and all(parse_instant(r["LastUpdatedTime"]) >= start for r in got)
+    assert got
+    assert all(parse_instant(r["LastUpdatedTime"]) >= start for r in got)
     assert len(got) == sum(1 for t in times if t >= start)
 
 

@@ -71,13 +71,17 @@ def test_statements_the_stream_sends(company) -> None:
     )
 
 
-def fake_response(status: int, body: str, content_type: str, tid: str = "tid-1") -> requests.Response:
+def fake_response(
+    status: int, body: str, content_type: str, tid: str = "tid-1"
+) -> requests.Response:
     response = requests.Response()
     response.status_code = status
-    response._content = body.encode()  # noqa: SLF001
+    response._content = body.encode()
     response.headers["Content-Type"] = content_type
-    response.headers["intuit_tid"] = tid
-    response.request = requests.Request("GET", "https://qbo.test/v3/company/1/query?query=x").prepare()
+    response.headers["intuit_tid"] = "tid-1"
+    response.request = requests.Request(
+        "GET", "https://qbo.test/v3/company/1/query?query=x"
+    ).prepare()
     return response
 
 
