@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import decimal
+import email.utils
 import json
+import time
 import typing as t
 from http import HTTPStatus
 
@@ -90,8 +92,71 @@ class QuickBooksStream(RESTStream[t.Any]):
 
     @property
     @override
-    def timeout(self) -> float:  # type: ignore[override]
-        return float(self.config.get("request_timeout", 300))
+    def timeout(self) -> tuple[float, float]:  # type: ignore[override]
+        """(connect, read) seconds: a dead network fails fast, a slow report may take long."""
+        return (
+            float(self.config.get("connect_timeout", 30)),
+            float(self.config.get("request_timeout", 300)),
+        )
+
+    # -- sending, within QBO's limits, retrying what can succeed -----------------------------
+
+    @override
+    def _request(self, prepared_request: requests.PreparedRequest, context: Context | None):
+        with self._tap.limiter:
+            self._tap.api_calls["requests"] += 1
+            return super()._request(prepared_request, context)
+
+    @override
+    def calculate_sync_cost(self, request, response, context) -> dict[str, int]:
+        # Every successful read is a metered CorePlus call.
+        return {"query": 1}
+
+    @override
+    def log_sync_costs(self) -> None:
+        super().log_sync_costs()
+        self._tap.stream_costs_logged(self._sync_costs)
+
+    @override
+    def backoff_max_tries(self) -> int:
+        return int(self.config.get("max_retries", 8)) + 1
+
+    @override
+    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
+        """Exponential waits capped at max_retry_wait; QBO's Retry-After wins; 401 at once."""
+        cap = float(self.config.get("max_retry_wait", 120))
+        attempt = 0
+        exc = yield 0.0
+        while True:
+            attempt += 1
+            wait = min(cap, 2.0**attempt)
+            response = getattr(exc, "response", None)
+            if response is not None:
+                if response.status_code == HTTPStatus.UNAUTHORIZED:
+                    wait = 0.0  # a fresh token is all it needs
+                elif (after := _retry_after(response)) is not None:
+                    wait = min(cap, after)
+            exc = yield wait
+
+    @override
+    def backoff_jitter(self, value: float) -> float:
+        # Up to a quarter more, so that parallel runs do not retry in lockstep.
+        return value + value * 0.25 * self._tap.jitter.random()
+
+    @override
+    def backoff_handler(self, details: dict) -> None:
+        exc = details.get("exception")
+        response = getattr(exc, "response", None)
+        reason = errors.describe(response) if response is not None else type(exc).__name__
+        self._tap.api_calls["retries"] += 1
+        self.logger.warning(
+            "%s: retry %d/%d in %.1fs after %s",
+            self.name,
+            details.get("tries", 0),
+            self.backoff_max_tries() - 1,
+            details.get("wait", 0.0),
+            reason,
+        )
 
     @override
     def get_new_paginator(self) -> BaseAPIPaginator:
@@ -184,6 +249,18 @@ class QuickBooksStream(RESTStream[t.Any]):
         time = record_time(row)
         row["LastUpdatedTime"] = query.utc_text(time) if time else None
         return row
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Seconds from a Retry-After header (delta seconds or an HTTP date), if QBO sent one."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time()) if when else None
 
 
 class _FullPagePaginator(OffsetPaginator):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import ipaddress
+import random
 import sys
 import typing as t
 from functools import cached_property
@@ -29,6 +31,7 @@ from tap_quickbooks.auth import (
 )
 from tap_quickbooks.catalogue import ENTITIES
 from tap_quickbooks.client import QuickBooksStream
+from tap_quickbooks.throttle import RequestLimiter
 
 API_URLS = {
     "production": "https://quickbooks.api.intuit.com",
@@ -141,6 +144,33 @@ class TapQuickBooks(Tap):
             description="Seconds to wait for QBO to answer a request.",
         ),
         th.Property(
+            "connect_timeout",
+            th.NumberType,
+            default=30,
+            description="Seconds to wait for a connection to QBO.",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType,
+            default=8,
+            description="Retries of a request that failed in a way that can pass (429, 5xx, "
+            "timeouts, resets, bodies cut short), with exponential backoff and jitter.",
+        ),
+        th.Property(
+            "max_retry_wait",
+            th.NumberType,
+            default=120,
+            description="Longest wait between two retries, in seconds (QBO's Retry-After "
+            "is honoured up to this).",
+        ),
+        th.Property(
+            "requests_per_minute",
+            th.IntegerType,
+            default=500,
+            description="Requests per minute this run allows itself against the company "
+            "(QBO's limit is 500; lower it when other apps share the company).",
+        ),
+        th.Property(
             "user_agent",
             th.StringType,
             description="User-Agent header sent to QBO.",
@@ -179,10 +209,45 @@ class TapQuickBooks(Tap):
     def minor_version(self) -> int:
         return max(LOWEST_MINOR_VERSION, int(self.config.get("minor_version") or 0))
 
-    # -- streams -----------------------------------------------------------------------------
+    # -- streams, and what they share ---------------------------------------------------------
 
     def discover_streams(self) -> list[QuickBooksStream]:
         return [QuickBooksStream(self, entity) for entity in ENTITIES]
+
+    @cached_property
+    def limiter(self) -> RequestLimiter:
+        per_minute = int(self.config.get("requests_per_minute") or 500)
+        return RequestLimiter(per_minute=per_minute, per_second=10, in_flight=10)
+
+    @cached_property
+    def api_calls(self) -> collections.Counter:
+        return collections.Counter()
+
+    @cached_property
+    def jitter(self) -> random.Random:
+        return random.Random()
+
+    def stream_costs_logged(self, costs: dict[str, int]) -> None:
+        """Sum the streams' metered calls; after the last stream, log the run's total."""
+        self.api_calls.update({f"metered {k}": v for k, v in costs.items()})
+        self.api_calls["streams logged"] += 1
+        if self.api_calls["streams logged"] == len(self.streams):
+            refreshes = self.authenticator.refresh_count if "authenticator" in vars(self) else 0
+            self.logger.info(
+                "API calls this run: %d metered (%s), %d requests sent, %d retries, "
+                "%d token refreshes, %.1fs waited for rate limits.",
+                sum(v for k, v in self.api_calls.items() if k.startswith("metered")),
+                ", ".join(
+                    f"{k.removeprefix('metered ')}={v}"
+                    for k, v in sorted(self.api_calls.items())
+                    if k.startswith("metered")
+                )
+                or "none",
+                self.api_calls["requests"],
+                self.api_calls["retries"],
+                refreshes,
+                self.limiter.waited,
+            )
 
     # -- auth and state ----------------------------------------------------------------------
 
@@ -309,8 +374,13 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     size = config.get("page_size")
     if size is not None and not 1 <= int(size) <= query.MAX_RESULTS:
         problems.append(f"page_size must be between 1 and {query.MAX_RESULTS}, not {size}.")
-    if (timeout := config.get("request_timeout")) is not None and float(timeout) <= 0:
-        problems.append("request_timeout must be a positive number of seconds.")
+    for key in ("request_timeout", "connect_timeout", "max_retry_wait"):
+        if (seconds := config.get(key)) is not None and float(seconds) <= 0:
+            problems.append(f"{key} must be a positive number of seconds.")
+    if (retries := config.get("max_retries")) is not None and int(retries) < 0:
+        problems.append("max_retries must be 0 or more.")
+    if (rate := config.get("requests_per_minute")) is not None and not 1 <= int(rate) <= 500:
+        problems.append("requests_per_minute must be between 1 and 500 (QBO's limit).")
     if start := config.get("start_date"):
         try:
             query.parse_instant(str(start))
