@@ -31,6 +31,7 @@ from tap_quickbooks.auth import (
 )
 from tap_quickbooks.catalogue import ENTITIES
 from tap_quickbooks.client import QuickBooksStream
+from tap_quickbooks.reports import REPORT_SETTINGS, report_streams
 from tap_quickbooks.throttle import RequestLimiter
 
 API_URLS = {
@@ -175,6 +176,7 @@ class TapQuickBooks(Tap):
             th.StringType,
             description="User-Agent header sent to QBO.",
         ),
+        *REPORT_SETTINGS,
     ).to_dict()
 
     # -- settings ----------------------------------------------------------------------------
@@ -211,8 +213,8 @@ class TapQuickBooks(Tap):
 
     # -- streams, and what they share ---------------------------------------------------------
 
-    def discover_streams(self) -> list[QuickBooksStream]:
-        return [QuickBooksStream(self, entity) for entity in ENTITIES]
+    def discover_streams(self) -> list:
+        return [QuickBooksStream(self, entity) for entity in ENTITIES] + report_streams(self)
 
     @cached_property
     def limiter(self) -> RequestLimiter:
