@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 import email.utils
 import json
@@ -14,6 +15,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.pagination import BaseAPIPaginator, OffsetPaginator, SinglePagePaginator
 
 from tap_quickbooks import errors, query
+from tap_quickbooks.changes import FROM_BATCH_HEADER
 from tap_quickbooks.paging import KeysetPaginator, Window, record_time
 from tap_quickbooks.schemas import entity_schema
 
@@ -36,6 +38,8 @@ def record_schema(entity: Entity) -> dict:
     schema["properties"] = {
         "realm_id": {"type": ["string"]},
         "LastUpdatedTime": {"type": ["string", "null"], "format": "date-time"},
+        # Set on records that stand for a deletion (from CDC): targets delete or flag the row.
+        "_sdc_deleted_at": {"type": ["string", "null"], "format": "date-time"},
         **schema["properties"],
     }
     return schema
@@ -103,14 +107,66 @@ class QuickBooksStream(RESTStream[t.Any]):
 
     @override
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None):
+        if page := self._tap.take_first_page(self.name, prepared_request):
+            return page  # already fetched in the run's one batch call
         with self._tap.limiter:
             self._tap.api_calls["requests"] += 1
             return super()._request(prepared_request, context)
 
+    def send(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: dict | None = None,
+        json_body: dict | None = None,
+        kind: str,
+    ) -> requests.Response:
+        """One call to another endpoint of the company (cdc, batch), with the stream's
+        authentication, limits, retries and error handling."""
+        request = self.build_prepared_request(
+            method=method,
+            url=f"{self.url_base}/v3/company/{self._tap.realm_id}/{endpoint}",
+            params={**(params or {}), "minorversion": self._tap.minor_version},
+            headers=self.http_headers,
+            json=json_body,
+        )
+        response = self.request_decorator(self._request)(request, None)
+        self._tap.api_calls[f"metered {kind}"] += 1
+        return response
+
+    def first_token(self) -> t.Any:
+        """The paging token of the stream's first request."""
+        if not self.entity.incremental:
+            return None if self.entity.singleton else 1
+        return Window(self.get_starting_timestamp(None))
+
+    def bookmark_time(self) -> dt.datetime | None:
+        """The stream's bookmark, if state has one."""
+        if not self.entity.incremental:
+            return None
+        value = self.get_starting_replication_key_value(None)
+        return query.parse_instant(value) if value else None
+
+    @override
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        changes = self._tap.run_plan.changes.get(self.entity.name)
+        if changes is None:
+            yield from super().get_records(context)
+            return
+        self.logger.info(
+            "%s: %d changes from CDC since %s, no query needed.",
+            self.name,
+            len(changes.rows),
+            query.utc_text(changes.since),
+        )
+        yield from changes.rows  # post_process adds the tap's fields, as for query rows
+
     @override
     def calculate_sync_cost(self, request, response, context) -> dict[str, int]:
-        # Every successful read is a metered CorePlus call.
-        return {"query": 1}
+        # Every successful read is a metered CorePlus call; a batch-served page was paid for
+        # by the batch call.
+        return {"query": 0 if FROM_BATCH_HEADER in response.headers else 1}
 
     @override
     def log_sync_costs(self) -> None:
@@ -248,6 +304,8 @@ class QuickBooksStream(RESTStream[t.Any]):
         row["realm_id"] = self._tap.realm_id
         time = record_time(row)
         row["LastUpdatedTime"] = query.utc_text(time) if time else None
+        if row.get("status") == "Deleted":
+            row["_sdc_deleted_at"] = row["LastUpdatedTime"]
         return row
 
 
