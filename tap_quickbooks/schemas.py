@@ -170,6 +170,8 @@ ATTACHABLE_REF = obj(
     EntityRef=REF,
     LineInfo=ID,
     IncludeOnSend=BOOL,
+    Inactive=BOOL,
+    NoRefOnly=BOOL,
     CustomField=array(CUSTOM_FIELD),
     AttachableRefEx=ANY_EXTENSION,
 )
@@ -1032,6 +1034,7 @@ _ENTITY_FIELDS: dict[str, Fields] = {
         CreditCardPayment=CREDIT_CARD_PAYMENT,
         UnappliedAmt=DECIMAL,
         ProcessPayment=BOOL,
+        TaxExemptionRef=REF,
         PaymentEx=ANY_EXTENSION,
     ),
     "PaymentMethod": fields(NAMED, Type=STRING, PaymentMethodEx=ANY_EXTENSION),
@@ -1075,6 +1078,7 @@ _ENTITY_FIELDS: dict[str, Fields] = {
             QuantityWithPriceAndRate=BOOL,
             QuantityOnHand=BOOL,
             UOM=STRING,
+            RevenueRecognition=BOOL,
             RevenueRecognitionEnabled=BOOL,
             RevenueRecognitionFrequency=STRING,
         ),
@@ -1136,6 +1140,7 @@ _ENTITY_FIELDS: dict[str, Fields] = {
             UsingMultiLocationInventory=BOOL,
             DaysBillsAreDue=INT,
             DiscountAccountRef=REF,
+            TPAREnabled=BOOL,
         ),
         TimeTrackingPrefs=obj(
             UseServices=BOOL,

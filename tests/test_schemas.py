@@ -253,6 +253,33 @@ def test_payment_line_ex_jaxb_wrapper_is_kept() -> None:
     assert wrapped[0]["declaredType"] == "com.intuit.schema.finance.v3.NameValue"
 
 
+@pytest.mark.parametrize(
+    ("path", "bad_value"),
+    [
+        (("TotalAmt",), "100.00"),  # an amount as a string
+        (("Line", 0, "Amount"), "100.00"),
+        (("Line", 0, "LineNum"), decimal.Decimal("1.5")),
+        (("TxnDate",), "2020-09-29T00:00:00-07:00"),  # a date-time where QBO sends a date
+        (("DueDate",), "29/10/2020"),
+        (("MetaData", "CreateTime"), "2020-09-29"),  # a date where QBO sends a date-time
+        (("MetaData", "LastUpdatedTime"), "2020-09-29 05:58:07"),
+        (("Id",), 266),  # ids are strings
+        (("SyncToken",), 0),
+        (("CustomerRef", "value"), 1),
+        (("ApplyTaxAfterDiscount",), "false"),
+        (("BillAddr",), "4581 Finch St."),
+    ],
+)
+def test_schema_rejects_mistyped_values(path: tuple, bad_value: object) -> None:
+    record = copy.deepcopy(_one("Invoice__qbo_api_create.json", "Invoice"))
+    target = record
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = bad_value
+    with pytest.raises(jsonschema.ValidationError):
+        validate(record, entity_schema("Invoice"))
+
+
 def test_unknown_fields_pass_through(caplog: pytest.LogCaptureFixture) -> None:
     record = copy.deepcopy(_one("Invoice__qbo_api_create.json", "Invoice"))
     record["BrandNewTopLevel"] = {"Nested": [1, 2]}
