@@ -14,9 +14,11 @@ from typing import Any
 
 import jsonschema
 import pytest
+from singer_sdk import typing as th
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
+from tap_quickbooks import schemas
 from tap_quickbooks.schemas import ENTITY_NAMES, entity_schema
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded"
@@ -318,6 +320,33 @@ def test_entity_schema_returns_a_fresh_copy() -> None:
     first = entity_schema("Invoice")
     first["properties"].clear()
     assert entity_schema("Invoice")["properties"]
+
+
+def test_obj_builds_what_singer_sdk_object_type_builds() -> None:
+    types = {
+        "Text": th.StringType,
+        "Amount": th.DecimalType,
+        "Count": th.IntegerType,
+        "On": th.DateType,
+        "At": th.DateTimeType,
+        "Flag": th.BooleanType,
+        "Ref": schemas.REF,
+        "Links": schemas.array(schemas.LINKED_TXN),
+        "Either": th.CustomType({"type": ["string", "boolean"]}),
+    }
+    expected = th.ObjectType(
+        *(th.Property(name, type_) for name, type_ in types.items()), additional_properties=True
+    ).type_dict
+    assert schemas.obj(**types).type_dict == expected
+
+
+@pytest.mark.parametrize("entity", ENTITY_NAMES)
+def test_entity_schema_is_what_singer_sdk_builds(entity: str) -> None:
+    built = th.ObjectType(
+        *(th.Property(name, type_) for name, type_ in schemas._ENTITY_FIELDS[entity].items()),
+        additional_properties=True,
+    ).to_dict()
+    assert entity_schema(entity) == built
 
 
 def _nodes(schema: dict, path: str = "$") -> Iterator[tuple[str, dict]]:
