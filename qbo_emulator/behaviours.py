@@ -1,0 +1,192 @@
+"""Latency, QBO's limits and fault injection; all off by default, all deterministic by seed.
+
+Knobs (plain attributes, settable at any time)::
+
+    latency_ms            sleep before every API response
+    per_record_ms         extra sleep per record in a query/CDC response
+    rate_limits           True: 500 requests/min, 10/s and 10 in flight per realm, answered with
+                          the real XML 429 (ThrottleExceeded, code 3001)
+    faults                None, a list of (kind, probability) drawn per API request from a
+                          seeded RNG, or a schedule {request_number: kind} where 1 is the first
+                          API request after ``faults`` was set
+    slow_ms               how long the "slow" fault stalls (default 2000)
+    strict_rotation       every refresh rotates and the old refresh token dies at once
+    access_token_lifetime seconds an access token lives (default 3600)
+
+Fault kinds: ``429`` (XML), ``500`` (JSON SystemFault 10000), ``502`` (HTML), ``503`` (HTML),
+``504`` (XML GatewayTimeout 6002), ``401`` (the access token is revoked, then the real 401),
+``truncated`` (alternately ``truncated_json``: honest Content-Length, JSON cut short, and
+``truncated_close``: full Content-Length announced, connection closed mid-body), ``reset``
+(TCP reset, no response), ``slow`` (stall ``slow_ms`` then answer normally) and ``fault200``
+(HTTP 200 carrying a ``Fault``).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+
+FAULT_KINDS = (
+    "429",
+    "500",
+    "502",
+    "503",
+    "504",
+    "401",
+    "truncated",
+    "truncated_json",
+    "truncated_close",
+    "reset",
+    "slow",
+    "fault200",
+)
+
+PER_MINUTE = 500
+PER_SECOND = 10
+IN_FLIGHT = 10
+
+
+class Behaviour:
+    def __init__(self, seed: int = 1):
+        self._seed = seed
+        self._lock = threading.Lock()
+        self.latency_ms: float = 0
+        self.per_record_ms: float = 0
+        self.rate_limits: bool = False
+        self.slow_ms: float = 2000
+        self.strict_rotation: bool = False
+        self.access_token_lifetime: int = 3600
+        self.per_minute = PER_MINUTE
+        self.per_second = PER_SECOND
+        self.in_flight_limit = IN_FLIGHT
+        self._faults = None
+        self._fault_base = 0
+        self._api_requests = 0
+        self._rng = random.Random(f"faults:{seed}")
+        self._trunc_toggle = 0
+        self._windows: dict[str, deque] = {}
+        self._in_flight: dict[str, int] = {}
+        self.injected: list[tuple[int, str]] = []
+
+    # ----- faults ------------------------------------------------------------------------------
+    @property
+    def faults(self):
+        return self._faults
+
+    @faults.setter
+    def faults(self, value) -> None:
+        if isinstance(value, dict):
+            value = {int(k): str(v) for k, v in value.items()}
+            bad = [v for v in value.values() if v not in FAULT_KINDS]
+        elif value:
+            value = [(str(k), float(p)) for k, p in value]
+            bad = [k for k, _ in value if k not in FAULT_KINDS]
+        else:
+            value, bad = None, []
+        if bad:
+            raise ValueError(f"unknown fault kinds {bad}; known: {FAULT_KINDS}")
+        with self._lock:
+            self._faults = value
+            self._fault_base = self._api_requests
+            self._rng = random.Random(f"faults:{self._seed}")
+
+    def next_api_request(self) -> tuple[int, str | None]:
+        """Count an API request; return (global request number, fault kind or None)."""
+        with self._lock:
+            self._api_requests += 1
+            number = self._api_requests
+            faults = self._faults
+            kind = None
+            if isinstance(faults, dict):
+                kind = faults.get(number - self._fault_base)
+            elif faults:
+                draw = self._rng.random()
+                acc = 0.0
+                for k, p in faults:
+                    acc += p
+                    if draw < acc:
+                        kind = k
+                        break
+            if kind == "truncated":
+                self._trunc_toggle ^= 1
+                kind = "truncated_json" if self._trunc_toggle else "truncated_close"
+            if kind:
+                self.injected.append((number, kind))
+            return number, kind
+
+    @property
+    def api_requests(self) -> int:
+        return self._api_requests
+
+    # ----- limits ------------------------------------------------------------------------------
+    def admit(self, realm: str) -> bool:
+        """Take a slot for ``realm``; False means answer 429 (and call nothing else)."""
+        if not self.rate_limits:
+            with self._lock:
+                self._in_flight[realm] = self._in_flight.get(realm, 0) + 1
+            return True
+        now = time.monotonic()
+        with self._lock:
+            window = self._windows.setdefault(realm, deque())
+            while window and now - window[0] >= 60:
+                window.popleft()
+            last_second = 0
+            for t in reversed(window):
+                if now - t >= 1:
+                    break
+                last_second += 1
+            busy = self._in_flight.get(realm, 0)
+            if (
+                len(window) >= self.per_minute
+                or last_second >= self.per_second
+                or busy >= self.in_flight_limit
+            ):
+                return False
+            window.append(now)
+            self._in_flight[realm] = busy + 1
+            return True
+
+    def release(self, realm: str) -> None:
+        with self._lock:
+            self._in_flight[realm] = max(0, self._in_flight.get(realm, 0) - 1)
+
+    # ----- latency -----------------------------------------------------------------------------
+    def delay(self, records: int = 0) -> None:
+        ms = float(self.latency_ms or 0) + float(self.per_record_ms or 0) * records
+        if ms > 0:
+            time.sleep(ms / 1000)
+
+    def stall(self) -> None:
+        time.sleep(float(self.slow_ms) / 1000)
+
+    def settings(self) -> dict:
+        return {
+            "latency_ms": self.latency_ms,
+            "per_record_ms": self.per_record_ms,
+            "rate_limits": self.rate_limits,
+            "faults": self._faults
+            if not isinstance(self._faults, dict)
+            else {str(k): v for k, v in self._faults.items()},
+            "slow_ms": self.slow_ms,
+            "strict_rotation": self.strict_rotation,
+            "access_token_lifetime": self.access_token_lifetime,
+        }
+
+    def configure(self, **knobs) -> None:
+        for k, v in knobs.items():
+            if k not in (
+                "latency_ms",
+                "per_record_ms",
+                "rate_limits",
+                "faults",
+                "slow_ms",
+                "strict_rotation",
+                "access_token_lifetime",
+                "per_minute",
+                "per_second",
+                "in_flight_limit",
+            ):
+                raise ValueError(f"unknown behaviour knob {k!r}")
+            setattr(self, k, v)

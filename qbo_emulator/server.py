@@ -1,0 +1,335 @@
+"""The HTTP front: a stdlib ``ThreadingHTTPServer`` that routes requests and applies behaviours.
+
+Routes::
+
+    POST /oauth2/v1/tokens/bearer          token endpoint (refresh_token, authorization_code)
+    POST /oauth2/v1/tokens/revoke          revoke a token
+    GET  /connect/oauth2                   authorization endpoint (auto-consent, 302)
+    GET|POST /v3/company/{realm}/query     query (POST body = the statement)
+    POST /v3/company/{realm}/batch         batch
+    GET  /v3/company/{realm}/cdc           change data capture
+    GET  /v3/company/{realm}/reports/{N}   reports
+    GET  /v3/company/{realm}/preferences   preferences
+    GET  /v3/company/{realm}/{entity}/{id} read by id (companyinfo/{realm} too)
+    POST /v3/company/{realm}/{entity}      create / update / ?operation=delete|void
+    *    /_emulator/...                    admin API (see admin.py)
+
+Every API request is numbered, counted per realm and kind, shown to the hooks, checked
+against the rate limits, possibly given a fault, authenticated, answered, and delayed by the
+configured latency. Every response carries an ``intuit_tid`` header.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from . import api, responses
+from .oauth import OAuthError
+from .responses import (
+    HTML,
+    JSON_ERR,
+    JSON_OK,
+    OAUTH_JSON,
+    WWW_AUTHENTICATE,
+    XML,
+    ApiError,
+    new_tid,
+)
+
+if TYPE_CHECKING:
+    from . import Emulator
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, addr, handler, app: Emulator):
+        super().__init__(addr, handler)
+        self.app = app
+
+    def handle_error(self, request, client_address):  # quiet on client disconnects
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "nginx"
+    sys_version = ""
+
+    def log_message(self, format, *args):
+        pass
+
+    def version_string(self) -> str:
+        return "nginx"
+
+    def do_GET(self):
+        route(self, "GET")
+
+    def do_POST(self):
+        route(self, "POST")
+
+    def do_PUT(self):
+        route(self, "PUT")
+
+    def do_DELETE(self):
+        route(self, "DELETE")
+
+
+def make_server(app: Emulator, host: str, port: int) -> _Server:
+    return _Server((host, port), _Handler, app)
+
+
+# ----- sending ---------------------------------------------------------------------------------
+
+
+def send(
+    h: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes,
+    content_type: str = JSON_OK,
+    headers: dict | None = None,
+    mode: str | None = None,
+) -> None:
+    if mode == "truncated_json":
+        body = body[: max(1, len(body) // 2)]
+    h.send_response(status)
+    h.send_header("Content-Type", content_type)
+    h.send_header("intuit_tid", new_tid())
+    for k, v in (headers or {}).items():
+        h.send_header(k, v)
+    h.send_header("Content-Length", str(len(body)))
+    if mode == "truncated_close":
+        h.send_header("Connection", "close")
+    h.end_headers()
+    if mode == "truncated_close":
+        h.wfile.write(body[: max(1, len(body) // 2)])
+        h.wfile.flush()
+        h.close_connection = True
+        try:
+            h.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return
+    h.wfile.write(body)
+
+
+def reset(h: BaseHTTPRequestHandler) -> None:
+    """Abort the connection with a TCP RST and no response."""
+    h.close_connection = True
+    try:
+        h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        h.connection.close()
+    except OSError:
+        pass
+
+
+def send_json(h, status: int, doc, content_type: str = JSON_OK, headers=None) -> None:
+    send(h, status, json.dumps(doc, separators=(",", ":")).encode(), content_type, headers)
+
+
+# ----- routing ---------------------------------------------------------------------------------
+
+
+def route(h: BaseHTTPRequestHandler, method: str) -> None:
+    app: Emulator = h.server.app
+    url = urlsplit(h.path)
+    path = url.path
+    params = dict(parse_qsl(url.query, keep_blank_values=True))
+    length = int(h.headers.get("Content-Length") or 0)
+    raw = h.rfile.read(length) if length > 0 else b""
+    try:
+        if path.startswith("/_emulator/") or path == "/_emulator":
+            from . import admin
+
+            admin.handle(app, h, method, path, params, raw)
+        elif path == "/oauth2/v1/tokens/bearer" and method == "POST":
+            token_endpoint(app, h, raw)
+        elif path == "/oauth2/v1/tokens/revoke" and method == "POST":
+            revoke_endpoint(app, h, raw)
+        elif path == "/connect/oauth2" and method == "GET":
+            authorize_endpoint(app, h, params)
+        elif path.startswith("/v3/company/"):
+            api_request(app, h, method, path, params, raw)
+        else:
+            send(h, 404, responses.unsupported_operation(path).body(app.clock.epoch()), JSON_ERR)
+    except (BrokenPipeError, ConnectionResetError):
+        h.close_connection = True
+    except Exception:  # an emulator bug must still look like a QBO answer
+        import traceback
+
+        traceback.print_exc()
+        try:
+            send(h, 500, responses.system_fault().body(app.clock.epoch()), JSON_ERR)
+        except OSError:
+            h.close_connection = True
+
+
+def _form(raw: bytes) -> dict[str, str]:
+    return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def token_endpoint(app: Emulator, h, raw: bytes) -> None:
+    form = _form(raw)
+    realm = app.oauth.realm_of_refresh(form.get("refresh_token", ""))
+    app._count(realm, "token")
+    try:
+        body, realm = app.oauth.token(h.headers, form)
+    except OAuthError as err:
+        send_json(
+            h,
+            err.status,
+            err.body,
+            OAUTH_JSON,
+            {"Cache-Control": "no-cache, no-store", "Pragma": "no-cache"},
+        )
+        return
+    send_json(
+        h, 200, body, OAUTH_JSON, {"Cache-Control": "no-cache, no-store", "Pragma": "no-cache"}
+    )
+
+
+def revoke_endpoint(app: Emulator, h, raw: bytes) -> None:
+    try:
+        doc = json.loads(raw or b"{}")
+    except ValueError:
+        doc = _form(raw)
+    try:
+        app.oauth.check_client(h.headers, {})
+    except OAuthError as err:
+        send_json(h, err.status, err.body, OAUTH_JSON)
+        return
+    app.oauth.revoke(str(doc.get("token", "")))
+    send(h, 200, b"", OAUTH_JSON)
+
+
+def authorize_endpoint(app: Emulator, h, params: dict) -> None:
+    app._count(params.get("realmId"), "authorize")
+    try:
+        location = app.oauth.authorize(params)
+    except OAuthError as err:
+        send_json(h, err.status, err.body, OAUTH_JSON)
+        return
+    send(h, 302, b"", "text/plain", {"Location": location})
+
+
+def classify(rest: list[str], method: str) -> str:
+    if not rest:
+        return "other"
+    head = rest[0].lower()
+    if head in ("query", "batch", "cdc"):
+        return head
+    if head == "reports":
+        return "report"
+    if method == "POST":
+        return "write"
+    return "read"
+
+
+def api_request(app: Emulator, h, method: str, path: str, params: dict, raw: bytes) -> None:
+    parts = [unquote(p) for p in path.split("/")]
+    realm_id = parts[3] if len(parts) > 3 else ""
+    rest = [p for p in parts[4:] if p != ""]
+    kind = classify(rest, method)
+    behaviour = app.behaviour
+    number, fault = behaviour.next_api_request()
+    app._count(realm_id, kind)
+    app._run_hooks(realm_id, kind, number)
+    now = app.clock.epoch()
+    if not behaviour.admit(realm_id):
+        app._count(realm_id, "throttled")
+        send(h, 429, responses.throttled_429(now), XML)
+        return
+    try:
+        if fault:
+            if fault == "reset":
+                reset(h)
+                return
+            if fault == "429":
+                send(h, 429, responses.throttled_429(now), XML)
+                return
+            if fault == "500":
+                send(h, 500, responses.system_fault().body(now), JSON_ERR)
+                return
+            if fault == "502":
+                send(h, 502, responses.BAD_GATEWAY_502, HTML)
+                return
+            if fault == "503":
+                send(h, 503, responses.SERVICE_UNAVAILABLE_503, HTML)
+                return
+            if fault == "504":
+                send(h, 504, responses.gateway_timeout_504(now), XML)
+                return
+            if fault == "401":
+                app.oauth.revoke_access(h.headers.get("Authorization"))
+        status, detail = app.oauth.check_bearer(h.headers.get("Authorization"), realm_id)
+        if status == "wrong_realm" or (status == "ok" and realm_id not in app.realms):
+            send(
+                h, 401, responses.wrong_realm_401(now), XML, {"WWW-Authenticate": WWW_AUTHENTICATE}
+            )
+            return
+        if status != "ok":
+            send(
+                h,
+                401,
+                responses.auth_failed_401(detail or "Token invalid", now),
+                JSON_ERR,
+                {"WWW-Authenticate": WWW_AUTHENTICATE},
+            )
+            return
+        realm = app.realms[realm_id]
+        try:
+            reply = dispatch(realm, method, rest, params, raw, now, path, h)
+        except ApiError as err:
+            reply = api.Reply(err.status, err.body(now), JSON_ERR)
+        if fault == "slow":
+            behaviour.stall()
+        behaviour.delay(reply.records)
+        if fault == "fault200":
+            reply = api.Reply(200, responses.system_fault().body(now), JSON_OK)
+        headers = dict(reply.headers)
+        if reply.status == 200:
+            headers.setdefault("QBO-Version", "1944.190")
+        mode = fault if fault in ("truncated_json", "truncated_close") else None
+        send(h, reply.status, reply.body, reply.content_type, headers, mode)
+    finally:
+        behaviour.release(realm_id)
+
+
+def dispatch(realm, method, rest, params, raw, now, path, h) -> api.Reply:
+    head = rest[0].lower() if rest else ""
+    if head == "query" and method in ("GET", "POST"):
+        text = params.get("query")
+        if text is None and method == "POST":
+            ctype = (h.headers.get("Content-Type") or "").lower()
+            body = raw.decode("utf-8", "replace")
+            if "x-www-form-urlencoded" in ctype and body.lower().startswith("query="):
+                text = _form(raw).get("query", "")
+            else:
+                text = body
+        return api.query(realm, text or "", now)
+    if head == "batch" and method == "POST" and len(rest) == 1:
+        return api.batch(realm, raw, now)
+    if head == "cdc" and method == "GET" and len(rest) == 1:
+        return api.cdc(realm, params, now)
+    if head == "reports" and method == "GET" and len(rest) == 2:
+        return api.report(realm, rest[1], params, now)
+    if head == "preferences" and len(rest) == 1:
+        if method == "GET":
+            return api.preferences(realm, now)
+        return api.write(realm, "preferences", params, raw, now, path)
+    if method == "GET" and len(rest) == 2:
+        return api.read(realm, rest[0], rest[1], now, path)
+    if method == "POST" and len(rest) == 1:
+        return api.write(realm, rest[0], params, raw, now, path)
+    raise responses.unsupported_operation(path)
+
+
+__all__ = ["make_server", "route", "send", "threading"]
