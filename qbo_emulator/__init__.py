@@ -37,7 +37,8 @@ In-process API::
     emu.reset_counts()
     emu.stop()
 
-Constructor extras: ``now`` (pin the clock's start: epoch, datetime or ISO string; default the
+Constructor extras: ``prewarm`` (serialize every object up front; default from scale 20000),
+``now`` (pin the clock's start: epoch, datetime or ISO string; default the
 real current time - the data is generated relative to it, so ids, names and amounts are the
 same for a seed while timestamps follow the clock), ``host``, ``port``.
 
@@ -66,6 +67,10 @@ from .store import Clock, Store, to_epoch
 
 __all__ = ["ENTITY_NAMES", "Emulator"]
 
+#: From this scale up the constructor serializes every object once, up front, so that even
+#: the first pass of a sync is served from cached JSON (about +60% generation time).
+PREWARM_FROM_SCALE = 20_000
+
 
 class Emulator:
     def __init__(
@@ -77,6 +82,7 @@ class Emulator:
         now: float | datetime | str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        prewarm: bool | None = None,
     ):
         self.seed = seed
         self.scale = scale
@@ -103,6 +109,9 @@ class Emulator:
                 realm_id = str(9130350000000000 + rng.randrange(10**10))
             store = Store(realm_id, self.clock)
             datagen.generate(store, seed * 1000 + i, scale, anchor)
+            if prewarm or (prewarm is None and scale >= PREWARM_FROM_SCALE):
+                for table in store.tables.values():
+                    table.prewarm()
             self.realms[realm_id] = Realm(store, Engine(store))
             self.realm_ids.append(realm_id)
             self.oauth.issue_initial(realm_id)

@@ -204,6 +204,12 @@ class Table:
             self._known_keys = frozenset(keys)
         return self._known_keys
 
+    def prewarm(self) -> None:
+        """Serialize every object now, so the first pass is served from the cache."""
+        for key in self.objs:
+            if key not in self._json:
+                self._json[key] = dumps(self.objs[key])
+
     def sorted_keys(self) -> list[str]:
         return sorted(self.objs, key=self._numkey)
 
