@@ -111,7 +111,7 @@ REPORT_SETTINGS: list[th.Property] = [
     ),
     th.Property(
         "report_lookback_periods",
-        th.IntegerType,
+        th.IntegerType(minimum=0),
         default=3,
         description="Closed periods re-read on every run before the bookmarked one, because "
         "books get restated. 0 re-reads only the bookmarked (last read) period.",
@@ -219,6 +219,15 @@ class ReportSettings:
         return cls(unit, METHODS[method], lookback, _plain(start), end)
 
 
+def report_settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """What is wrong with the report settings, one sentence each, for the tap's own check."""
+    try:
+        ReportSettings.from_config(config, dt.datetime.now(dt.UTC).date())
+    except ConfigValidationError as exc:
+        return list(exc.errors or [])
+    return []
+
+
 def _config_day(config: t.Mapping[str, t.Any], key: str) -> dt.date | None:
     """The calendar day a date or date-time setting names, as written (no time zone shift)."""
     text = config.get(key)
@@ -308,10 +317,10 @@ class Section:
     def key(self) -> str:
         """Stable name of the section: QBO's group, else the account id, else its title.
 
-        A section with none of them holds a parent account's own lines, beside its
-        sub-accounts' sections: "own" keeps its lines and total apart from the parent's.
+        A section with none of them (a parent account's own lines, beside its sub-accounts'
+        sections; a grand total) is "section", which keeps its lines and total apart.
         """
-        return self.group or (f"id:{self.id}" if self.id else self.label or "own")
+        return self.group or (f"id:{self.id}" if self.id else self.label or "section")
 
 
 def section_of(row: dict) -> Section:
@@ -456,8 +465,9 @@ class Reader:
             key = "total"
         else:
             account_id = _id(first)
-            # Computed lines (Net Income) carry a group and are no account.
-            account_name = label if account_id or not line.group else None
+            # QBO names every account line with its id; lines without one are computed
+            # (Net Income), and are no account.
+            account_name = label if account_id else None
             key = f"id:{account_id}" if account_id else line.group or label or ""
         fields: dict[str, t.Any] = {
             "label": label,
@@ -486,11 +496,15 @@ class Reader:
         party = self.report.party or "party"
         first = _cell(line.cells, 0)
         label = _value(first)
-        party_id = None if line.total else _id(first)
+        if line.total:  # a parent customer's total (with its jobs) is still that customer's
+            own = line.path[-1]
+            party_id, party_name = own.id, own.label if own.id else None
+        else:
+            party_id, party_name = _id(first), label
         fields: dict[str, t.Any] = {
             "label": label,
             f"{party}_id": party_id,
-            f"{party}_name": None if line.total else label,
+            f"{party}_name": party_name,
             **dict.fromkeys(AGING_FIELDS),
         }
         money_columns = [(i, c) for i, c in enumerate(columns) if i and c.money]
@@ -508,7 +522,8 @@ class Reader:
 
     def detail_fields(self, line: Line, columns: list[Column]) -> tuple[dict, str]:
         """Transaction lines of the general ledger and P&L detail."""
-        account = next((s for s in reversed(line.path) if s.label), None)
+        # The innermost section that names an account by id (group sections like Income don't).
+        account = next((s for s in reversed(line.path) if s.id), None)
         fields: dict[str, t.Any] = {
             "label": None,
             "account_id": account.id if account else None,
@@ -670,10 +685,6 @@ class Merger:
 PRIMARY_KEYS = ("realm_id", "report", "accounting_method", "period_start", "period_end", "row_key")
 
 
-def _amount() -> th.JSONTypeHelper:
-    return th.NumberType
-
-
 def report_schema(report: Report) -> dict:
     """One typed schema per report family."""
     common = [
@@ -712,7 +723,10 @@ def report_schema(report: Report) -> dict:
                 for name in pair
                 if name and name != "tx_date"
             ),
-            *(th.Property(name, _amount()) for name in ("amount", "debit", "credit", "balance")),
+            *(
+                th.Property(name, th.NumberType)
+                for name in ("amount", "debit", "credit", "balance")
+            ),
             th.Property(
                 "other_columns",
                 th.ObjectType(additional_properties=th.StringType),
@@ -724,14 +738,14 @@ def report_schema(report: Report) -> dict:
         family = [
             th.Property(f"{party}_id", th.StringType),
             th.Property(f"{party}_name", th.StringType),
-            *(th.Property(name, _amount()) for name in AGING_FIELDS),
+            *(th.Property(name, th.NumberType) for name in AGING_FIELDS),
             amounts,
         ]
     else:
         family = [
             th.Property("account_id", th.StringType),
             th.Property("account_name", th.StringType),
-            *(th.Property(name, _amount()) for name in ("amount", "debit", "credit")),
+            *(th.Property(name, th.NumberType) for name in ("amount", "debit", "credit")),
             amounts,
         ]
     return th.PropertiesList(*common, *family).to_dict()
@@ -887,7 +901,23 @@ class ReportStream(_EntityTransport, RESTStream[t.Any]):
         answer = self.request_decorator(self._answer)(request, None)
         if is_truncated(answer):
             raise ReportTooLarge("QBO: 'Unable to display more data'")
+        self.check_header(answer, window, method)
         return answer
+
+    def check_header(self, answer: dict, window: Period, method: str | None) -> None:
+        """Warn when QBO says it answered for other dates or another basis than asked:
+        the rows are then labelled with what was asked, which would not be what they are."""
+        header = answer.get("Header") or {}
+        said = {"EndPeriod": header.get("EndPeriod"), "ReportBasis": header.get("ReportBasis")}
+        asked = {"EndPeriod": window.end.isoformat(), "ReportBasis": method}
+        if self.report.kind is not Kind.AGING:
+            said["StartPeriod"] = header.get("StartPeriod")
+            asked["StartPeriod"] = window.start.isoformat()
+        for name, value in said.items():
+            if value and asked[name] and value != asked[name]:
+                self.logger.warning(
+                    "%s: asked QBO for %s %s, it answered %s.", self.name, name, asked[name], value
+                )
 
     def _answer(self, request: requests.PreparedRequest, context: Context | None) -> dict:
         response = self._request(request, context)
