@@ -19,6 +19,10 @@ class Entity:
     """Why the stream cannot be incremental on LastUpdatedTime (None: it is incremental)."""
     cdc: bool = True
     """Change Data Capture reports this entity's changes and deletions."""
+    key: tuple[str, ...] = ("Id",)
+    """The fields that identify a row (with realm_id); a few entities have no Id."""
+    wrapped: bool = False
+    """QBO wraps each row in its transaction type, e.g. ``{"Invoice": {...}}``."""
 
     @property
     def incremental(self) -> bool:
@@ -57,6 +61,7 @@ ENTITIES: tuple[Entity, ...] = (
         "exchange_rates",
         full_table_reason="QBO cannot filter exchange rates on MetaData timestamps",
         cdc=False,
+        key=("SourceCurrencyCode", "TargetCurrencyCode", "AsOfDate"),  # rates have no Id
     ),
     Entity("InventoryAdjustment", "inventory_adjustments"),
     Entity("Invoice", "invoices"),
@@ -73,7 +78,7 @@ ENTITIES: tuple[Entity, ...] = (
     ),
     Entity("Purchase", "purchases"),
     Entity("PurchaseOrder", "purchase_orders"),
-    Entity("RecurringTransaction", "recurring_transactions"),
+    Entity("RecurringTransaction", "recurring_transactions", wrapped=True),
     Entity("RefundReceipt", "refund_receipts"),
     Entity("ReimburseCharge", "reimburse_charges"),
     Entity("SalesReceipt", "sales_receipts"),
@@ -83,6 +88,7 @@ ENTITIES: tuple[Entity, ...] = (
         "tax_classifications",
         full_table_reason="a read-only reference list QBO cannot filter on MetaData timestamps",
         cdc=False,
+        key=("id",),  # this list comes from another Intuit service, in lower case
     ),
     Entity(
         "TaxCode",

@@ -58,6 +58,7 @@ class QuickBooksStream(RESTStream[t.Any]):
         self.entity = entity
         self._keyset: KeysetPaginator | None = None
         super().__init__(tap=tap, name=entity.stream, schema=record_schema(entity))
+        self.primary_keys = ("realm_id", *entity.key)
         if entity.incremental:
             self.replication_key = "LastUpdatedTime"
         self.STATE_MSG_FREQUENCY = tap.page_size
@@ -296,6 +297,8 @@ class QuickBooksStream(RESTStream[t.Any]):
         rows = page.get(self.entity.name, [])
         if isinstance(rows, dict):  # single-row entities may come unwrapped
             rows = [rows]
+        if self.entity.wrapped:
+            rows = [lift_wrapped(row) for row in rows]
         return rows
 
     @override
@@ -307,6 +310,15 @@ class QuickBooksStream(RESTStream[t.Any]):
         if row.get("status") == "Deleted":
             row["_sdc_deleted_at"] = row["LastUpdatedTime"]
         return row
+
+
+def lift_wrapped(row: dict) -> dict:
+    """Give a wrapped row (``{"Invoice": {...}}``) the inner Id and MetaData at the top, so it
+    has a key and a timestamp like any other; the wrapper is kept whole."""
+    inner = next((v for v in row.values() if isinstance(v, dict) and "Id" in v), None)
+    if inner is None:
+        return row
+    return {**row, "Id": inner["Id"], "MetaData": inner.get("MetaData")}
 
 
 def _retry_after(response: requests.Response) -> float | None:

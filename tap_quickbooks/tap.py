@@ -29,7 +29,7 @@ from tap_quickbooks.auth import (
     TokenSealer,
     newest_first,
 )
-from tap_quickbooks.catalogue import ENTITIES
+from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
 from tap_quickbooks.changes import FROM_BATCH_HEADER, RunPlan, plan_run
 from tap_quickbooks.client import QuickBooksStream
 from tap_quickbooks.reports import REPORT_SETTINGS, report_streams
@@ -285,19 +285,8 @@ class TapQuickBooks(Tap):
         if isinstance(state.get(AUTH_STATE_KEY), dict):
             self.state[AUTH_STATE_KEY] = dict(state[AUTH_STATE_KEY])
         for stream_name, bookmark in self.state.get("bookmarks", {}).items():
-            value = bookmark.get("replication_key_value")
-            if value is None:
-                continue
-            try:
-                # Another tap's (or an older run's) offset text would compare wrongly as a
-                # string: every bookmark becomes UTC text of one shape.
-                bookmark["replication_key_value"] = query.utc_text(query.parse_instant(str(value)))
-            except (ValueError, TypeError) as exc:
-                msg = (
-                    f"State bookmark of stream '{stream_name}' is not a timestamp: {value!r}. "
-                    "Fix or remove that bookmark (the stream then re-reads from start_date)."
-                )
-                raise ConfigValidationError(msg, errors=[msg]) from exc
+            if stream_name in BY_STREAM:
+                normalise_bookmark(stream_name, bookmark)
 
     @cached_property
     def _sealer(self) -> TokenSealer:
@@ -387,6 +376,29 @@ class TapQuickBooks(Tap):
             return False, f"Connection test FAILED: {errors.describe(response)}"
         name = (response.json().get("CompanyInfo") or {}).get("CompanyName", "?")
         return True, f"Connection test OK: realm {self.realm_id} is '{name}'."
+
+
+def normalise_bookmark(stream_name: str, bookmark: dict) -> None:
+    """Make an entity stream's bookmark one the SDK resumes from, as UTC text.
+
+    Accepts the SDK's own shape and singer-io tap-quickbooks' ``{"LastUpdatedTime": ...}``, so
+    users can switch taps without a full re-sync. Offset text (another tap's, or QBO's own)
+    would compare wrongly as a string, so every bookmark becomes UTC text of one shape.
+    """
+    value = bookmark.get("replication_key_value", bookmark.get("LastUpdatedTime"))
+    if value is None:
+        return
+    try:
+        text = query.utc_text(query.parse_instant(str(value)))
+    except (ValueError, TypeError) as exc:
+        msg = (
+            f"State bookmark of stream '{stream_name}' is not a timestamp: {value!r}. "
+            "Fix or remove that bookmark (the stream then re-reads from start_date)."
+        )
+        raise ConfigValidationError(msg, errors=[msg]) from exc
+    bookmark.pop("LastUpdatedTime", None)
+    bookmark["replication_key"] = "LastUpdatedTime"
+    bookmark["replication_key_value"] = text
 
 
 def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
