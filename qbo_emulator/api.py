@@ -304,7 +304,7 @@ def _check_duplicate(store: Store, entity: str, body: dict, own_key: str | None)
 _USD = {"value": "USD", "name": "United States Dollar"}
 
 
-def _with_defaults(entity: str, body: dict) -> dict:
+def _with_defaults(store: Store, entity: str, body: dict) -> dict:
     """Fields QBO fills in on create."""
     out = dict(body)
     if entity in ("Customer", "Vendor"):
@@ -315,7 +315,11 @@ def _with_defaults(entity: str, body: dict) -> dict:
     if entity == "Vendor":
         out.setdefault("Vendor1099", False)
     if entity == "Customer":
-        out.setdefault("Taxable", False)
+        out.setdefault("Taxable", True)  # sales tax is on in the emulated company
+        if out["Taxable"]:
+            codes = [k for k in store.tables["TaxCode"].objs if k.isdigit()]
+            if codes:
+                out.setdefault("DefaultTaxCodeRef", {"value": min(codes, key=int)})
         out.setdefault("Job", "ParentRef" in out)
         out.setdefault("BillWithParent", False)
         out.setdefault("BalanceWithJobs", 0)
@@ -375,7 +379,7 @@ def _write(realm: Realm, entity: str, params: dict, body: dict) -> tuple[str, by
             _check_properties(store, entity, body)
             if key is None:
                 _check_duplicate(store, entity, body, None)
-                created = store.create(entity, _with_defaults(entity, body))
+                created = store.create(entity, _with_defaults(store, entity, body))
                 new_key = inner(entity, created).get("Id") or next(reversed(t.objs))
                 return entity, t.json(new_key)
             _check_duplicate(store, entity, body, key)

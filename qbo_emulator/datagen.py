@@ -535,7 +535,7 @@ class _Gen:
         self.doc[kind] = n + 1
         return str(n)
 
-    def address(self, city=None, lines: int = 1) -> dict:
+    def address(self, city=None, lines: int = 1, full: bool = False) -> dict:
         rng = self.rng
         c = city or self.pick(CITIES)
         a = {"Id": str(self.addr_seq)}
@@ -543,13 +543,33 @@ class _Gen:
         a["Line1"] = f"{rng.randint(10, 9999)} {self.pick(STREETS).strip('.')}."
         if lines > 1:
             a["Line2"] = f"Suite {rng.randint(100, 999)}"
-        a["City"], a["CountrySubDivisionCode"], a["PostalCode"] = c[0], c[1], c[2]
+        a["City"] = c[0]
+        if full or rng.random() < 0.2:
+            a["Country"] = "USA"
+        a["CountrySubDivisionCode"], a["PostalCode"] = c[1], c[2]
         if rng.random() < 0.15:
             a["Lat"], a["Long"] = "INVALID", "INVALID"
         else:
             a["Lat"] = f"{float(c[3]) + rng.uniform(-0.05, 0.05):.7f}"
             a["Long"] = f"{float(c[4]) + rng.uniform(-0.05, 0.05):.7f}"
         return a
+
+    def txn_addr(self, c: dict) -> dict:
+        """A transaction's BillAddr: the customer's address, or QBO's free-form 4-line form."""
+        if c["addr"] is None or self.rng.random() < 0.5:
+            a = c["addr"] or self.address()
+            lines = {"Id": str(self.addr_seq), "Line1": c["ref"]["name"]}
+            self.addr_seq += 1
+            n = 2
+            if c["obj"].get("CompanyName") and c["obj"].get("GivenName"):
+                lines["Line1"] = f"{c['obj']['GivenName']} {c['obj'].get('FamilyName', '')}".strip()
+                lines["Line2"] = c["obj"]["CompanyName"]
+                n = 3
+            lines[f"Line{n}"] = a["Line1"]
+            lines[f"Line{n + 1}"] = f"{a['City']}, {a['CountrySubDivisionCode']}  {a['PostalCode']}"
+            lines["Lat"], lines["Long"] = a.get("Lat", "INVALID"), a.get("Long", "INVALID")
+            return lines
+        return c["addr"]
 
     def phone(self) -> dict:
         r = self.rng
@@ -1124,32 +1144,36 @@ class _Gen:
         times = self.created_times(n, 0.55, 40)
         self.customers: list[dict] = []  # {"ref","ct","cur","until","obj","parent"}
         self.cust_times: list[int] = []
-        for ct in times:
+        for i, ct in enumerate(times):
             obj = self.base("Customer")
-            person = rng.random() < 0.45
+            full = i in (1, 2)  # a couple of records carry every optional field
+            person = rng.random() < 0.45 and not full
             given, family = self.pick(FIRST), self.pick(LAST)
             parent = None
-            if self.customers and rng.random() < 0.1:
+            if i >= 4 and (i % 9 == 4 or rng.random() < 0.04):  # jobs (sub-customers)
                 parent = self.pick(self.customers[-50:])
                 if parent["parent"] is not None:
-                    parent = None
+                    parent = parent["parent"]
             if person:
                 display = self.unique(f"{given} {family}")
                 company = None
             else:
-                company = self.unique(f"{self.pick(BIZ_A)} {self.pick(BIZ_B)}")
+                if rng.random() < 0.15:  # apostrophes: a classic query-escaping trap
+                    company = self.unique(f"{given}'s {self.pick(BIZ_A)} {self.pick(BIZ_B)}")
+                else:
+                    company = self.unique(f"{self.pick(BIZ_A)} {self.pick(BIZ_B)}")
                 display = company
             cur = None
             if parent is None and rng.random() < 0.08:
                 cur = self.pick(list(CURRENCIES))
             elif parent is not None:
                 cur = parent["cur"]
-            taxable = rng.random() < 0.6
+            taxable = full or rng.random() < 0.6
             obj["Taxable"] = taxable
-            addr = self.address()
-            if rng.random() < 0.85:
+            addr = self.address(full=full)
+            if full or rng.random() < 0.85:
                 obj["BillAddr"] = addr
-            if rng.random() < 0.5:
+            if full or rng.random() < 0.5:
                 obj["ShipAddr"] = dict(addr) if rng.random() < 0.7 else self.address()
             obj["Job"] = parent is not None
             obj["BillWithParent"] = parent is not None and rng.random() < 0.7
@@ -1160,10 +1184,10 @@ class _Gen:
             obj["BalanceWithJobs"] = 0
             obj["CurrencyRef"] = CURRENCIES[cur][0] if cur else USD
             obj["PreferredDeliveryMethod"] = self.pick(["Print", "Email", "None"])
-            if rng.random() < 0.7:
+            if full or rng.random() < 0.7:
                 obj["GivenName"] = given
                 obj["FamilyName"] = family
-                if rng.random() < 0.05:
+                if full or rng.random() < 0.12:
                     obj["MiddleName"] = self.pick("ABCDEJKLMR")
             fq = display if parent is None else f"{parent['obj']['FullyQualifiedName']}:{display}"
             obj["FullyQualifiedName"] = fq
@@ -1172,16 +1196,18 @@ class _Gen:
             obj["DisplayName"] = display
             obj["PrintOnCheckName"] = company or display
             obj["Active"] = True
-            if rng.random() < 0.75:
+            if full or rng.random() < 0.75:
                 obj["PrimaryPhone"] = self.phone()
-            if rng.random() < 0.1:
+            if full or rng.random() < 0.1:
                 obj["Mobile"] = self.phone()
-            if rng.random() < 0.7:
+            if full or rng.random() < 0.08:
+                obj["Fax"] = self.phone()
+            if full or rng.random() < 0.7:
                 handle = display.split()[0].strip("'.,").lower()
                 obj["PrimaryEmailAddr"] = {"Address": f"{handle}{rng.randint(1, 99)}@example.com"}
-            if rng.random() < 0.15:
+            if full or rng.random() < 0.15:
                 obj["WebAddr"] = {"URI": f"http://www.{display.split()[0].lower().strip('.,')}.com"}
-            if taxable and rng.random() < 0.4:
+            if full or (taxable and rng.random() < 0.4):
                 obj["DefaultTaxCodeRef"] = {"value": self.pick(self.tax_codes)[0]}
             if rng.random() < 0.3:
                 obj["SalesTermRef"] = {"value": self.pick(self.terms)[0]["value"]}
@@ -1215,40 +1241,56 @@ class _Gen:
         times = self.created_times(n, 0.5, 25)
         self.vendors: list[dict] = []
         self.vend_times: list[int] = []
-        for ct in times:
+        for i, ct in enumerate(times):
             obj = self.base("Vendor")
-            person = rng.random() < 0.3
+            full = i in (1, 2)
+            person = rng.random() < 0.3 or full
             given, family = self.pick(FIRST), self.pick(LAST)
             if person:
                 display = self.unique(f"{given} {family}")
                 company = None
             else:
-                company = self.unique(f"{self.pick(LAST)} {self.pick(VENDOR_B)}")
+                if rng.random() < 0.12:  # ampersands must be URL-encoded as %26
+                    company = self.unique(
+                    f"{self.pick(LAST)} & {self.pick(LAST)} {self.pick(VENDOR_B)}"
+                )
+                else:
+                    company = self.unique(f"{self.pick(LAST)} {self.pick(VENDOR_B)}")
                 display = company
-            if rng.random() < 0.6:
-                obj["BillAddr"] = self.address()
+            if full or rng.random() < 0.6:
+                obj["BillAddr"] = self.address(full=full)
             obj["Balance"] = 0
-            if rng.random() < 0.5:
+            if full or rng.random() < 0.5:
                 obj["AcctNum"] = f"{rng.randint(10**6, 10**11):011d}"
             obj["Vendor1099"] = rng.random() < 0.1
             obj["CurrencyRef"] = USD
-            if person:
-                obj["GivenName"] = given
-                obj["FamilyName"] = family
-                if rng.random() < 0.1:
+            if person or rng.random() < 0.25:
+                if full or rng.random() < 0.3:
                     obj["Title"] = self.pick(["Mr.", "Ms.", "Dr."])
+                obj["GivenName"] = given
+                if full or rng.random() < 0.3:
+                    obj["MiddleName"] = self.pick("ABCDEJKLMR")
+                obj["FamilyName"] = family
+                if full or rng.random() < 0.1:
+                    obj["Suffix"] = self.pick(["Jr.", "Sr.", "III"])
             if company:
                 obj["CompanyName"] = company
             obj["DisplayName"] = display
             obj["PrintOnCheckName"] = display
             obj["Active"] = True
-            if rng.random() < 0.6:
+            if full or rng.random() < 0.6:
                 obj["PrimaryPhone"] = self.phone()
-            if rng.random() < 0.4:
+            if full or rng.random() < 0.25:
+                obj["Mobile"] = self.phone()
+            if full or rng.random() < 0.15:
+                obj["Fax"] = self.phone()
+            if full or rng.random() < 0.4:
                 obj["PrimaryEmailAddr"] = {"Address": f"billing{rng.randint(1, 999)}@example.net"}
-            if rng.random() < 0.2:
+            if full or rng.random() < 0.3:
+                obj["WebAddr"] = {"URI": f"http://www.vendor{rng.randint(1, 9999)}.com"}
+            if full or rng.random() < 0.2:
                 obj["TermRef"] = {"value": self.pick(self.terms)[0]["value"]}
-            if rng.random() < 0.1:
+            if full or rng.random() < 0.1:
                 obj["TaxIdentifier"] = f"XXXXXX{rng.randint(1000, 9999)}"
             rec = self.add("Vendor", obj, ct)
             self.vendors.append(
@@ -1638,9 +1680,9 @@ class _Gen:
         obj["TxnTaxDetail"] = tax
         obj["CustomerRef"] = dict(c["ref"])
         obj["CustomerMemo"] = THANKS
-        if c["addr"] is not None and rng.random() < 0.9:
-            obj["BillAddr"] = c["addr"]
-            if rng.random() < 0.4:
+        if rng.random() < 0.9:
+            obj["BillAddr"] = self.txn_addr(c)
+            if c["addr"] is not None and rng.random() < 0.4:
                 obj["ShipAddr"] = c["addr"]
         if self.departments and rng.random() < 0.3:
             obj["DepartmentRef"] = dict(self.pick(self.departments))
@@ -1765,8 +1807,14 @@ class _Gen:
         obj["TxnTaxDetail"] = tax
         obj["CustomerRef"] = dict(c["ref"])
         obj["CustomerMemo"] = THANKS
-        if c["addr"] is not None and rng.random() < 0.7:
-            obj["BillAddr"] = c["addr"]
+        if rng.random() < 0.7:
+            obj["BillAddr"] = self.txn_addr(c)
+            if c["addr"] is not None and rng.random() < 0.3:
+                obj["ShipAddr"] = c["addr"]
+        if rng.random() < 0.1:
+            obj["PrivateNote"] = self.pick(["Paid in full", "Walk-in customer", "Cash sale"])
+        if c["email"] and rng.random() < 0.5:
+            obj["BillEmail"] = c["email"]
         obj["TotalAmt"] = money(total)
         obj["ApplyTaxAfterDiscount"] = False
         obj["PrintStatus"] = self.pick(["NeedToPrint", "NotSet"])
@@ -1805,8 +1853,9 @@ class _Gen:
         obj["TxnTaxDetail"] = tax
         obj["CustomerRef"] = dict(c["ref"])
         obj["CustomerMemo"] = THANKS
-        if c["addr"] is not None:
-            obj["BillAddr"] = c["addr"]
+        obj["BillAddr"] = self.txn_addr(c)
+        if c["addr"] is not None and self.rng.random() < 0.5:
+            obj["ShipAddr"] = c["addr"]
         obj["TotalAmt"] = money(total)
         obj["ApplyTaxAfterDiscount"] = False
         obj["PrintStatus"] = "NeedToPrint"
@@ -1814,6 +1863,8 @@ class _Gen:
         obj["ExpirationDate"] = timefmt.add_days(day, 30)
         if c["email"]:
             obj["BillEmail"] = c["email"]
+        if c["email"] and self.rng.random() < 0.3:
+            obj["DeliveryInfo"] = {"DeliveryType": "Email"}
         if status != "Rejected":
             self.open_estimates.append(
                 {
@@ -1848,8 +1899,7 @@ class _Gen:
         obj["TxnTaxDetail"] = tax
         obj["CustomerRef"] = dict(c["ref"])
         obj["CustomerMemo"] = THANKS
-        if c["addr"] is not None:
-            obj["BillAddr"] = c["addr"]
+        obj["BillAddr"] = self.txn_addr(c)
         obj["TotalAmt"] = money(total)
         obj["ApplyTaxAfterDiscount"] = False
         obj["PrintStatus"] = "NotSet"

@@ -823,30 +823,42 @@ def general_ledger(rep: Report) -> dict:
         if start <= p.day <= end:
             in_period[p.account].append(p)
     accounts = {a for a, v in before.items() if v} | set(in_period)
-    rows = []
+    accounts = {a for a in accounts if a in led.accounts}
+    # Parents of shown sub-accounts are shown too, as enclosing sections.
+    for a in list(accounts):
+        parent = (led.accounts[a].get("ParentRef") or {}).get("value")
+        while parent and parent in led.accounts:
+            accounts.add(parent)
+            parent = (led.accounts[parent].get("ParentRef") or {}).get("value")
+    children: dict[str, list[str]] = defaultdict(list)
+    roots = []
+    order = sorted(accounts, key=lambda k: led.accounts[k].get("FullyQualifiedName", ""))
+    for a in order:
+        parent = (led.accounts[a].get("ParentRef") or {}).get("value")
+        (children[parent] if parent in accounts else roots).append(a)
     blank = [col("") for _ in range(7)]
-    for a in sorted(
-        accounts, key=lambda k: (led.accounts.get(k) or {}).get("FullyQualifiedName", "")
-    ):
-        if a not in led.accounts:
-            continue
+
+    def render(a: str, nested: bool = False) -> tuple[dict, int]:
         name = led.accounts[a].get("Name", "")
         sign = 1 if led.classification(a) in ("Asset", "Expense") else -1
         opening = sign * before.get(a, 0)
-        inner_rows = [
-            data_row(
-                [col("Beginning Balance"), *[col("") for _ in range(6)], col(fmt_money(opening))]
-            )
-        ]
         txn_rows, total = _txn_rows(led, in_period.get(a, []), opening, sign)
+        inner_rows = []
+        if opening or txn_rows or not children.get(a):
+            inner_rows.append(
+                data_row([col("Beginning Balance"), *[col("") for _ in range(6)], col(fmt_money(opening))])
+            )
         inner_rows.extend(txn_rows)
-        summary = [
-            col(f"Total for {name}"),
-            *[col("") for _ in range(5)],
-            col(fmt_money(total) if txn_rows else ""),
-            col(""),
-        ]
-        rows.append(section([col(name, a), *blank], inner_rows, summary))
+        for child in children.get(a, []):
+            sec, child_total = render(child, nested=True)
+            inner_rows.append(sec)
+            total += child_total
+        shown = fmt_money(total) if total else ""
+        summary = [col(f"Total for {name}"), *[col("") for _ in range(5)], col(shown), col("")]
+        head = col(name) if nested else col(name, a)  # QBO gives sub-account headers no id
+        return section([head, *blank], inner_rows, summary), total
+
+    rows = [render(a)[0] for a in roots]
     no_data = not rows
     return {
         "Header": rep.header(start, end, macro, no_data, gaap=False),

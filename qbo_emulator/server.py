@@ -3,7 +3,8 @@
 Routes::
 
     POST /oauth2/v1/tokens/bearer          token endpoint (refresh_token, authorization_code)
-    POST /oauth2/v1/tokens/revoke          revoke a token
+    POST /oauth2/v1/tokens/revoke          revoke a token (also /v2/oauth2/tokens/revoke)
+    GET  /.well-known/openid_configuration discovery document (intuitlib's ``environment``)
     GET  /connect/oauth2                   authorization endpoint (auto-consent, 302)
     GET|POST /v3/company/{realm}/query     query (POST body = the statement)
     POST /v3/company/{realm}/batch         batch
@@ -152,7 +153,9 @@ def route(h: BaseHTTPRequestHandler, method: str) -> None:
             admin.handle(app, h, method, path, params, raw)
         elif path == "/oauth2/v1/tokens/bearer" and method == "POST":
             token_endpoint(app, h, raw)
-        elif path == "/oauth2/v1/tokens/revoke" and method == "POST":
+        elif path in ("/.well-known/openid_configuration", "/.well-known/openid_sandbox_configuration"):
+            send_json(h, 200, discovery_document(app), "application/json")
+        elif path in ("/oauth2/v1/tokens/revoke", "/v2/oauth2/tokens/revoke") and method == "POST":
             revoke_endpoint(app, h, raw)
         elif path == "/connect/oauth2" and method == "GET":
             authorize_endpoint(app, h, params)
@@ -174,6 +177,25 @@ def route(h: BaseHTTPRequestHandler, method: str) -> None:
 
 def _form(raw: bytes) -> dict[str, str]:
     return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def discovery_document(app: Emulator) -> dict:
+    """Intuit's OpenID discovery document, pointing at the emulator (intuitlib reads it)."""
+    base = app.base_url
+    return {
+        "issuer": "https://oauth.platform.intuit.com/op/v1",
+        "authorization_endpoint": f"{base}/connect/oauth2",
+        "token_endpoint": f"{base}/oauth2/v1/tokens/bearer",
+        "userinfo_endpoint": f"{base}/v1/openid_connect/userinfo",
+        "revocation_endpoint": f"{base}/v2/oauth2/tokens/revoke",
+        "jwks_uri": f"{base}/op/v1/jwks",
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": ["openid", "email", "profile", "address", "phone"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "claims_supported": ["aud", "exp", "iat", "iss", "realmid", "sub"],
+    }
 
 
 def token_endpoint(app: Emulator, h, raw: bytes) -> None:
