@@ -12,6 +12,7 @@ import datetime as dt
 import decimal
 import json
 import logging
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -22,6 +23,7 @@ import requests
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
 from tap_quickbooks.reports import (
+    PRIMARY_KEYS,
     REPORTS,
     Kind,
     Period,
@@ -35,6 +37,7 @@ from tap_quickbooks.reports import (
     periods_from,
 )
 from tap_quickbooks.tap import TapQuickBooks
+from tests.singer import run_tap, run_tap_until_killed
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded"
 BY_NAME = {r.name: r for r in REPORTS}
@@ -1013,3 +1016,362 @@ def test_kinds_cover_the_issue_reports() -> None:
     }
     assert BY_NAME["AgedPayables"].party == "vendor"
     assert BY_NAME["GeneralLedger"].kind is Kind.DETAIL
+
+
+# -- against the emulator: the tap as a process, its rows beside the company's books ---------
+
+REPORT_STREAMS = [r.stream for r in REPORTS]
+CENT = D("0.01")
+
+
+@pytest.fixture(scope="module")
+def report_catalog(company) -> Callable[[list[str]], list[str]]:
+    """--catalog arguments selecting some report streams (discovered once, as a user would)."""
+
+    discovered = run_tap(company.tap_config(), args=["--discover"])
+    assert discovered.returncode == 0, discovered.stderr[-3000:]
+    catalog = json.loads(discovered.stdout)
+    folder = Path(tempfile.mkdtemp())
+
+    def select(streams: list[str]) -> list[str]:
+        chosen = copy.deepcopy(catalog)
+        for entry in chosen["streams"]:
+            for meta in entry["metadata"]:
+                if meta["breadcrumb"] == []:
+                    meta["metadata"]["selected"] = entry["tap_stream_id"] in streams
+        path = folder / f"catalog-{len(list(folder.iterdir()))}.json"
+        path.write_text(json.dumps(chosen))
+        return ["--catalog", str(path)]
+
+    return select
+
+
+def emulator_today(emu) -> dt.date:
+    return dt.date.fromisoformat(emu.clock.iso()[:10])  # the company's (Pacific) day
+
+
+@pytest.fixture(scope="module")
+def books(company, report_catalog) -> dict:
+    """Every report stream, monthly, from January of last year to this month, in one run."""
+
+    today = emulator_today(company)
+    config = {
+        **company.tap_config(),
+        "report_start_date": f"{today.year - 1}-01-01",
+        "report_end_date": today.isoformat(),
+    }
+    run = run_tap(config, args=report_catalog(REPORT_STREAMS))
+    assert run.returncode == 0, run.stderr[-3000:]
+    return {"run": run, "today": today, "realm": company.realm_ids[0]}
+
+
+def periods_of(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    out: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        out.setdefault((row["period_start"], row["period_end"]), []).append(row)
+    return out
+
+
+def line(rows: list[dict], key: str) -> dict:
+    (found,) = [r for r in rows if r["row_key"] == key]
+    return found
+
+
+def sales(emu, realm: str, start: str, end: str) -> D:
+    """The period's sales from the documents: sales lines less discounts, less credit memos
+    and refunds, in home currency."""
+    total = D(0)
+    for entity, sign in (
+        ("Invoice", 1),
+        ("SalesReceipt", 1),
+        ("CreditMemo", -1),
+        ("RefundReceipt", -1),
+    ):
+        for document in emu.ground_truth(realm, entity):
+            if not start <= document["TxnDate"] <= end:
+                continue
+            rate = D(str(document.get("ExchangeRate") or 1))
+            for item in document.get("Line") or []:
+                amount = D(str(item.get("Amount") or 0))
+                if item.get("DetailType") == "DiscountLineDetail":
+                    amount = -amount
+                elif item.get("DetailType") != "SalesItemLineDetail":
+                    continue
+                total += sign * (amount * rate).quantize(CENT, decimal.ROUND_HALF_EVEN)
+    return total
+
+
+def test_emulator_reports_arrive_typed_keyed_and_bookmarked(books) -> None:
+    run, today = books["run"], books["today"]
+    months = periods_from(
+        period_of(dt.date(today.year - 1, 1, 1), "month"), period_of(today, "month"), "month"
+    )
+    for stream in REPORT_STREAMS:
+        rows = run.records.get(stream, [])
+        assert rows, f"{stream}: no rows"
+        schema = run.schemas[stream]
+        assert schema["key_properties"] == list(PRIMARY_KEYS)
+        validator = jsonschema.Draft202012Validator(schema["schema"])
+        for row in rows:
+            validator.validate(row)
+        keys = [tuple(r[k] for k in PRIMARY_KEYS) for r in rows]
+        assert len(set(keys)) == len(keys), f"{stream}: duplicate keys"
+        assert {(r["period_start"], r["period_end"]) for r in rows} <= {
+            (p.start.isoformat(), p.end.isoformat()) for p in months
+        }
+        bookmark = run.last_state["bookmarks"][stream]["replication_key_value"]
+        assert bookmark == months[-1].start.isoformat()
+    # Money is a JSON number, read back exactly.
+    amounts = [
+        r["amount"] for r in run.records["profit_and_loss_report"] if r["amount"] is not None
+    ]
+    assert amounts
+    assert all(isinstance(a, D) for a in amounts)
+
+
+def test_profit_and_loss_income_is_the_periods_sales(books, company) -> None:
+    checked = 0
+    for (start, end), rows in periods_of(books["run"].records["profit_and_loss_report"]).items():
+        income = line(rows, "Income > total")["amount"]
+        assert income == sales(company, books["realm"], start, end), (start, end)
+        income_lines = [
+            r for r in rows if r["row_type"] == "data" and r["section_path"][:1] == ["Income"]
+        ]
+        assert sum(r["amount"] for r in income_lines) == income
+        gross = line(rows, "GrossProfit > total")["amount"]
+        assert gross == income - line(rows, "COGS > total")["amount"]
+        operating = line(rows, "NetOperatingIncome > total")["amount"]
+        assert operating == gross - line(rows, "Expenses > total")["amount"]
+        other = line(rows, "NetOtherIncome > total")["amount"]
+        assert line(rows, "NetIncome > total")["amount"] == operating + other
+        checked += 1
+    assert checked >= 12
+
+
+def test_balance_sheet_balances_and_holds_the_years_net_income(books) -> None:
+    records = books["run"].records
+    net_income = {
+        start: line(rows, "NetIncome > total")["amount"]
+        for (start, _), rows in periods_of(records["profit_and_loss_report"]).items()
+    }
+    periods = periods_of(records["balance_sheet_report"])
+    assert len(periods) >= 12
+    for (start, end), rows in periods.items():
+        assets = line(rows, "TotalAssets > total")["amount"]
+        assert assets == line(rows, "TotalLiabilitiesAndEquity > total")["amount"], end
+        asset_lines = [
+            r for r in rows if r["row_type"] == "data" and r["section_path"][0] == "ASSETS"
+        ]
+        assert sum(r["amount"] for r in asset_lines) == assets
+        # Its Net Income is the fiscal (calendar) year's to date: the months' P&L added up.
+        year_to_date = sum(v for s, v in net_income.items() if s[:4] == start[:4] and s <= start)
+        (equity_net,) = [r for r in rows if r["label"] == "Net Income" and r["row_type"] == "data"]
+        assert equity_net["amount"] == year_to_date, end
+        assert equity_net["account_id"] is None
+
+
+def test_trial_balance_nets_to_zero(books) -> None:
+    periods = periods_of(books["run"].records["trial_balance_report"])
+    assert len(periods) >= 12
+    for rows in periods.values():
+        lines = [r for r in rows if r["row_type"] == "data"]
+        debits = sum(r["debit"] or 0 for r in lines)
+        credits = sum(r["credit"] or 0 for r in lines)
+        assert debits == credits
+        (total,) = [r for r in rows if r["row_type"] == "total"]
+        assert (total["debit"], total["credit"]) == (debits, credits)
+        assert all(r["account_id"] for r in lines)
+
+
+def test_cash_flow_reconciles_with_the_bank_accounts(books) -> None:
+    records = books["run"].records
+    bank = {
+        end: line(rows, "TotalAssets > CurrentAssets > BankAccounts > total")["amount"]
+        for (_, end), rows in periods_of(records["balance_sheet_report"]).items()
+    }
+    for (_, end), rows in periods_of(records["cash_flow_report"]).items():
+        beginning = line(rows, "BeginningCash > total")["amount"]
+        increase = line(rows, "CashIncrease > total")["amount"]
+        ending = line(rows, "EndingCash > total")["amount"]
+        assert beginning + increase == ending
+        assert ending == bank[end]
+        activities = [
+            r
+            for r in rows
+            if r["row_type"] == "total" and r["group"] and r["group"].endswith("Activities")
+        ]
+        assert sum(r["amount"] for r in activities) == increase
+
+
+def test_ledgers_agree_with_profit_and_loss(books, company) -> None:
+    records = books["run"].records
+    income_accounts = {
+        a["Id"]
+        for a in company.ground_truth(books["realm"], "Account")
+        if a["AccountType"] == "Income"
+    }
+    pnl = periods_of(records["profit_and_loss_report"])
+    for period, rows in periods_of(records["general_ledger_report"]).items():
+        by_account: dict[str, list[dict]] = {}
+        for row in rows:
+            by_account.setdefault(row["account_id"], []).append(row)
+        for account_rows in by_account.values():
+            (opening,) = [r for r in account_rows if r["label"] == "Beginning Balance"]
+            postings = [r for r in account_rows if r["txn_id"]]
+            if postings:  # the running balance starts at the opening one
+                assert (
+                    opening["balance"] + sum(r["amount"] for r in postings)
+                    == postings[-1]["balance"]
+                )
+                assert line(account_rows, f"id:{postings[0]['account_id']} > total")[
+                    "amount"
+                ] == sum(r["amount"] for r in postings)
+        income = sum(
+            r["amount"] for r in rows if r["txn_id"] and r["account_id"] in income_accounts
+        )
+        expected = line(pnl[period], "Income > total")["amount"] if period in pnl else 0
+        assert income == expected, period
+    for period, rows in periods_of(records["profit_and_loss_detail_report"]).items():
+        summary = {r["account_id"]: r["amount"] for r in pnl[period] if r["row_type"] == "data"}
+        detail: dict[str, D] = {}
+        for row in rows:
+            if row["txn_id"]:
+                detail[row["account_id"]] = detail.get(row["account_id"], 0) + row["amount"]
+        assert detail == {k: v for k, v in summary.items() if v}
+        assert (
+            line(rows, "NetIncome > total")["amount"]
+            == line(pnl[period], "NetIncome > total")["amount"]
+        )
+        group_total = line(rows, "Income > total")
+        assert (group_total["account_id"], group_total["account_name"]) == (None, None)
+
+
+def test_ageing_totals_are_the_open_documents(books, company) -> None:
+    records = books["run"].records
+    end = period_of(books["today"], "month").end.isoformat()
+    for stream, entity in (
+        ("aged_receivables_report", "Invoice"),
+        ("aged_payables_report", "Bill"),
+    ):
+        rows = [r for r in records[stream] if r["period_end"] == end]
+        open_total = sum(
+            D(str(d.get("HomeBalance", d.get("Balance")) or 0))
+            for d in company.ground_truth(books["realm"], entity)
+            if d["TxnDate"] <= end
+        )
+        total = line(rows, "GrandTotal > total")
+        assert total["total"] == open_total
+        buckets = ("current", "days_1_30", "days_31_60", "days_61_90", "days_91_and_over")
+        assert sum(total[b] for b in buckets) == total["total"]
+        parties = [r for r in rows if r["row_type"] == "data"]
+        assert sum(r["total"] for r in parties) == total["total"]
+        party = "customer" if entity == "Invoice" else "vendor"
+        assert all(r[f"{party}_id"] and r[f"{party}_name"] for r in parties)
+        assert {r["accounting_method"] for r in rows} == {"Accrual"}
+
+
+def test_periods_before_any_data_give_no_rows(company, report_catalog) -> None:
+
+    first = min(d["TxnDate"] for d in company.ground_truth(company.realm_ids[0], "Invoice"))
+    before = dt.date.fromisoformat(first) - dt.timedelta(days=400)
+    config = {
+        **company.tap_config(),
+        "report_start_date": before.isoformat(),
+        "report_end_date": (before + dt.timedelta(days=200)).isoformat(),
+        "report_period": "quarter",
+    }
+    streams = [
+        "profit_and_loss_report",
+        "balance_sheet_report",
+        "general_ledger_report",
+        "trial_balance_report",
+    ]
+    run = run_tap(config, args=report_catalog(streams))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert not any(run.records.get(s) for s in streams)
+    last = period_of(before + dt.timedelta(days=200), "quarter").start.isoformat()
+    for stream in streams:  # empty periods still move the bookmark on
+        assert run.last_state["bookmarks"][stream]["replication_key_value"] == last
+
+
+def test_a_gateway_timeout_splits_the_month_and_the_rows_stay_the_same(
+    make_company, report_catalog
+) -> None:
+
+    emu = make_company(seed=17, scale=400)
+    today = emulator_today(emu)
+    month = periods_back(period_of(today, "month"), 1, "month")
+    config = {
+        **emu.tap_config(),
+        "report_start_date": month.start.isoformat(),
+        "report_end_date": month.end.isoformat(),
+        "max_retry_wait": 0.1,
+    }
+    args = report_catalog(["profit_and_loss_report", "general_ledger_report"])
+    whole = run_tap(config, args=args)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    emu.reset_counts()
+    emu.behaviour.faults = {1: "504", 3: "504"}  # the P&L's month, then the ledger's month
+    split = run_tap(config, args=args)
+    emu.behaviour.faults = None
+    assert split.returncode == 0, split.stderr[-3000:]
+    assert split.stderr.count("in one piece (HTTP 504") == 2
+    assert emu.request_counts()["report"] == 2 * 3  # each month: the 504, then two halves
+
+    def comparable(rows: list[dict]) -> dict:
+        return {r["row_key"]: {k: v for k, v in r.items() if k != "row_number"} for r in rows}
+
+    for stream in ("profit_and_loss_report", "general_ledger_report"):
+        assert whole.records[stream]
+        assert comparable(split.records[stream]) == comparable(whole.records[stream]), stream
+
+
+def test_a_killed_run_resumes_and_a_rerun_reads_only_the_look_back(
+    make_company, report_catalog
+) -> None:
+
+    emu = make_company(seed=23, scale=400)
+    today = emulator_today(emu)
+    config = {
+        **emu.tap_config(),
+        "report_start_date": f"{today.year - 1}-01-01",
+        "report_end_date": today.isoformat(),
+        "report_lookback_periods": 1,
+        "report_accounting_method": "both",
+    }
+    streams = ["general_ledger_report", "customer_balance_report"]
+    args = report_catalog(streams)
+    reference = run_tap(config, args=args)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    expected = {
+        s: {tuple(r[k] for k in PRIMARY_KEYS) for r in reference.records[s]} for s in streams
+    }
+    assert {r["accounting_method"] for r in reference.records["customer_balance_report"]} == {
+        "Accrual",
+        "Cash",
+    }
+
+    killed = run_tap_until_killed(
+        config, None, len(reference.records["general_ledger_report"]) // 2, args
+    )
+    assert killed.last_state, "a STATE message came before the kill"
+    resumed = run_tap(config, killed.last_state, args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for stream in streams:
+        got = {
+            tuple(m["record"][k] for k in PRIMARY_KEYS)
+            for run in (killed, resumed)
+            for m in run.messages
+            if m["type"] == "RECORD" and m["stream"] == stream
+        }
+        assert got == expected[stream], stream
+
+    emu.reset_counts()
+    rerun = run_tap(config, reference.last_state, args)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    # This month and the one before, with both methods for the balance, once for the ledger.
+    assert emu.request_counts()["report"] == 2 * 2 + 2 * 2
+    assert {r["period_start"][:7] for s in streams for r in rerun.records[s]} == {
+        periods_back(period_of(today, "month"), 1, "month").start.isoformat()[:7],
+        today.isoformat()[:7],
+    }
