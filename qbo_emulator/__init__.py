@@ -133,7 +133,10 @@ class Emulator:
         self.port = port
         self.base_url = f"http://{host}:{port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="qbo-emulator", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="qbo-emulator",
+            daemon=True,
         )
         self._thread.start()
         return self
