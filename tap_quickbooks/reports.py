@@ -522,8 +522,7 @@ class Reader:
 
     def detail_fields(self, line: Line, columns: list[Column]) -> tuple[dict, str]:
         """Transaction lines of the general ledger and P&L detail."""
-        # The innermost section that names an account by id (group sections like Income don't).
-        account = next((s for s in reversed(line.path) if s.id), None)
+        account = _detail_account(line.path)
         fields: dict[str, t.Any] = {
             "label": None,
             "account_id": account.id if account else None,
@@ -560,6 +559,16 @@ class Reader:
         else:
             key = fields["label"] or "line"
         return fields, key
+
+
+def _detail_account(path: tuple[Section, ...]) -> Section | None:
+    """The account a detail line posts to: the innermost titled section from the first one
+    that names an account by id down. Sections above it are groups (Income, Expenses);
+    below it, sub-accounts, whose headers QBO sends without an id."""
+    first = next((i for i, s in enumerate(path) if s.id), None)
+    if first is None:
+        return None
+    return next(s for s in reversed(path[first:]) if s.label)
 
 
 def _row_key(line: Line, own_key: str) -> str:
