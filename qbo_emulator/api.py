@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 
 from . import reports, timefmt
-from .entities import CATALOGUE, lookup
+from .entities import CATALOGUE, lookup, writable_properties
 from .query import Engine, render_query_response
 from .responses import JSON_OK, ApiError, invalid_id, object_not_found, unsupported_operation
 from .store import MutationError, Store, deleted_stub, dumps, inner
@@ -250,7 +250,7 @@ _ALWAYS_OK = {"sparse", "Id", "SyncToken", "domain", "MetaData", "status"}
 
 def _check_properties(store: Store, entity: str, body: dict) -> None:
     t = store.tables[entity]
-    allowed = set(t.known_keys()) | set(CATALOGUE[entity].filterable) | _ALWAYS_OK
+    allowed = set(t.known_keys()) | writable_properties(entity) | _ALWAYS_OK
     for k in body:
         if k not in allowed:
             known = ", ".join(f'"{x}"' for x in sorted(t.known_keys())[:60])

@@ -458,3 +458,74 @@ def spec(name: str) -> EntitySpec:
     if found is None:
         raise KeyError(f"unknown entity {name!r}")
     return found
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+#: Properties a write may carry, beyond whatever the generated data already uses (QBO answers
+#: code 2010 "Unrecognized field" for anything else). Transactions share one generous set.
+_TXN_PROPERTIES = _words(
+    """
+    AllowIPNPayment AllowOnlineACHPayment AllowOnlineCreditCardPayment AllowOnlinePayment
+    ApplyTaxAfterDiscount AutoDocNumber BillAddr BillEmail BillEmailBcc BillEmailCc ClassRef
+    ConvenienceFeeDetail CurrencyRef CustomField CustomerMemo CustomerRef DeliveryInfo
+    DepartmentRef DepositToAccountRef DiscountRate DocNumber DueDate ECloudStatusTimeStamp
+    EInvoiceStatus EmailStatus ExchangeRate FOB FreeFormAddress GlobalTaxCalculation HomeBalance
+    HomeTotalAmt InvoiceEx InvoiceLink LessCIS LinkedTxn Line PONumber PaymentDetailsMessage
+    PaymentMethodRef PaymentRefNum PrintStatus PrivateNote RecurDataRef RecurringInfo RemitToRef
+    SalesRepRef SalesTermRef ShipAddr ShipDate ShipFromAddr ShipMethodRef Tag TaxFormNum
+    TaxFormType TotalAmt TrackingNum TransactionLocationType TxnApprovalInfo TxnDate TxnSource
+    TxnStatus TxnTaxDetail Balance VendorRef APAccountRef ARAccountRef AccountRef PaymentType
+    EntityRef Credit PurchaseEx UnappliedAmt ProcessPayment CreditCardPayment CheckPayment PayType
+    FromAccountRef ToAccountRef Amount Adjustment JournalCode ExpirationDate AcceptedBy
+    AcceptedDate POStatus POEmail Memo RemainingCredit BankAccountRef CreditCardAccountRef
+    PaymentDate PaymentAmount PaymentAccountRef Refund Description AdjustAccountRef NameOf
+    EmployeeRef ItemRef BillableStatus Taxable HourlyRate Hours Minutes StartTime EndTime
+    BreakHours BreakMinutes HasBeenInvoiced TaxExemptionRef TxnReferenceNumber
+    """
+)
+_LIST_PROPERTIES: dict[str, frozenset[str]] = {
+    "Customer": _words(
+        """Title GivenName MiddleName FamilyName Suffix DisplayName FullyQualifiedName
+        CompanyName PrintOnCheckName Active PrimaryPhone AlternatePhone Mobile Fax
+        PrimaryEmailAddr WebAddr DefaultTaxCodeRef Taxable BillAddr ShipAddr OtherAddr Notes Job
+        BillWithParent ParentRef Level SalesTermRef PaymentMethodRef Balance OpenBalanceDate
+        BalanceWithJobs CurrencyRef PreferredDeliveryMethod ResaleNum ARAccountRef
+        PrimaryTaxIdentifier TaxExemptionReasonId CustomerTypeRef GSTIN BusinessNumber
+        GSTRegistrationType IsProject Source"""
+    ),
+    "Vendor": _words(
+        """Title GivenName MiddleName FamilyName Suffix DisplayName CompanyName PrintOnCheckName
+        Active PrimaryPhone AlternatePhone Mobile Fax PrimaryEmailAddr WebAddr OtherContactInfo
+        BillAddr TaxIdentifier TermRef Balance AcctNum Vendor1099 T4AEligible T5018Eligible
+        CurrencyRef BillRate CostRate APAccountRef VendorPaymentBankDetail TaxReportingBasis
+        GSTIN BusinessNumber GSTRegistrationType HasTPAR Source"""
+    ),
+    "Employee": _words(
+        """EmployeeNumber SSN PrimaryAddr PrimaryEmailAddr PrimaryPhone Mobile GivenName
+        MiddleName FamilyName Suffix Title DisplayName PrintOnCheckName Active BillableTime
+        BillRate CostRate BirthDate Gender HiredDate ReleasedDate Organization"""
+    ),
+    "Item": _words(
+        """Name Sku Description Active SubItem ParentRef Level FullyQualifiedName Taxable
+        SalesTaxIncluded UnitPrice Type IncomeAccountRef PurchaseDesc PurchaseTaxIncluded
+        PurchaseCost ExpenseAccountRef AssetAccountRef TrackQtyOnHand QtyOnHand InvStartDate
+        SalesTaxCodeRef PurchaseTaxCodeRef ReorderPoint PrefVendorRef ClassRef AbatementRate
+        ReverseChargeRate ServiceType ItemCategoryType TaxClassificationRef UQCDisplayText"""
+    ),
+    "Account": _words(
+        """Name SubAccount ParentRef FullyQualifiedName Description Active Classification
+        AccountType AccountSubType AcctNum CurrentBalance CurrentBalanceWithSubAccounts
+        CurrencyRef TaxCodeRef TxnLocationType"""
+    ),
+}
+
+
+def writable_properties(entity: str) -> frozenset[str]:
+    s = CATALOGUE[entity]
+    extra = _LIST_PROPERTIES.get(entity)
+    if extra is None:
+        extra = _TXN_PROPERTIES if s.is_txn else frozenset()
+    return extra | s.filterable
