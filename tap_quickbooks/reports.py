@@ -845,7 +845,7 @@ class ReportStream(_EntityTransport, RESTStream[t.Any]):
             self.settings.unit,
             periods[0].start,
             periods[-1].end,
-            ", ".join(m or "basis QBO decides" for m in self.methods()),
+            ", ".join(m or "no accounting method in QBO" for m in self.methods()),
         )
         for period in periods:
             for method in self.methods():

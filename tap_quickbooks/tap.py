@@ -16,7 +16,7 @@ import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
 from tap_quickbooks import errors, query
@@ -337,6 +337,22 @@ class TapQuickBooks(Tap):
             }
             self.state_writer.write_state(self.state)
             self._kept_token = token
+
+    # -- failing clearly ---------------------------------------------------------------------
+
+    @classmethod
+    def invoke(cls, **kwargs: t.Any) -> None:  # type: ignore[override]
+        """Run the sync; a failure the tap understands ends with its message, not a traceback."""
+        try:
+            super().invoke(**kwargs)
+        except (QuickBooksAuthError, FatalAPIError, RetriableAPIError) as exc:
+            cause = "Retries exhausted: " if isinstance(exc, RetriableAPIError) else ""
+            cls.logger.error("%s%s", cause, exc)
+            cls.logger.error(
+                "The run stopped. Its last STATE message covers every record written before "
+                "it: hand that state to the next run (Meltano does) and nothing is missed."
+            )
+            sys.exit(1)
 
     # -- --test: one cheap call and a verdict --------------------------------------------------
 

@@ -85,11 +85,11 @@ def test_a_stale_state_token_falls_back_to_the_config(make_company) -> None:
     emu.clock.advance(days=2)
     first = run_tap(config, None, args)
     assert first.returncode == 0
-    # The user re-authorized: the config holds a fresh token, the state an old dead one.
-    emu.clock.advance(days=2)
-    fresh = {**config, "refresh_token": emu.refresh_token(emu.realm_ids[0])}
     stale_state = first.last_state
-    run_tap(config, stale_state, args)  # rotates the state's token away
+    emu.clock.advance(days=2)
+    assert run_tap(config, stale_state, args).returncode == 0  # rotates the state's token away
+    # The user re-authorized: the config holds a new token, the state an old dead one.
+    fresh = {**config, "refresh_token": emu.oauth.issue_initial(emu.realm_ids[0])}
     second = run_tap(fresh, stale_state, args)
     assert second.returncode == 0, second.stderr[-2000:]
 
