@@ -1332,7 +1332,7 @@ def test_a_killed_run_resumes_and_a_rerun_reads_only_the_look_back(
     today = emulator_today(emu)
     config = {
         **emu.tap_config(),
-        "report_start_date": f"{today.year - 1}-01-01",
+        "report_start_date": periods_back(period_of(today, "month"), 7, "month").start.isoformat(),
         "report_end_date": today.isoformat(),
         "report_lookback_periods": 1,
         "report_accounting_method": "both",
