@@ -402,8 +402,15 @@ LINE_BASE = fields(
     LineEx=ANY_EXTENSION,
 )
 
-GROUP_MEMBER_LINE = obj(LINE_BASE, LINE_DETAILS)
-"""A line that cannot itself be a group: the lines of a group, and tax lines."""
+GROUP_MEMBER_LINE = obj(
+    LINE_BASE,
+    SalesItemLineDetail=LINE_DETAILS["SalesItemLineDetail"],
+    DescriptionLineDetail=LINE_DETAILS["DescriptionLineDetail"],
+)
+"""A line of a bundle (group): QBO expands a group into its item and description lines."""
+
+TAX_LINE = obj(LINE_BASE, TaxLineDetail=LINE_DETAILS["TaxLineDetail"])
+"""A line of TxnTaxDetail: one tax rate's share of the transaction's tax."""
 
 LINE = obj(
     LINE_BASE,
@@ -422,7 +429,7 @@ TXN_TAX_DETAIL = obj(
     DefaultTaxCodeRef=REF,
     TxnTaxCodeRef=REF,
     TotalTax=DECIMAL,
-    TaxLine=array(GROUP_MEMBER_LINE),
+    TaxLine=array(TAX_LINE),
 )
 
 RECURRING_INFO = obj(
