@@ -2432,10 +2432,10 @@ class _Gen:
         for k in chosen:
             # Busier recently: a mild ramp (sqrt skew towards the anchor).
             t = lo + int(span * (rng.random() ** 0.8))
-            if k == "Invoice" and rng.random() < 0.04:
-                # Recurring invoices: all created at 02:00:00 on the 1st of the month.
+            if k == "Invoice" and rng.random() < 0.08:
+                # Recurring invoices: created together at 02:00:00 on the first of a quarter.
                 y, m = (int(x) for x in timefmt.pacific_date(t)[:7].split("-"))
-                t = timefmt.local_epoch(y, m, 1, 2, 0, 0)
+                t = timefmt.local_epoch(y, (m - 1) // 3 * 3 + 1, 1, 2, 0, 0)
             elif k == "Purchase" and rng.random() < 0.05:
                 y, m, d = (int(x) for x in timefmt.pacific_date(t).split("-"))
                 t = timefmt.local_epoch(y, m, d, 6, 0, 0)  # bank-feed import
