@@ -63,6 +63,7 @@ from .behaviours import Behaviour
 from .entities import ENTITY_NAMES, spec
 from .oauth import OAuth
 from .query import Engine
+from .server import make_server
 from .store import Clock, Store, to_epoch
 
 __all__ = ["ENTITY_NAMES", "Emulator"]
@@ -126,8 +127,6 @@ class Emulator:
     def start(self) -> Emulator:
         if self._server is not None:
             return self
-        from .server import make_server
-
         self._server = make_server(self, self.host, self.port)
         host, port = self._server.server_address[:2]
         self.port = port

@@ -28,31 +28,23 @@ if TYPE_CHECKING:
     from . import Emulator
 
 
-def _reply(h, status: int, doc) -> None:
-    from .server import send
-
-    send(h, status, json.dumps(doc, separators=(",", ":")).encode(), "application/json")
-
-
-def handle(app: Emulator, h, method: str, path: str, params: dict, raw: bytes) -> None:
+def handle(app: Emulator, method: str, path: str, params: dict, raw: bytes) -> tuple[int, object]:
+    """Answer an admin request: (HTTP status, JSON document)."""
     parts = [p for p in path.split("/") if p][1:]  # drop "_emulator"
     try:
         body = json.loads(raw) if raw else {}
     except ValueError:
-        _reply(h, 400, {"error": "body is not JSON"})
-        return
+        return 400, {"error": "body is not JSON"}
     try:
-        doc = _dispatch(app, method, parts, params, body)
+        doc = _dispatch(app, method, parts, params=params, body=body)
     except (KeyError, ValueError, MutationError) as exc:
-        _reply(h, 400, {"error": str(exc)})
-        return
+        return 400, {"error": str(exc)}
     if doc is None:
-        _reply(h, 404, {"error": f"no admin route {method} {path}"})
-        return
-    _reply(h, 200, doc)
+        return 404, {"error": f"no admin route {method} {path}"}
+    return 200, doc
 
 
-def _dispatch(app: Emulator, method: str, parts: list[str], params: dict, body: dict):
+def _dispatch(app: Emulator, method: str, parts: list[str], *, params: dict, body: dict):
     head = parts[0] if parts else "info"
     if head == "info" and method == "GET":
         return app.info()

@@ -16,6 +16,7 @@ client must narrow the window or re-ask from the newest time it saw.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 from dataclasses import dataclass, field
@@ -160,7 +161,8 @@ def cdc(realm: Realm, params: dict, now: float) -> Reply:
             400,
             "500",
             "Unsupported Operation",
-            f"Operation cdc with changedSince date {since_text} which is older than fixed days is not supported.",
+            f"Operation cdc with changedSince date {since_text} which is older than fixed days "
+            "is not supported.",
         )
     specs = []
     for n in names:
@@ -190,8 +192,6 @@ def cdc(realm: Realm, params: dict, now: float) -> Reply:
         for spec in specs:
             t = store.tables[spec.name]
             rows: list[bytes] = []
-            import bisect
-
             i = bisect.bisect_left(t.index, (first,))
             for entry in t.index[i:]:
                 if budget <= 0:
@@ -258,8 +258,9 @@ def _check_properties(store: Store, entity: str, body: dict) -> None:
                 400,
                 "2010",
                 "Request has invalid or unsupported property",
-                f'Property Name:Unrecognized field "{k}" (class com.intuit.schema.finance.v3.{entity}), '
-                f"not marked as ignorable ({len(t.known_keys())} known properties: {known} [truncated]])\n"
+                f'Property Name:Unrecognized field "{k}" '
+                f"(class com.intuit.schema.finance.v3.{entity}), not marked as ignorable "
+                f"({len(t.known_keys())} known properties: {known} [truncated]])\n"
                 " specified is unsupported or invalid",
             )
 
@@ -362,7 +363,8 @@ def _write(realm: Realm, entity: str, params: dict, body: dict) -> tuple[str, by
                         400,
                         "6000",
                         "A business validation error has occurred while processing your request",
-                        f"Business Validation Error: {entity} cannot be deleted. Make it inactive instead.",
+                        f"Business Validation Error: {entity} cannot be deleted. "
+                        "Make it inactive instead.",
                     )
                 stub = store.delete(entity, key)
                 return entity, dumps({"domain": "QBO", "status": "Deleted", "Id": stub["Id"]})
@@ -412,7 +414,7 @@ def _write(realm: Realm, entity: str, params: dict, body: dict) -> tuple[str, by
         ) from exc
 
 
-def write(realm: Realm, resource: str, params: dict, raw: bytes, now: float, path: str) -> Reply:
+def write(realm: Realm, resource: str, params: dict, raw: bytes, *, now: float, path: str) -> Reply:
     spec = lookup(resource)
     if spec is None or spec.path != resource.lower():
         raise unsupported_operation(path)

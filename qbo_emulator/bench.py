@@ -21,7 +21,16 @@ from urllib.parse import quote, urlsplit
 
 from . import Emulator
 
-ENTITIES = ("Invoice", "Payment", "Bill", "Purchase", "BillPayment", "SalesReceipt", "Estimate", "Customer")
+ENTITIES = (
+    "Invoice",
+    "Payment",
+    "Bill",
+    "Purchase",
+    "BillPayment",
+    "SalesReceipt",
+    "Estimate",
+    "Customer",
+)
 
 
 def _page_all(conn, realm: str, token: str, entity: str) -> int:

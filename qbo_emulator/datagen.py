@@ -1252,8 +1252,8 @@ class _Gen:
             else:
                 if rng.random() < 0.12:  # ampersands must be URL-encoded as %26
                     company = self.unique(
-                    f"{self.pick(LAST)} & {self.pick(LAST)} {self.pick(VENDOR_B)}"
-                )
+                        f"{self.pick(LAST)} & {self.pick(LAST)} {self.pick(VENDOR_B)}"
+                    )
                 else:
                     company = self.unique(f"{self.pick(LAST)} {self.pick(VENDOR_B)}")
                 display = company

@@ -91,7 +91,8 @@ class OAuth:
     def _new_refresh(self, realm: str, chain: int | None, now: float, hard: float | None):
         if chain is None:
             chain = len(self.chains) + 1
-        value = f"RT1-{self._rng.randint(10, 99)}-H0-{int(now)}{self._rand(20, string.ascii_lowercase + string.digits)}"
+        tail = self._rand(20, string.ascii_lowercase + string.digits)
+        value = f"RT1-{self._rng.randint(10, 99)}-H0-{int(now)}{tail}"
         tok = RefreshToken(
             value,
             realm,
@@ -219,7 +220,8 @@ class OAuth:
         head = b64('{"alg":"RS256","kid":"emulator"}')
         claims = b64(
             f'{{"sub":"{self._rand(12)}","aud":["{self.client_id}"],"realmid":"{realm}",'
-            f'"iss":"https://oauth.platform.intuit.com/op/v1","iat":{int(now)},"exp":{int(now) + 3600}}}'
+            f'"iss":"https://oauth.platform.intuit.com/op/v1",'
+            f'"iat":{int(now)},"exp":{int(now) + 3600}}}'
         )
         return f"{head}.{claims}.{self._rand(43)}"
 

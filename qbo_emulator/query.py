@@ -659,12 +659,16 @@ class Engine:
                 and (len(order) == 1 or order[1][0] == "Id")
             )
             if use_index:
-                return self._from_index(q, spec, table, order[0][1], lut_lo, lut_hi, preds)
+                return self._from_index(
+                    q, spec, table, desc=order[0][1], lo=lut_lo, hi=lut_hi, preds=preds
+                )
             if lut_lo is not None or lut_hi is not None:
                 preds.append(_LutRange(table, lut_lo, lut_hi))
-            return self._scan(q, spec, table, order, preds, id_filter, text)
+            return self._scan(
+                q, spec, table, order=order, preds=preds, id_filter=id_filter, text=text
+            )
 
-    def _from_index(self, q, spec, table, desc, lo, hi, preds) -> Result:
+    def _from_index(self, q, spec, table, *, desc, lo, hi, preds) -> Result:
         index = table.index
         i, j = 0, len(index)
         if lo is not None:  # stored times are whole seconds
@@ -706,15 +710,12 @@ class Engine:
                     break
         return Result(spec.name, keys, q.start, projection=q.projection)
 
-    def _scan(self, q, spec, table, order, preds, id_filter, text) -> Result:
+    def _scan(self, q, spec, table, *, order, preds, id_filter, text) -> Result:
         cache_key = (spec.name, _strip_paging(text), table.version)
         ordered = self._cache.get(cache_key)
         if ordered is None:
             objs = table.objs
-            if id_filter is not None:
-                cands = [k for k in id_filter if k in objs]
-            else:
-                cands = list(objs)
+            cands = [k for k in id_filter if k in objs] if id_filter is not None else list(objs)
             matched = [k for k in cands if all(p(k, objs[k]) for p in preds)]
             # Stable multi-key sort: last key first; ties always by Id ascending.
             matched.sort(key=lambda k: table.num.get(k, 0))

@@ -667,7 +667,7 @@ def balance_sheet(rep: Report) -> dict:
     current_assets = group_section("Current Assets", "CurrentAssets", [bank, ar, oca])
     fixed = leaf("Fixed Assets", "FixedAssets", {"Fixed Asset"}, 1)
     other_assets = leaf("Other Assets", "OtherAssets", {"Other Asset"}, 1)
-    assets_sec, assets = group_section(
+    assets_sec, _assets = group_section(
         "ASSETS", "TotalAssets", [current_assets, fixed, other_assets]
     )
     ap = leaf("Accounts Payable", "AP", {"Accounts Payable"}, -1)
@@ -701,7 +701,7 @@ def balance_sheet(rep: Report) -> dict:
         ),
         eq_total,
     )
-    le_sec, le_total = group_section(
+    le_sec, _le_total = group_section(
         "LIABILITIES AND EQUITY", "TotalLiabilitiesAndEquity", [liab, equity]
     )
     no_data = not cum
@@ -723,9 +723,8 @@ def trial_balance(rep: Report) -> dict:
     re_id = led.role.get("re", "")
     values: dict[str, int] = {}
     for a, v in cum.items():
-        if led.is_pl(a):
-            v -= before_fy.get(a, 0)  # P&L accounts restart each fiscal year
-        values[a] = v
+        # P&L accounts restart each fiscal year.
+        values[a] = v - before_fy.get(a, 0) if led.is_pl(a) else v
     values[re_id] = values.get(re_id, 0) + prior_pl  # closed into retained earnings
     for a in sorted(
         values, key=lambda k: (led.accounts.get(k) or {}).get("FullyQualifiedName", "")
@@ -846,7 +845,13 @@ def general_ledger(rep: Report) -> dict:
         inner_rows = []
         if opening or txn_rows or not children.get(a):
             inner_rows.append(
-                data_row([col("Beginning Balance"), *[col("") for _ in range(6)], col(fmt_money(opening))])
+                data_row(
+                    [
+                        col("Beginning Balance"),
+                        *[col("") for _ in range(6)],
+                        col(fmt_money(opening)),
+                    ]
+                )
             )
         inner_rows.extend(txn_rows)
         for child in children.get(a, []):
@@ -931,7 +936,7 @@ def profit_and_loss_detail(rep: Report) -> dict:
         oexp,
         summ("Net Income", "NetIncome", net),
     ]
-    cols = [c for c in _GL_COLUMNS]
+    cols = list(_GL_COLUMNS)
     return {
         "Header": rep.header(start, end, macro, not by_acct),
         "Columns": {"Column": [{"ColTitle": t, "ColType": c} for t, c in cols]},
@@ -1163,8 +1168,8 @@ def run_report(store: Store, name: str, params: dict, now: float) -> dict:
             400,
             "500",
             "Unsupported Operation",
-            f"Operation Could not find resource for relative : /v3/company/{store.realm_id}/reports/{name} "
-            "is not supported.",
+            "Operation Could not find resource for relative : "
+            f"/v3/company/{store.realm_id}/reports/{name} is not supported.",
         )
     rep = Report(store, canonical, params, now)
     if canonical == "ProfitAndLoss":

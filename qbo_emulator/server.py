@@ -27,11 +27,12 @@ import json
 import socket
 import struct
 import threading
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from . import api, responses
+from . import admin, api, responses
 from .oauth import OAuthError
 from .responses import (
     HTML,
@@ -97,7 +98,7 @@ def make_server(app: Emulator, host: str, port: int) -> _Server:
 # ----- sending ---------------------------------------------------------------------------------
 
 
-def send(
+def send(  # noqa: PLR0917 - (handler, status, body, type, headers, mode) reads naturally
     h: BaseHTTPRequestHandler,
     status: int,
     body: bytes,
@@ -152,26 +153,26 @@ def route(h: BaseHTTPRequestHandler, method: str) -> None:
     raw = h.rfile.read(length) if length > 0 else b""
     try:
         if path.startswith("/_emulator/") or path == "/_emulator":
-            from . import admin
-
-            admin.handle(app, h, method, path, params, raw)
+            status, doc = admin.handle(app, method, path, params, raw)
+            send_json(h, status, doc, "application/json")
         elif path == "/oauth2/v1/tokens/bearer" and method == "POST":
             token_endpoint(app, h, raw)
-        elif path in ("/.well-known/openid_configuration", "/.well-known/openid_sandbox_configuration"):
+        elif path in (
+            "/.well-known/openid_configuration",
+            "/.well-known/openid_sandbox_configuration",
+        ):
             send_json(h, 200, discovery_document(app), "application/json")
         elif path in ("/oauth2/v1/tokens/revoke", "/v2/oauth2/tokens/revoke") and method == "POST":
             revoke_endpoint(app, h, raw)
         elif path == "/connect/oauth2" and method == "GET":
             authorize_endpoint(app, h, params)
         elif path.startswith("/v3/company/"):
-            api_request(app, h, method, path, params, raw)
+            api_request(app, h, method, path, params=params, raw=raw)
         else:
             send(h, 404, responses.unsupported_operation(path).body(app.clock.epoch()), JSON_ERR)
     except (BrokenPipeError, ConnectionResetError):
         h.close_connection = True
     except Exception:  # an emulator bug must still look like a QBO answer
-        import traceback
-
         traceback.print_exc()
         try:
             send(h, 500, responses.system_fault().body(app.clock.epoch()), JSON_ERR)
@@ -259,7 +260,7 @@ def classify(rest: list[str], method: str) -> str:
     return "read"
 
 
-def api_request(app: Emulator, h, method: str, path: str, params: dict, raw: bytes) -> None:
+def api_request(app: Emulator, h, method: str, path: str, *, params: dict, raw: bytes) -> None:
     parts = [unquote(p) for p in path.split("/")]
     realm_id = parts[3] if len(parts) > 3 else ""
     rest = [p for p in parts[4:] if p != ""]
@@ -312,7 +313,7 @@ def api_request(app: Emulator, h, method: str, path: str, params: dict, raw: byt
             return
         realm = app.realms[realm_id]
         try:
-            reply = dispatch(realm, method, rest, params, raw, now, path, h)
+            reply = dispatch(realm, method, rest, params=params, raw=raw, now=now, path=path, h=h)
         except ApiError as err:
             reply = api.Reply(err.status, err.body(now), JSON_ERR)
         if fault == "slow":
@@ -329,7 +330,7 @@ def api_request(app: Emulator, h, method: str, path: str, params: dict, raw: byt
         behaviour.release(realm_id)
 
 
-def dispatch(realm, method, rest, params, raw, now, path, h) -> api.Reply:
+def dispatch(realm, method, rest, *, params, raw, now, path, h) -> api.Reply:
     head = rest[0].lower() if rest else ""
     if head == "query" and method in ("GET", "POST"):
         text = params.get("query")
@@ -350,11 +351,11 @@ def dispatch(realm, method, rest, params, raw, now, path, h) -> api.Reply:
     if head == "preferences" and len(rest) == 1:
         if method == "GET":
             return api.preferences(realm, now)
-        return api.write(realm, "preferences", params, raw, now, path)
+        return api.write(realm, "preferences", params, raw, now=now, path=path)
     if method == "GET" and len(rest) == 2:
         return api.read(realm, rest[0], rest[1], now, path)
     if method == "POST" and len(rest) == 1:
-        return api.write(realm, rest[0], params, raw, now, path)
+        return api.write(realm, rest[0], params, raw, now=now, path=path)
     raise responses.unsupported_operation(path)
 
 

@@ -26,7 +26,10 @@ class Api:
         r = requests.post(
             self.emu.token_url,
             auth=(self.emu.client_id, self.emu.client_secret),
-            data={"grant_type": "refresh_token", "refresh_token": refresh_token or self.emu.refresh_token(self.realm)},
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token or self.emu.refresh_token(self.realm),
+            },
             timeout=10,
         )
         assert r.status_code == 200, r.text
@@ -41,9 +44,13 @@ class Api:
 
     def get(self, path: str, params: dict | None = None, **kw) -> requests.Response:
         params = {**(params or {}), "minorversion": "75"}
-        return self.session.get(self.base + path, params=params, headers=self.headers(), timeout=30, **kw)
+        return self.session.get(
+            self.base + path, params=params, headers=self.headers(), timeout=30, **kw
+        )
 
-    def post(self, path: str, body, params: dict | None = None, content_type="application/json") -> requests.Response:
+    def post(
+        self, path: str, body, params: dict | None = None, content_type="application/json"
+    ) -> requests.Response:
         data = body if isinstance(body, (str, bytes)) else json.dumps(body)
         return self.session.post(
             self.base + path,

@@ -62,7 +62,13 @@ def merge(values) -> Shape:
     return s
 
 
-def compare(recorded: Shape, emulated: Shape, path: str = "$", strict: frozenset = frozenset(), allow_missing=()) -> list[str]:
+def compare(
+    recorded: Shape,
+    emulated: Shape,
+    path: str = "$",
+    strict: frozenset = frozenset(),
+    allow_missing=(),
+) -> list[str]:
     """Differences of ``emulated`` from ``recorded`` (empty list: same shape)."""
     problems: list[str] = []
     rk = recorded.kinds - {"null"}
@@ -84,13 +90,17 @@ def compare(recorded: Shape, emulated: Shape, path: str = "$", strict: frozenset
             e_count, e_sub = emulated.keys[key]
             always = count == recorded.n and recorded.n >= 5
             if always and e_count != emulated.n and key not in allow_missing:
-                problems.append(f"{where}: in every recorded value, in {e_count}/{emulated.n} emulated")
+                problems.append(
+                    f"{where}: in every recorded value, in {e_count}/{emulated.n} emulated"
+                )
             problems.extend(compare(sub, e_sub, where, strict, allow_missing))
     if "list" in rk and "list" in ek and recorded.items is not None and recorded.items.n:
         if emulated.items is None or not emulated.items.n:
             problems.append(f"{path}[]: recorded items but emulated list always empty")
         else:
-            problems.extend(compare(recorded.items, emulated.items, path + "[]", strict, allow_missing))
+            problems.extend(
+                compare(recorded.items, emulated.items, path + "[]", strict, allow_missing)
+            )
     return problems
 
 

@@ -24,15 +24,23 @@ def test_cdc_reports_changes_in_order_with_deleted_stubs_last(fresh):
     store.delete("Invoice", invoices[1]["Id"])
     emu.clock.advance(seconds=5)
     store.update("Invoice", invoices[2]["Id"], {"PrivateNote": "last"})
-    store.deactivate("Customer", next(c["Id"] for c in emu.ground_truth(api.realm, "Customer") if c["Active"]))
+    store.deactivate(
+        "Customer", next(c["Id"] for c in emu.ground_truth(api.realm, "Customer") if c["Active"])
+    )
     r = api.get("/cdc", {"entities": "Invoice,Customer,Estimate", "changedSince": start})
     assert r.status_code == 200
     qrs = r.json()["CDCResponse"][0]["QueryResponse"]
     assert len(qrs) == 3
     inv = qrs[0]["Invoice"]
     assert [x["Id"] for x in inv] == [invoices[0]["Id"], invoices[2]["Id"], invoices[1]["Id"]]
-    assert inv[-1] == {"domain": "QBO", "status": "Deleted", "Id": invoices[1]["Id"], "MetaData": {"LastUpdatedTime": inv[-1]["MetaData"]["LastUpdatedTime"]}}
-    assert qrs[0]["startPosition"] == 1 and qrs[0]["maxResults"] == 3
+    assert inv[-1] == {
+        "domain": "QBO",
+        "status": "Deleted",
+        "Id": invoices[1]["Id"],
+        "MetaData": {"LastUpdatedTime": inv[-1]["MetaData"]["LastUpdatedTime"]},
+    }
+    assert qrs[0]["startPosition"] == 1
+    assert qrs[0]["maxResults"] == 3
     assert qrs[1]["Customer"][0]["Active"] is False  # CDC shows inactive rows
     assert qrs[2] == {}
 
@@ -49,8 +57,14 @@ def test_cdc_limits(fresh):
     api = Api(emu)
     old = api.get("/cdc", {"entities": "Invoice", "changedSince": since(emu, 31 * 86400)})
     assert old.status_code == 400
-    assert "which is older than fixed days is not supported." in old.json()["Fault"]["Error"][0]["Detail"]
-    assert api.get("/cdc", {"entities": "Invoice", "changedSince": since(emu, 29 * 86400)}).status_code == 200
+    assert (
+        "which is older than fixed days is not supported."
+        in old.json()["Fault"]["Error"][0]["Detail"]
+    )
+    assert (
+        api.get("/cdc", {"entities": "Invoice", "changedSince": since(emu, 29 * 86400)}).status_code
+        == 200
+    )
     date_only = timefmt.pacific_date(int(emu.clock.epoch() - 2 * 86400))
     assert api.get("/cdc", {"entities": "Invoice", "changedSince": date_only}).status_code == 200
     for entity, spec in CATALOGUE.items():
@@ -85,8 +99,17 @@ def test_batch_items_and_limits(fresh):
     items = [
         {"bId": "q", "Query": "select count(*) from Invoice"},
         {"bId": "bad", "Query": "select * from Nope"},
-        {"bId": "void", "operation": "update", "optionsData": "void", "Invoice": {"Id": inv["Id"], "SyncToken": inv["SyncToken"]}},
-        {"bId": "del", "operation": "delete", "SalesReceipt": {"Id": sr["Id"], "SyncToken": sr["SyncToken"]}},
+        {
+            "bId": "void",
+            "operation": "update",
+            "optionsData": "void",
+            "Invoice": {"Id": inv["Id"], "SyncToken": inv["SyncToken"]},
+        },
+        {
+            "bId": "del",
+            "operation": "delete",
+            "SalesReceipt": {"Id": sr["Id"], "SyncToken": sr["SyncToken"]},
+        },
     ]
     r = api.post("/batch", {"BatchItemRequest": items})
     out = {i["bId"]: i for i in r.json()["BatchItemResponse"]}
@@ -94,9 +117,22 @@ def test_batch_items_and_limits(fresh):
     assert out["bad"]["Fault"]["Error"][0]["code"] == "4001"
     assert out["void"]["Invoice"]["TotalAmt"] == 0
     assert out["del"]["SalesReceipt"]["status"] == "Deleted"
-    too_many = api.post("/batch", {"BatchItemRequest": [{"bId": str(i), "Query": "select * from Term"} for i in range(31)]})
+    too_many = api.post(
+        "/batch",
+        {"BatchItemRequest": [{"bId": str(i), "Query": "select * from Term"} for i in range(31)]},
+    )
     assert too_many.status_code == 400
-    assert api.post("/batch", {"BatchItemRequest": [{"bId": str(i), "Query": "select * from Term"} for i in range(30)]}).status_code == 200
+    assert (
+        api.post(
+            "/batch",
+            {
+                "BatchItemRequest": [
+                    {"bId": str(i), "Query": "select * from Term"} for i in range(30)
+                ]
+            },
+        ).status_code
+        == 200
+    )
     assert emu.request_counts()["batch"] == 3
 
 
@@ -104,7 +140,15 @@ def test_read_every_entity_by_id(api_ro: Api):
     for entity, spec in CATALOGUE.items():
         if entity in ("ExchangeRate", "TaxClassification", "Preferences"):
             continue
-        obj = next(o for o in api_ro.emu.ground_truth(api_ro.realm, entity) if "Id" in o and o["Id"].isdigit()) if entity != "RecurringTransaction" else None
+        obj = (
+            next(
+                o
+                for o in api_ro.emu.ground_truth(api_ro.realm, entity)
+                if "Id" in o and o["Id"].isdigit()
+            )
+            if entity != "RecurringTransaction"
+            else None
+        )
         if obj is None:
             continue
         r = api_ro.get(f"/{spec.path}/{obj['Id']}")
@@ -134,19 +178,36 @@ def test_writes_sync_tokens_and_refusals(fresh):
     api = Api(emu)
     cust = next(c for c in emu.ground_truth(api.realm, "Customer") if c["Active"])
     emu.clock.advance(seconds=3)
-    r = api.post("/customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"], "sparse": True, "Notes": "VIP"})
+    r = api.post(
+        "/customer",
+        {"Id": cust["Id"], "SyncToken": cust["SyncToken"], "sparse": True, "Notes": "VIP"},
+    )
     new = r.json()["Customer"]
     assert new["SyncToken"] == str(int(cust["SyncToken"]) + 1)
-    assert timefmt.parse_datetime(new["MetaData"]["LastUpdatedTime"]) > timefmt.parse_datetime(cust["MetaData"]["LastUpdatedTime"])
+    assert timefmt.parse_datetime(new["MetaData"]["LastUpdatedTime"]) > timefmt.parse_datetime(
+        cust["MetaData"]["LastUpdatedTime"]
+    )
     assert new["MetaData"]["CreateTime"] == cust["MetaData"]["CreateTime"]
-    stale = api.post("/customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"], "sparse": True, "Notes": "x"})
+    stale = api.post(
+        "/customer",
+        {"Id": cust["Id"], "SyncToken": cust["SyncToken"], "sparse": True, "Notes": "x"},
+    )
     assert stale.json()["Fault"]["Error"][0]["code"] == "5010"
-    no_delete = api.post("/customer", {"Id": cust["Id"], "SyncToken": new["SyncToken"]}, {"operation": "delete"})
-    assert no_delete.status_code == 400 and no_delete.json()["Fault"]["Error"][0]["code"] == "6000"
+    no_delete = api.post(
+        "/customer", {"Id": cust["Id"], "SyncToken": new["SyncToken"]}, {"operation": "delete"}
+    )
+    assert no_delete.status_code == 400
+    assert no_delete.json()["Fault"]["Error"][0]["code"] == "6000"
     bill = emu.ground_truth(api.realm, "Bill")[0]
-    no_void = api.post("/bill", {"Id": bill["Id"], "SyncToken": bill["SyncToken"]}, {"operation": "void"})
+    no_void = api.post(
+        "/bill", {"Id": bill["Id"], "SyncToken": bill["SyncToken"]}, {"operation": "void"}
+    )
     assert no_void.status_code == 400
     pay = next(p for p in emu.ground_truth(api.realm, "Payment") if p["Line"])
-    void = api.post("/payment", {"Id": pay["Id"], "SyncToken": pay["SyncToken"], "sparse": True}, {"operation": "update", "include": "void"})
+    void = api.post(
+        "/payment",
+        {"Id": pay["Id"], "SyncToken": pay["SyncToken"], "sparse": True},
+        {"operation": "update", "include": "void"},
+    )
     assert void.json()["Payment"]["TotalAmt"] == 0
     assert void.json()["Payment"]["PrivateNote"].startswith("Voided")

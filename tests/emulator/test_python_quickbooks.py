@@ -26,7 +26,12 @@ def qb(emu_ro, monkeypatch):
         environment=f"{emu_ro.base_url}/.well-known/openid_configuration",  # discovery doc URL
     )
     # No access token yet: python-quickbooks refreshes through intuitlib at the emulator.
-    client = QuickBooks(auth_client=auth, refresh_token=emu_ro.refresh_token(realm), company_id=realm, minorversion=75)
+    client = QuickBooks(
+        auth_client=auth,
+        refresh_token=emu_ro.refresh_token(realm),
+        company_id=realm,
+        minorversion=75,
+    )
     client.api_url_v3 = f"{emu_ro.base_url}/v3"
     assert auth.access_token
     return client
@@ -38,22 +43,35 @@ def test_query_count_and_filters(qb, emu_ro):
     active = [c for c in emu_ro.ground_truth(realm, "Customer") if c["Active"]]
     assert len(customers) == len(active)
     assert Customer.count(qb=qb) == len(active)
-    assert Customer.count("Active IN (true, false)", qb=qb) == len(emu_ro.ground_truth(realm, "Customer"))
+    assert Customer.count("Active IN (true, false)", qb=qb) == len(
+        emu_ro.ground_truth(realm, "Customer")
+    )
     name = active[0]["DisplayName"]
     found = Customer.filter(DisplayName=name, qb=qb)  # python-quickbooks escapes quotes itself
     assert [c.Id for c in found] == [active[0]["Id"]]
     items = Item.all(qb=qb)  # sends "SELECT *, Sku FROM Item"
-    assert items and all(i.Name for i in items)
+    assert items
+    assert all(i.Name for i in items)
 
 
 def test_filter_on_last_updated_time_and_paging(qb, emu_ro):
     realm = emu_ro.realm_ids[0]
     invoices = emu_ro.ground_truth(realm, "Invoice")
     cut = sorted(i["MetaData"]["LastUpdatedTime"] for i in invoices)[len(invoices) // 2]
-    expect = {i["Id"] for i in invoices if timefmt.parse_datetime(i["MetaData"]["LastUpdatedTime"]) >= timefmt.parse_datetime(cut)}
+    expect = {
+        i["Id"]
+        for i in invoices
+        if timefmt.parse_datetime(i["MetaData"]["LastUpdatedTime"]) >= timefmt.parse_datetime(cut)
+    }
     got, start = [], 1
     while True:
-        page = Invoice.where(f"MetaData.LastUpdatedTime >= '{cut}'", order_by="MetaData.LastUpdatedTime", start_position=start, max_results=100, qb=qb)
+        page = Invoice.where(
+            f"MetaData.LastUpdatedTime >= '{cut}'",
+            order_by="MetaData.LastUpdatedTime",
+            start_position=start,
+            max_results=100,
+            qb=qb,
+        )
         got += page
         if len(page) < 100:
             break
@@ -75,7 +93,10 @@ def test_change_data_capture(qb, emu_ro):
     resp = change_data_capture([Customer, Invoice], since, qb=qb)
     invoices = list(resp.Invoice)
     assert invoices
-    assert all(timefmt.parse_datetime(i.MetaData.LastUpdatedTime) >= timefmt.parse_datetime(since) for i in invoices)
+    assert all(
+        timefmt.parse_datetime(i.MetaData.LastUpdatedTime) >= timefmt.parse_datetime(since)
+        for i in invoices
+    )
 
 
 def test_query_errors_surface_as_validation_exceptions(qb):

@@ -19,9 +19,18 @@ def lut(obj) -> float:
 
 
 def test_keywords_entities_and_properties_are_case_insensitive(api_ro: Api):
-    a = api_ro.rows("SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '2020-01-01' ORDERBY MetaData.LastUpdatedTime MAXRESULTS 5", "Invoice")
-    b = api_ro.rows("select * from invoice where metadata.lastupdatedtime >= '2020-01-01' order by Metadata.LastUpdatedTime maxresults 5", "Invoice")
-    assert [x["Id"] for x in a] == [x["Id"] for x in b] and len(a) == 5
+    a = api_ro.rows(
+        "SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '2020-01-01' "
+        "ORDERBY MetaData.LastUpdatedTime MAXRESULTS 5",
+        "Invoice",
+    )
+    b = api_ro.rows(
+        "select * from invoice where metadata.lastupdatedtime >= '2020-01-01' "
+        "order by Metadata.LastUpdatedTime maxresults 5",
+        "Invoice",
+    )
+    assert [x["Id"] for x in a] == [x["Id"] for x in b]
+    assert len(a) == 5
 
 
 def test_post_query_with_application_text_body(api_ro: Api):
@@ -33,7 +42,9 @@ def test_post_query_with_application_text_body(api_ro: Api):
 def test_count_star_and_select_star_with_extra_columns(api_ro: Api):
     r = api_ro.query("SELECT COUNT(*) FROM Item")
     assert set(r.json()["QueryResponse"]) == {"totalCount"}
-    rows = api_ro.rows("SELECT *, Sku FROM Item MAXRESULTS 3", "Item")  # python-quickbooks sends this
+    rows = api_ro.rows(
+        "SELECT *, Sku FROM Item MAXRESULTS 3", "Item"
+    )  # python-quickbooks sends this
     assert len(rows) == 3
 
 
@@ -43,7 +54,11 @@ def test_default_and_max_page_sizes(api_ro: Api):
     assert len(api_ro.rows("SELECT * FROM Payment", "Payment")) == 100
     assert len(api_ro.rows("SELECT * FROM Payment MAXRESULTS 1000", "Payment")) == min(total, 1000)
     r = api_ro.query("SELECT * FROM Invoice MAXRESULTS 1001")
-    assert fault(r) == (400, "4001", "QueryValidationError: value 1001 is too large. Max allowed value is 1000")
+    assert fault(r) == (
+        400,
+        "4001",
+        "QueryValidationError: value 1001 is too large. Max allowed value is 1000",
+    )
 
 
 def test_paging_covers_everything_once_and_ends_with_empty_response(api_ro: Api):
@@ -63,14 +78,29 @@ def test_paging_covers_everything_once_and_ends_with_empty_response(api_ro: Api)
 
 
 def test_inactive_name_list_rows_hidden_unless_where_names_active(api_ro: Api):
-    for entity in ("Customer", "Vendor", "Employee", "Account", "Item", "Term", "PaymentMethod", "Class", "TaxCode", "Budget"):
-        everyone = api_ro.rows(f"SELECT * FROM {entity} WHERE Active IN (true, false) MAXRESULTS 1000", entity)
+    for entity in (
+        "Customer",
+        "Vendor",
+        "Employee",
+        "Account",
+        "Item",
+        "Term",
+        "PaymentMethod",
+        "Class",
+        "TaxCode",
+        "Budget",
+    ):
+        everyone = api_ro.rows(
+            f"SELECT * FROM {entity} WHERE Active IN (true, false) MAXRESULTS 1000", entity
+        )
         default = api_ro.rows(f"SELECT * FROM {entity} MAXRESULTS 1000", entity)
         inactive = [x for x in everyone if x.get("Active") is False]
         assert inactive, entity
         assert len(default) == len(everyone) - len(inactive), entity
         assert all(x.get("Active", True) for x in default)
-        only_inactive = api_ro.rows(f"SELECT * FROM {entity} WHERE Active = false MAXRESULTS 1000", entity)
+        only_inactive = api_ro.rows(
+            f"SELECT * FROM {entity} WHERE Active = false MAXRESULTS 1000", entity
+        )
         assert {x["Id"] for x in only_inactive} == {x["Id"] for x in inactive}
         for x in inactive:
             label = x.get("DisplayName") or x.get("Name")
@@ -90,7 +120,9 @@ def test_default_order_name_lists_by_name_transactions_newest_first(api_ro: Api)
 
 
 def test_orderby_several_fields_and_directions(api_ro: Api):
-    rows = api_ro.rows("SELECT * FROM Invoice ORDER BY TxnDate DESC, DocNumber ASC MAXRESULTS 1000", "Invoice")
+    rows = api_ro.rows(
+        "SELECT * FROM Invoice ORDER BY TxnDate DESC, DocNumber ASC MAXRESULTS 1000", "Invoice"
+    )
     keys = [(r["TxnDate"], r["DocNumber"]) for r in rows]
     expect = sorted(keys, key=lambda k: k[1])
     expect = sorted(expect, key=lambda k: k[0], reverse=True)
@@ -132,16 +164,29 @@ def test_datetime_literals_compare_as_instants(api_ro: Api, form):
         "compact_offset": stamp[:19] + stamp[19:].replace(":", ""),
         "no_offset": stamp[:19],  # company (Pacific) wall clock
     }[form]
-    rows = api_ro.rows(f"SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime = '{literal}' MAXRESULTS 1000", "Invoice")
+    rows = api_ro.rows(
+        f"SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime = '{literal}' MAXRESULTS 1000",
+        "Invoice",
+    )
     assert inv["Id"] in [r["Id"] for r in rows]
-    later = api_ro.rows(f"SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime > '{literal}' MAXRESULTS 1000", "Invoice")
+    later = api_ro.rows(
+        f"SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime > '{literal}' MAXRESULTS 1000",
+        "Invoice",
+    )
     assert inv["Id"] not in [r["Id"] for r in later]
 
 
 def test_date_only_literal_and_txndate_filters(api_ro: Api):
-    rows = api_ro.rows("SELECT * FROM Invoice WHERE TxnDate >= '2025-01-01' AND TxnDate <= '2025-01-31' MAXRESULTS 1000", "Invoice")
-    assert rows and all("2025-01-01" <= r["TxnDate"] <= "2025-01-31" for r in rows)
-    created = api_ro.rows("SELECT * FROM Invoice WHERE MetaData.CreateTime >= '2025-01-01' MAXRESULTS 1000", "Invoice")
+    rows = api_ro.rows(
+        "SELECT * FROM Invoice WHERE TxnDate >= '2025-01-01' AND TxnDate <= '2025-01-31' "
+        "MAXRESULTS 1000",
+        "Invoice",
+    )
+    assert rows
+    assert all("2025-01-01" <= r["TxnDate"] <= "2025-01-31" for r in rows)
+    created = api_ro.rows(
+        "SELECT * FROM Invoice WHERE MetaData.CreateTime >= '2025-01-01' MAXRESULTS 1000", "Invoice"
+    )
     start = timefmt.parse_datetime("2025-01-01")
     assert all(timefmt.parse_datetime(r["MetaData"]["CreateTime"]) >= start for r in created)
 
@@ -153,28 +198,39 @@ def test_like_supports_percent_and_escaped_quotes(api_ro: Api):
     rows = api_ro.rows(f"SELECT * FROM Customer WHERE DisplayName LIKE '{prefix}\\'%'", "Customer")
     assert apos["Id"] in [r["Id"] for r in rows]
     assert all(r["DisplayName"].lower().startswith(prefix.lower() + "'") for r in rows)
-    contains = api_ro.rows("SELECT * FROM Vendor WHERE DisplayName LIKE '%&%' MAXRESULTS 1000", "Vendor")
-    assert contains and all("&" in v["DisplayName"] for v in contains)
+    contains = api_ro.rows(
+        "SELECT * FROM Vendor WHERE DisplayName LIKE '%&%' MAXRESULTS 1000", "Vendor"
+    )
+    assert contains
+    assert all("&" in v["DisplayName"] for v in contains)
 
 
 def test_string_equality_ignores_case(api_ro: Api):
     v = api_ro.rows("SELECT * FROM Vendor MAXRESULTS 1", "Vendor")[0]
-    rows = api_ro.rows(f"SELECT * FROM Vendor WHERE DisplayName = '{v['DisplayName'].upper().replace(chr(39), chr(92) + chr(39))}'", "Vendor")
+    rows = api_ro.rows(
+        "SELECT * FROM Vendor WHERE DisplayName = '{}'".format(
+            v["DisplayName"].upper().replace("'", "\\'")
+        ),
+        "Vendor",
+    )
     assert [r["Id"] for r in rows] == [v["Id"]]
 
 
 def test_ref_properties_compare_on_their_value(api_ro: Api):
     inv = api_ro.rows("SELECT * FROM Invoice MAXRESULTS 1", "Invoice")[0]
     cid = inv["CustomerRef"]["value"]
-    rows = api_ro.rows(f"SELECT * FROM Invoice WHERE CustomerRef = '{cid}' MAXRESULTS 1000", "Invoice")
-    assert rows and all(r["CustomerRef"]["value"] == cid for r in rows)
+    rows = api_ro.rows(
+        f"SELECT * FROM Invoice WHERE CustomerRef = '{cid}' MAXRESULTS 1000", "Invoice"
+    )
+    assert rows
+    assert all(r["CustomerRef"]["value"] == cid for r in rows)
 
 
 def test_id_supports_only_equals_and_in(api_ro: Api):
-    a, b = [
-        c["Id"] for c in api_ro.emu.ground_truth(api_ro.realm, "Customer") if c["Active"]
-    ][:2]
-    assert [r["Id"] for r in api_ro.rows(f"SELECT * FROM Customer WHERE Id = '{a}'", "Customer")] == [a]
+    a, b = [c["Id"] for c in api_ro.emu.ground_truth(api_ro.realm, "Customer") if c["Active"]][:2]
+    assert [
+        r["Id"] for r in api_ro.rows(f"SELECT * FROM Customer WHERE Id = '{a}'", "Customer")
+    ] == [a]
     got = api_ro.rows(f"SELECT * FROM Customer WHERE Id IN ('{a}', '{b}', '999999')", "Customer")
     assert sorted(r["Id"] for r in got) == sorted([a, b])
     r = api_ro.query("SELECT * FROM Customer WHERE Id > '3'")
@@ -182,34 +238,56 @@ def test_id_supports_only_equals_and_in(api_ro: Api):
 
 
 def test_parser_errors_are_4000_with_javacc_message(api_ro: Api):
-    for q in ("SELECT * FROM Customer WHERE", "SELECT * FORM Customer", "SELECT * FROM Customer ORDERBY", "SELECT * FROM Customer WHERE Balance != 0", "SELECT * FROM Customer MAXRESULTS ten"):
+    for q in (
+        "SELECT * FROM Customer WHERE",
+        "SELECT * FORM Customer",
+        "SELECT * FROM Customer ORDERBY",
+        "SELECT * FROM Customer WHERE Balance != 0",
+        "SELECT * FROM Customer MAXRESULTS ten",
+    ):
         r = api_ro.query(q)
         status, code, detail = fault(r)
         assert (status, code) == (400, "4000"), q
-        assert detail.startswith(("QueryParserError: Encountered", "QueryParserError: Lexical error")), detail
+        assert detail.startswith(
+            ("QueryParserError: Encountered", "QueryParserError: Lexical error")
+        ), detail
         assert "Was expecting one of:" in detail or "Lexical error" in detail
         assert r.json()["Fault"]["Error"][0]["Message"] == "Error parsing query"
     r = api_ro.query("SELECT * FROM Customer foo")
     assert '" <IDENTIFIER> "foo "" at line 1, column 24.' in fault(r)[2]
-    assert "<EOF>" in fault(r)[2] and '"startposition"' in fault(r)[2]
+    assert "<EOF>" in fault(r)[2]
+    assert '"startposition"' in fault(r)[2]
 
 
 def test_validation_errors_are_4001(api_ro: Api):
-    assert fault(api_ro.query("SELECT * FROM Custmoer")) == (400, "4001", "QueryValidationError: invalid context declaration: Custmoer")
+    assert fault(api_ro.query("SELECT * FROM Custmoer")) == (
+        400,
+        "4001",
+        "QueryValidationError: invalid context declaration: Custmoer",
+    )
     assert fault(api_ro.query("SELECT * FROM Customer WHERE PrimaryEmailAddr = 'a@b.c'")) == (
         400,
         "4001",
         "QueryValidationError: property 'PrimaryEmailAddr' is not queryable",
     )
-    assert fault(api_ro.query("SELECT * FROM Customer WHERE NoSuchField = 'x'"))[2] == "QueryValidationError: Property NoSuchField not found for Entity Customer"
+    assert (
+        fault(api_ro.query("SELECT * FROM Customer WHERE NoSuchField = 'x'"))[2]
+        == "QueryValidationError: Property NoSuchField not found for Entity Customer"
+    )
     for entity in ("ExchangeRate", "TaxClassification"):
         for prop in ("MetaData.LastUpdatedTime", "MetaData.CreateTime"):
-            status, code, detail = fault(api_ro.query(f"SELECT * FROM {entity} WHERE {prop} >= '2024-01-01'"))
-            assert (status, code) == (400, "4001") and "is not queryable" in detail
+            status, code, detail = fault(
+                api_ro.query(f"SELECT * FROM {entity} WHERE {prop} >= '2024-01-01'")
+            )
+            assert (status, code) == (400, "4001")
+            assert "is not queryable" in detail
 
 
 def test_or_is_refused(api_ro: Api):
-    assert fault(api_ro.query("SELECT * FROM Customer WHERE Id = '1' OR Id = '2'"))[:2] == (400, "4001")
+    assert fault(api_ro.query("SELECT * FROM Customer WHERE Id = '1' OR Id = '2'"))[:2] == (
+        400,
+        "4001",
+    )
 
 
 def test_taxcode_pseudo_rows_and_singletons(api_ro: Api):
@@ -237,7 +315,10 @@ def test_every_entity_is_queryable_and_has_data(api_ro: Api):
 def test_every_page_is_evaluated_against_current_data(fresh):
     emu = fresh(scale=600)
     api = Api(emu)
-    q = "SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '2000-01-01' ORDERBY MetaData.LastUpdatedTime STARTPOSITION {} MAXRESULTS 20"
+    q = (
+        "SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '2000-01-01' "
+        "ORDERBY MetaData.LastUpdatedTime STARTPOSITION {} MAXRESULTS 20"
+    )
     first = api.rows(q.format(1), "Invoice")
     mover = first[0]
     emu.store().update("Invoice", mover["Id"], {"PrivateNote": "edited"})
@@ -252,5 +333,10 @@ def test_every_page_is_evaluated_against_current_data(fresh):
 
 def test_minorversion_is_accepted_on_every_call(api_ro: Api):
     for mv in ("4", "8", "65", "75", "999"):
-        r = api_ro.session.get(api_ro.base + "/query", params={"query": "SELECT COUNT(*) FROM Term", "minorversion": mv}, headers=api_ro.headers(), timeout=10)
+        r = api_ro.session.get(
+            api_ro.base + "/query",
+            params={"query": "SELECT COUNT(*) FROM Term", "minorversion": mv},
+            headers=api_ro.headers(),
+            timeout=10,
+        )
         assert r.status_code == 200

@@ -25,7 +25,12 @@ def population(doc: dict, entity: str, records: list[dict]) -> list[dict]:
     vary (optional keys), so one answer's records are judged with the whole population."""
     out = [doc]
     for rec in records:
-        out.append({"QueryResponse": {entity: [rec], "startPosition": 1, "maxResults": 1}, "time": doc["time"]})
+        out.append(
+            {
+                "QueryResponse": {entity: [rec], "startPosition": 1, "maxResults": 1},
+                "time": doc["time"],
+            }
+        )
     return out
 
 
@@ -37,13 +42,13 @@ def check_meta(name: str, r: requests.Response) -> None:
 
 
 def test_every_qbo_api_recording_is_covered():
-    covered = {
-        name.removeprefix("test_")
-        for name in globals()
-        if name.startswith("test_")
-    }
+    covered = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
     files = {f.removesuffix(".json") for f in INDEX}
-    missing = {f for f in files if not any(f.lower().startswith(c.lower()) or c.lower() in f.lower() for c in covered)}
+    missing = {
+        f
+        for f in files
+        if not any(f.lower().startswith(c.lower()) or c.lower() in f.lower() for c in covered)
+    }
     assert not missing, missing
 
 
@@ -94,17 +99,23 @@ def test_Vendor__qbo_api_query_active_in_true_false(api_ro: Api):
     rows = r.json()["QueryResponse"]["Vendor"]
     assert_same_shape(recorded(name), r.json(), strict=QR)
     inactive = [v for v in rows if not v["Active"]]
-    assert inactive and all(v["DisplayName"].endswith(" (deleted)") for v in inactive)
+    assert inactive
+    assert all(v["DisplayName"].endswith(" (deleted)") for v in inactive)
     count = api_ro.query("SELECT COUNT(*) FROM Vendor").json()["QueryResponse"]["totalCount"]
     assert count == len(rows) - len(inactive)
 
 
 def test_Employee__qbo_api_query_including_inactive(api_ro: Api):
     name = "Employee__qbo_api_query_including_inactive.json"
-    r = api_ro.query("SELECT * FROM Employee WHERE Active IN ( true, false ) MAXRESULTS 1000 STARTPOSITION 1")
+    r = api_ro.query(
+        "SELECT * FROM Employee WHERE Active IN ( true, false ) MAXRESULTS 1000 STARTPOSITION 1"
+    )
     check_meta(name, r)
     assert_same_shape(recorded(name), r.json(), strict=QR)
-    assert any(e["DisplayName"].endswith(" (deleted)") and e["Active"] is False for e in r.json()["QueryResponse"]["Employee"])
+    assert any(
+        e["DisplayName"].endswith(" (deleted)") and e["Active"] is False
+        for e in r.json()["QueryResponse"]["Employee"]
+    )
 
 
 def test_SalesReceipt__qbo_api_query(api_ro: Api):
@@ -122,13 +133,20 @@ def test_Customer__qbo_api_read_by_id(api_ro: Api):
     doc = r.json()
     assert set(doc) == {"Customer", "time"}
     # One recorded customer against all emulated ones: its keys must all occur.
-    everyone = [{"Customer": c, "time": doc["time"]} for c in api_ro.emu.ground_truth(api_ro.realm, "Customer")]
+    everyone = [
+        {"Customer": c, "time": doc["time"]}
+        for c in api_ro.emu.ground_truth(api_ro.realm, "Customer")
+    ]
     assert_same_shape(recorded(name), everyone, many=True)
 
 
 def test_Customer__qbo_api_query_escaped_apostrophe(api_ro: Api):
     name = "Customer__qbo_api_query_escaped_apostrophe.json"
-    names = [c["DisplayName"] for c in api_ro.emu.ground_truth(api_ro.realm, "Customer") if "'" in c["DisplayName"] and c["Active"]]
+    names = [
+        c["DisplayName"]
+        for c in api_ro.emu.ground_truth(api_ro.realm, "Customer")
+        if "'" in c["DisplayName"] and c["Active"]
+    ]
     assert names, "the generator makes names with apostrophes"
     escaped = names[0].replace("'", "\\'")
     r = api_ro.query(f"SELECT * FROM Customer WHERE DisplayName = '{escaped}'")
@@ -140,7 +158,11 @@ def test_Customer__qbo_api_query_escaped_apostrophe(api_ro: Api):
 
 def test_Vendor__qbo_api_query_ampersand(api_ro: Api):
     name = "Vendor__qbo_api_query_ampersand.json"
-    names = [v["DisplayName"] for v in api_ro.emu.ground_truth(api_ro.realm, "Vendor") if "&" in v["DisplayName"] and v["Active"]]
+    names = [
+        v["DisplayName"]
+        for v in api_ro.emu.ground_truth(api_ro.realm, "Vendor")
+        if "&" in v["DisplayName"] and v["Active"]
+    ]
     assert names
     r = api_ro.query(f"SELECT * FROM Vendor WHERE DisplayName = '{names[0]}'")
     check_meta(name, r)
@@ -152,7 +174,16 @@ def test_Vendor__qbo_api_query_ampersand(api_ro: Api):
 def test_Customer__qbo_api_create(fresh):
     name = "Customer__qbo_api_create.json"
     api = Api(fresh())
-    r = api.post("/customer", {"DisplayName": "Doe5, Jane", "GivenName": "Jane", "FamilyName": "Doe", "PrimaryEmailAddr": {"Address": "jane@example.com"}}, {"requestid": ""})
+    r = api.post(
+        "/customer",
+        {
+            "DisplayName": "Doe5, Jane",
+            "GivenName": "Jane",
+            "FamilyName": "Doe",
+            "PrimaryEmailAddr": {"Address": "jane@example.com"},
+        },
+        {"requestid": ""},
+    )
     check_meta(name, r)
     assert_same_shape(recorded(name), r.json(), strict=("$",))
 
@@ -161,10 +192,22 @@ def test_Customer__qbo_api_sparse_update(fresh):
     name = "Customer__qbo_api_sparse_update.json"
     api = Api(fresh())
     cust = api.get("/customer/5").json()["Customer"]
-    r = api.post("/customer", {"Id": "5", "SyncToken": cust["SyncToken"], "sparse": True, "GivenName": "Jack", "FamilyName": "Moe", "DisplayName": "Jack Moe"})
+    r = api.post(
+        "/customer",
+        {
+            "Id": "5",
+            "SyncToken": cust["SyncToken"],
+            "sparse": True,
+            "GivenName": "Jack",
+            "FamilyName": "Moe",
+            "DisplayName": "Jack Moe",
+        },
+    )
     check_meta(name, r)
     doc = r.json()
-    wrapped = [doc] + [{"Customer": c, "time": doc["time"]} for c in api.emu.ground_truth(api.realm, "Customer")]
+    wrapped = [doc] + [
+        {"Customer": c, "time": doc["time"]} for c in api.emu.ground_truth(api.realm, "Customer")
+    ]
     assert_same_shape(recorded(name), wrapped, many=True)
     assert doc["Customer"]["SyncToken"] == str(int(cust["SyncToken"]) + 1)
     assert doc["Customer"]["DisplayName"] == "Jack Moe"
@@ -175,9 +218,16 @@ def test_SalesReceipt__qbo_api_update_with_requestid(fresh):
     emu = fresh()
     api = Api(emu)
     sr = emu.ground_truth(api.realm, "SalesReceipt")[0]
-    r = api.post("/salesreceipt", {"Id": sr["Id"], "SyncToken": sr["SyncToken"], "sparse": True, "TxnDate": "2020-09-29"}, {"requestid": "a90bfae9-9c6b-4179-9c7e-d8f538d09f6f"})
+    r = api.post(
+        "/salesreceipt",
+        {"Id": sr["Id"], "SyncToken": sr["SyncToken"], "sparse": True, "TxnDate": "2020-09-29"},
+        {"requestid": "a90bfae9-9c6b-4179-9c7e-d8f538d09f6f"},
+    )
     check_meta(name, r)
-    everyone = [{"SalesReceipt": s, "time": r.json()["time"]} for s in emu.ground_truth(api.realm, "SalesReceipt")]
+    everyone = [
+        {"SalesReceipt": s, "time": r.json()["time"]}
+        for s in emu.ground_truth(api.realm, "SalesReceipt")
+    ]
     assert_same_shape(recorded(name), [r.json(), *everyone], many=True, allow_missing={"Amount"})
     assert r.json()["SalesReceipt"]["TxnDate"] == "2020-09-29"
 
@@ -192,12 +242,37 @@ def test_Invoice__qbo_api_create(fresh):
         "TxnDate": "2020-09-29",
         "LinkedTxn": [],
         "Line": [
-            {"Id": "1", "LineNum": 1, "Amount": 100.0, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "1", "name": "Services"}, "TaxCodeRef": {"value": "NON"}}},
+            {
+                "Id": "1",
+                "LineNum": 1,
+                "Amount": 100.0,
+                "DetailType": "SalesItemLineDetail",
+                "SalesItemLineDetail": {
+                    "ItemRef": {"value": "1", "name": "Services"},
+                    "TaxCodeRef": {"value": "NON"},
+                },
+            },
             {"Amount": 100.0, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}},
         ],
         "TxnTaxDetail": {"TotalTax": 0},
-        "BillAddr": {"Id": "2", "Line1": "4581 Finch St.", "City": "Bayshore", "CountrySubDivisionCode": "CA", "PostalCode": "94326", "Lat": "INVALID", "Long": "INVALID"},
-        "ShipAddr": {"Id": "2", "Line1": "4581 Finch St.", "City": "Bayshore", "CountrySubDivisionCode": "CA", "PostalCode": "94326", "Lat": "INVALID", "Long": "INVALID"},
+        "BillAddr": {
+            "Id": "2",
+            "Line1": "4581 Finch St.",
+            "City": "Bayshore",
+            "CountrySubDivisionCode": "CA",
+            "PostalCode": "94326",
+            "Lat": "INVALID",
+            "Long": "INVALID",
+        },
+        "ShipAddr": {
+            "Id": "2",
+            "Line1": "4581 Finch St.",
+            "City": "Bayshore",
+            "CountrySubDivisionCode": "CA",
+            "PostalCode": "94326",
+            "Lat": "INVALID",
+            "Long": "INVALID",
+        },
         "DueDate": "2020-10-29",
         "TotalAmt": 100.0,
         "ApplyTaxAfterDiscount": False,
@@ -219,7 +294,9 @@ def test_Invoice__qbo_api_delete(fresh):
     emu = fresh()
     api = Api(emu)
     inv = emu.ground_truth(api.realm, "Invoice")[0]
-    r = api.post("/invoice", {"Id": inv["Id"], "SyncToken": inv["SyncToken"]}, {"operation": "delete"})
+    r = api.post(
+        "/invoice", {"Id": inv["Id"], "SyncToken": inv["SyncToken"]}, {"operation": "delete"}
+    )
     check_meta(name, r)
     assert_same_shape(recorded(name), r.json(), strict=("$", "$.Invoice"))
     assert api.get(f"/invoice/{inv['Id']}").status_code == 400
@@ -230,14 +307,19 @@ def test_Invoice__qbo_api_void(fresh):
     name = "Invoice__qbo_api_void.json"
     emu = fresh()
     api = Api(emu)
-    inv = next(i for i in emu.ground_truth(api.realm, "Invoice") if i["TotalAmt"] and i.get("BillAddr"))
-    r = api.post("/invoice", {"Id": inv["Id"], "SyncToken": inv["SyncToken"]}, {"operation": "void"})
+    inv = next(
+        i for i in emu.ground_truth(api.realm, "Invoice") if i["TotalAmt"] and i.get("BillAddr")
+    )
+    r = api.post(
+        "/invoice", {"Id": inv["Id"], "SyncToken": inv["SyncToken"]}, {"operation": "void"}
+    )
     check_meta(name, r)
     doc = r.json()
     others = [{"Invoice": i, "time": doc["time"]} for i in emu.ground_truth(api.realm, "Invoice")]
     assert_same_shape(recorded(name), [doc, *others], many=True)
     voided = doc["Invoice"]
-    assert voided["TotalAmt"] == 0 and voided["Balance"] == 0
+    assert voided["TotalAmt"] == 0
+    assert voided["Balance"] == 0
     assert all(line.get("Amount", 0) == 0 for line in voided["Line"])
     assert voided["PrivateNote"].startswith("Voided")
     assert voided["LinkedTxn"] == []
@@ -267,13 +349,22 @@ def test_CDC_Estimate__qbo_api_cdc(api_ro: Api):
     r = api_ro.get("/cdc", {"entities": "estimate", "changedSince": timefmt.fmt(int(since))})
     check_meta(name, r)
     doc = r.json()
-    assert doc["CDCResponse"][0]["QueryResponse"][0]["Estimate"], "some estimates changed in 29 days"
+    assert doc["CDCResponse"][0]["QueryResponse"][0]["Estimate"], (
+        "some estimates changed in 29 days"
+    )
     others = [
-        {"CDCResponse": [{"QueryResponse": [{"Estimate": [e], "startPosition": 1, "maxResults": 1}]}], "time": doc["time"]}
+        {
+            "CDCResponse": [
+                {"QueryResponse": [{"Estimate": [e], "startPosition": 1, "maxResults": 1}]}
+            ],
+            "time": doc["time"],
+        }
         for e in api_ro.emu.ground_truth(api_ro.realm, "Estimate")
     ]
     strict = ("$", "$.CDCResponse[]", "$.CDCResponse[].QueryResponse[]")
-    assert_same_shape(recorded(name), [doc, *others], strict=strict, many=True, allow_missing={"Amount"})
+    assert_same_shape(
+        recorded(name), [doc, *others], strict=strict, many=True, allow_missing={"Amount"}
+    )
 
 
 def test_Batch__qbo_api_mixed(fresh):
@@ -283,24 +374,53 @@ def test_Batch__qbo_api_mixed(fresh):
     cust = emu.ground_truth(api.realm, "Customer")[0]
     body = {
         "BatchItemRequest": [
-            {"bId": "bid1", "operation": "create", "Vendor": {"DisplayName": "Boraski Family Store"}},
+            {
+                "bId": "bid1",
+                "operation": "create",
+                "Vendor": {"DisplayName": "Boraski Family Store"},
+            },
             {"bId": "bid2", "operation": "delete", "Invoice": {"Id": "999999", "SyncToken": "0"}},
-            {"bId": "bid3", "operation": "update", "Customer": {"Id": cust["Id"], "SyncToken": "99", "sparse": True, "Notes": "x"}},
+            {
+                "bId": "bid3",
+                "operation": "update",
+                "Customer": {"Id": cust["Id"], "SyncToken": "99", "sparse": True, "Notes": "x"},
+            },
             {"bId": "bid4", "Query": "select * from SalesReceipt maxresults 2"},
         ]
     }
     r = api.post("/batch", body)
     check_meta(name, r)
     doc = r.json()
-    assert_same_shape(recorded(name), doc, allow_missing={"PrivateNote", "CustomerRef", "CustomerMemo", "BillAddr", "PaymentMethodRef", "PaymentRefNum"})
-    codes = [item.get("Fault", {}).get("Error", [{}])[0].get("code") for item in doc["BatchItemResponse"]]
+    assert_same_shape(
+        recorded(name),
+        doc,
+        allow_missing={
+            "PrivateNote",
+            "CustomerRef",
+            "CustomerMemo",
+            "BillAddr",
+            "PaymentMethodRef",
+            "PaymentRefNum",
+        },
+    )
+    codes = [
+        item.get("Fault", {}).get("Error", [{}])[0].get("code") for item in doc["BatchItemResponse"]
+    ]
     assert codes == [None, "610", "5010", None]
     assert [i["bId"] for i in doc["BatchItemResponse"]] == ["bid1", "bid2", "bid3", "bid4"]
 
 
 def test_Report_ProfitAndLoss__qbo_api_nodata(api_ro: Api):
     name = "Report_ProfitAndLoss__qbo_api_nodata.json"
-    r = api_ro.get("/reports/ProfitAndLoss", {"customer": "1", "end_date": "2015-07-31", "start_date": "2015-01-01", "summarize_column_by": "Customers"})
+    r = api_ro.get(
+        "/reports/ProfitAndLoss",
+        {
+            "customer": "1",
+            "end_date": "2015-07-31",
+            "start_date": "2015-01-01",
+            "summarize_column_by": "Customers",
+        },
+    )
     check_meta(name, r)
     assert_same_shape(recorded(name), r.json(), strict=("$", "$.Header", "$.Rows", "$.Rows.Row[]"))
     assert {"Name": "NoReportData", "Value": "true"} in r.json()["Header"]["Option"]
@@ -316,7 +436,11 @@ def test_Report_GeneralLedger__qbo_api(api_ro: Api):
 
 def test_Attachable__qbo_api_read(api_ro: Api):
     name = "Attachable__qbo_api_read.json"
-    att = next(a for a in api_ro.emu.ground_truth(api_ro.realm, "Attachable") if "FileName" in a and "AttachableRef" in a)
+    att = next(
+        a
+        for a in api_ro.emu.ground_truth(api_ro.realm, "Attachable")
+        if "FileName" in a and "AttachableRef" in a
+    )
     r = api_ro.get(f"/attachable/{att['Id']}")
     check_meta(name, r)
     assert_same_shape(recorded(name), r.json(), strict=("$",))
@@ -378,13 +502,26 @@ def test_Error_400_duplicate_name__qbo_api(fresh):
 
 def test_OAuth_token_error_invalid_grant(fresh):
     emu = fresh()
-    mock = json.loads((__import__("pathlib").Path(__file__).resolve().parents[1] / "fixtures/recorded/OAuth_token_error_invalid_grant__intuit_oauth-jsclient_mock.json").read_text())
-    r = requests.post(emu.token_url, auth=(emu.client_id, emu.client_secret), data={"grant_type": "refresh_token", "refresh_token": "RT1-nope"}, timeout=10)
+    mock = json.loads(
+        (
+            __import__("pathlib").Path(__file__).resolve().parents[1]
+            / "fixtures/recorded/OAuth_token_error_invalid_grant__intuit_oauth-jsclient_mock.json"
+        ).read_text()
+    )
+    r = requests.post(
+        emu.token_url,
+        auth=(emu.client_id, emu.client_secret),
+        data={"grant_type": "refresh_token", "refresh_token": "RT1-nope"},
+        timeout=10,
+    )
     assert r.status_code == mock["response"]["status"]
     assert r.headers["Content-Type"] == mock["response"]["headers"]["content-type"]
     assert r.headers.get("intuit_tid")
     assert set(r.json()) == set(mock["json"])
-    assert r.json() == {"error": "invalid_grant", "error_description": "Incorrect or invalid refresh token"}
+    assert r.json() == {
+        "error": "invalid_grant",
+        "error_description": "Incorrect or invalid refresh token",
+    }
 
 
 def test_OAuth_token_refresh_with_hard_expiry(fresh):
@@ -393,13 +530,21 @@ def test_OAuth_token_refresh_with_hard_expiry(fresh):
     basic = base64.b64encode(f"{emu.client_id}:{emu.client_secret}".encode()).decode()
     r = requests.post(
         emu.token_url,
-        headers={"Authorization": f"Basic {basic}", "x-include-refresh-token-hard-expires-in": "true"},
+        headers={
+            "Authorization": f"Basic {basic}",
+            "x-include-refresh-token-hard-expires-in": "true",
+        },
         data={"grant_type": "refresh_token", "refresh_token": emu.refresh_token()},
         timeout=10,
     )
     assert r.status_code == 200
     assert_same_shape(mock, r.json())
-    plain = requests.post(emu.token_url, auth=(emu.client_id, emu.client_secret), data={"grant_type": "refresh_token", "refresh_token": emu.refresh_token()}, timeout=10).json()
+    plain = requests.post(
+        emu.token_url,
+        auth=(emu.client_id, emu.client_secret),
+        data={"grant_type": "refresh_token", "refresh_token": emu.refresh_token()},
+        timeout=10,
+    ).json()
     assert set(plain) == set(mock) - {"x_refresh_token_hard_expires_in"}
 
 

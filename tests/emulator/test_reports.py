@@ -45,9 +45,11 @@ def test_all_ten_reports_answer_in_the_recorded_shape(api_ro: Api):
         doc = get(api_ro, name)
         assert set(doc) == {"Header", "Columns", "Rows"}, name
         h = doc["Header"]
-        assert h["ReportName"] == name and h["Currency"] == "USD"
+        assert h["ReportName"] == name
+        assert h["Currency"] == "USD"
         assert {"Time", "StartPeriod", "EndPeriod", "Option"} <= set(h)
-        assert doc["Columns"]["Column"] and all("ColTitle" in c and "ColType" in c for c in doc["Columns"]["Column"])
+        assert doc["Columns"]["Column"]
+        assert all("ColTitle" in c and "ColType" in c for c in doc["Columns"]["Column"])
         assert doc["Rows"]["Row"], name
     r = api_ro.get("/reports/NoSuchReport")
     assert r.status_code == 400
@@ -76,8 +78,14 @@ def test_balance_sheet_balances_and_agrees_with_profit_and_loss(api_ro: Api):
         le = group_summary(bs["Rows"]["Row"], "TotalLiabilitiesAndEquity")
         assert assets == le != 0
         pl = get(api_ro, "ProfitAndLoss", start_date=f"{y}-01-01", end_date=end)
-        equity_rows = next(r for r in bs["Rows"]["Row"][1]["Rows"]["Row"] if r.get("group") == "Equity")["Rows"]["Row"]
-        net_income = next(cents(r["ColData"][1]["value"]) for r in equity_rows if r["ColData"][0]["value"] == "Net Income")
+        equity_rows = next(
+            r for r in bs["Rows"]["Row"][1]["Rows"]["Row"] if r.get("group") == "Equity"
+        )["Rows"]["Row"]
+        net_income = next(
+            cents(r["ColData"][1]["value"])
+            for r in equity_rows
+            if r["ColData"][0]["value"] == "Net Income"
+        )
         assert net_income == group_summary(pl["Rows"]["Row"], "NetIncome")
 
 
@@ -115,7 +123,13 @@ def test_no_report_data_for_an_empty_period(api_ro: Api):
 
 def test_monthly_columns_add_up_to_the_total(api_ro: Api):
     y = years(api_ro)[1]
-    doc = get(api_ro, "ProfitAndLoss", start_date=f"{y}-01-01", end_date=f"{y}-12-31", summarize_column_by="Month")
+    doc = get(
+        api_ro,
+        "ProfitAndLoss",
+        start_date=f"{y}-01-01",
+        end_date=f"{y}-12-31",
+        summarize_column_by="Month",
+    )
     cols = doc["Columns"]["Column"]
     assert len(cols) == 14  # account, 12 months, total
     assert [m["Name"] for m in cols[1]["MetaData"]] == ["StartDate", "EndDate", "ColKey"]
@@ -128,38 +142,79 @@ def test_reports_follow_mutations(fresh):
     emu = fresh(scale=800)
     api = Api(emu)
     store = emu.store()
-    inv = max(emu.ground_truth(api.realm, "Invoice"), key=lambda i: (i.get("CurrencyRef", {}).get("value") == "USD", i["TotalAmt"]))
+    inv = max(
+        emu.ground_truth(api.realm, "Invoice"),
+        key=lambda i: (i.get("CurrencyRef", {}).get("value") == "USD", i["TotalAmt"]),
+    )
     y = inv["TxnDate"][:4]
-    before = group_summary(get(api, "ProfitAndLoss", start_date=f"{y}-01-01", end_date=f"{y}-12-31")["Rows"]["Row"], "Income")
+    before = group_summary(
+        get(api, "ProfitAndLoss", start_date=f"{y}-01-01", end_date=f"{y}-12-31")["Rows"]["Row"],
+        "Income",
+    )
     sales = rep_mod.period_sales(store, inv["TxnDate"], inv["TxnDate"])
     store.void("Invoice", inv["Id"])
-    after = group_summary(get(api, "ProfitAndLoss", start_date=f"{y}-01-01", end_date=f"{y}-12-31")["Rows"]["Row"], "Income")
+    after = group_summary(
+        get(api, "ProfitAndLoss", start_date=f"{y}-01-01", end_date=f"{y}-12-31")["Rows"]["Row"],
+        "Income",
+    )
     assert before - after == sales - rep_mod.period_sales(store, inv["TxnDate"], inv["TxnDate"]) > 0
     bs = get(api, "BalanceSheet", start_date=f"{y}-01-01", end_date=f"{y}-12-31")
-    assert group_summary(bs["Rows"]["Row"], "TotalAssets") == group_summary(bs["Rows"]["Row"], "TotalLiabilitiesAndEquity")
+    assert group_summary(bs["Rows"]["Row"], "TotalAssets") == group_summary(
+        bs["Rows"]["Row"], "TotalLiabilitiesAndEquity"
+    )
 
 
-@pytest.mark.parametrize(("name", "entity"), [("AgedReceivables", "Invoice"), ("AgedPayables", "Bill")])
+@pytest.mark.parametrize(
+    ("name", "entity"), [("AgedReceivables", "Invoice"), ("AgedPayables", "Bill")]
+)
 def test_aging_totals_match_open_balances(api_ro: Api, name, entity):
     doc = get(api_ro, name)
     total = cents(doc["Rows"]["Row"][-1]["Summary"]["ColData"][-1]["value"])
-    truth = sum(cents(str(o.get("HomeBalance", o["Balance"]))) for o in api_ro.emu.ground_truth(api_ro.realm, entity))
+    truth = sum(
+        cents(str(o.get("HomeBalance", o["Balance"])))
+        for o in api_ro.emu.ground_truth(api_ro.realm, entity)
+    )
     assert total == truth > 0
-    assert [c["ColTitle"] for c in doc["Columns"]["Column"]][1:] == ["Current", "1 - 30", "31 - 60", "61 - 90", "91 and over", "Total"]
+    assert [c["ColTitle"] for c in doc["Columns"]["Column"]][1:] == [
+        "Current",
+        "1 - 30",
+        "31 - 60",
+        "61 - 90",
+        "91 and over",
+        "Total",
+    ]
 
 
 def test_customer_and_vendor_balance(api_ro: Api):
     for name in ("CustomerBalance", "VendorBalance"):
         doc = get(api_ro, name)
         rows = doc["Rows"]["Row"]
-        assert cents(rows[-1]["Summary"]["ColData"][1]["value"]) == sum(cents(r["ColData"][1]["value"]) for r in rows[:-1])
+        assert cents(rows[-1]["Summary"]["ColData"][1]["value"]) == sum(
+            cents(r["ColData"][1]["value"]) for r in rows[:-1]
+        )
 
 
 def test_general_ledger_and_detail(api_ro: Api):
     y = years(api_ro)[1]
     gl = get(api_ro, "GeneralLedger", start_date=f"{y}-05-01", end_date=f"{y}-05-31")
-    assert [c["ColType"] for c in gl["Columns"]["Column"]] == ["tx_date", "txn_type", "doc_num", "name", "memo", "split_acc", "subt_nat_amount", "rbal_nat_amount"]
-    assert any(r["ColData"][0]["value"] == "Beginning Balance" for s in gl["Rows"]["Row"] for r in s.get("Rows", {}).get("Row", []) if "ColData" in r)
+    assert [c["ColType"] for c in gl["Columns"]["Column"]] == [
+        "tx_date",
+        "txn_type",
+        "doc_num",
+        "name",
+        "memo",
+        "split_acc",
+        "subt_nat_amount",
+        "rbal_nat_amount",
+    ]
+    assert any(
+        r["ColData"][0]["value"] == "Beginning Balance"
+        for s in gl["Rows"]["Row"]
+        for r in s.get("Rows", {}).get("Row", [])
+        if "ColData" in r
+    )
     detail = get(api_ro, "ProfitAndLossDetail", start_date=f"{y}-05-01", end_date=f"{y}-05-31")
     pl = get(api_ro, "ProfitAndLoss", start_date=f"{y}-05-01", end_date=f"{y}-05-31")
-    assert group_summary(detail["Rows"]["Row"], "NetIncome", col=6) == group_summary(pl["Rows"]["Row"], "NetIncome")
+    assert group_summary(detail["Rows"]["Row"], "NetIncome", col=6) == group_summary(
+        pl["Rows"]["Row"], "NetIncome"
+    )

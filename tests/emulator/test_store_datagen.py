@@ -14,7 +14,26 @@ from qbo_emulator.entities import ENTITY_NAMES
 from qbo_emulator.store import MutationError
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d-0[78]:00$")
-NOT_MONEY = {"ExchangeRate", "Rate", "Qty", "TaxPercent", "RateValue", "DiscountPercent", "QtyOnHand", "QtyDiff", "Hours", "Minutes", "Level", "LineNum", "Size", "BillRate", "HourlyRate", "DueDays", "DiscountDays", "TaxOrder"}
+NOT_MONEY = {
+    "ExchangeRate",
+    "Rate",
+    "Qty",
+    "TaxPercent",
+    "RateValue",
+    "DiscountPercent",
+    "QtyOnHand",
+    "QtyDiff",
+    "Hours",
+    "Minutes",
+    "Level",
+    "LineNum",
+    "Size",
+    "BillRate",
+    "HourlyRate",
+    "DueDays",
+    "DiscountDays",
+    "TaxOrder",
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +63,12 @@ def test_same_seed_same_company_other_seed_other_company():
     a = Emulator(seed=4, scale=500, now="2026-01-10T09:00:00-08:00")
     b = Emulator(seed=4, scale=500, now="2026-01-10T09:00:00-08:00")
     c = Emulator(seed=5, scale=500, now="2026-01-10T09:00:00-08:00")
-    assert a.realm_ids == b.realm_ids and a.client_id == b.client_id
+    assert a.realm_ids == b.realm_ids
+    assert a.client_id == b.client_id
     for entity in ENTITY_NAMES:
-        assert a.ground_truth(a.realm_ids[0], entity) == b.ground_truth(b.realm_ids[0], entity), entity
+        assert a.ground_truth(a.realm_ids[0], entity) == b.ground_truth(b.realm_ids[0], entity), (
+            entity
+        )
     assert a.ground_truth(a.realm_ids[0], "Customer") != c.ground_truth(c.realm_ids[0], "Customer")
 
 
@@ -77,7 +99,11 @@ def test_timestamps_are_pacific_second_precision_across_dst(company):
         if entity == "RecurringTransaction":
             md = next(iter(obj.values()))["MetaData"]
         if md is None:
-            assert entity == "TaxClassification" or obj.get("Id") in ("TAX", "NON") or obj.get("status") == "Deleted"
+            assert (
+                entity == "TaxClassification"
+                or obj.get("Id") in ("TAX", "NON")
+                or obj.get("status") == "Deleted"
+            )
             continue
         lut = md["LastUpdatedTime"]
         assert STAMP.match(lut), lut
@@ -89,11 +115,15 @@ def test_timestamps_are_pacific_second_precision_across_dst(company):
         if "CreateTime" in md:
             assert STAMP.match(md["CreateTime"])
             assert timefmt.parse_datetime(md["CreateTime"]) <= epoch
-    assert offsets["-07:00"] > 100 and offsets["-08:00"] > 100
+    assert offsets["-07:00"] > 100
+    assert offsets["-08:00"] > 100
 
 
 def test_history_spans_years_and_reaches_the_last_30_days(company):
-    times = [timefmt.parse_datetime(i["MetaData"]["CreateTime"]) for i in company.ground_truth(None, "Invoice")]
+    times = [
+        timefmt.parse_datetime(i["MetaData"]["CreateTime"])
+        for i in company.ground_truth(None, "Invoice")
+    ]
     now = company.clock.epoch()
     assert now - min(times) > 2 * 365 * 86400
     recent = [t for t in times if now - t < 30 * 86400]
@@ -106,13 +136,17 @@ def test_ids_tokens_and_common_keys(company):
             continue
         core = next(iter(obj.values())) if entity == "RecurringTransaction" else obj
         assert core["Id"].isdigit(), (entity, core["Id"])
-        assert core["domain"] == "QBO" and core["sparse"] is False
-        assert isinstance(core["SyncToken"], str) and core["SyncToken"].isdigit()
+        assert core["domain"] == "QBO"
+        assert core["sparse"] is False
+        assert isinstance(core["SyncToken"], str)
+        assert core["SyncToken"].isdigit()
 
 
 def test_second_level_ties_exist(company):
     for entity in ("Customer", "Invoice"):
-        stamps = Counter(o["MetaData"]["LastUpdatedTime"] for o in company.ground_truth(None, entity))
+        stamps = Counter(
+            o["MetaData"]["LastUpdatedTime"] for o in company.ground_truth(None, entity)
+        )
         assert max(stamps.values()) >= 3, entity
 
 
@@ -125,13 +159,16 @@ def test_transactions_reference_the_lists_consistently(company):
         assert p["CustomerRef"]["value"] in customers
         for line in p["Line"]:
             for link in line["LinkedTxn"]:
-                assert link["TxnType"] == "Invoice" and link["TxnId"] in invoices
+                assert link["TxnType"] == "Invoice"
+                assert link["TxnId"] in invoices
                 assert invoices[link["TxnId"]]["CustomerRef"]["value"] == p["CustomerRef"]["value"]
                 applied[link["TxnId"]] += round(line["Amount"] * 100)
     detail_types = Counter()
     for inv in invoices.values():
         assert inv["CustomerRef"]["value"] in customers
-        assert inv["CustomerRef"]["name"] == customers[inv["CustomerRef"]["value"]]["DisplayName"].removesuffix(" (deleted)")
+        assert inv["CustomerRef"]["name"] == customers[inv["CustomerRef"]["value"]][
+            "DisplayName"
+        ].removesuffix(" (deleted)")
         for line in inv["Line"]:
             detail_types[line["DetailType"]] += 1
             if line["DetailType"] == "SalesItemLineDetail":
@@ -139,23 +176,41 @@ def test_transactions_reference_the_lists_consistently(company):
         assert round(inv["TotalAmt"] * 100) - applied[inv["Id"]] == round(inv["Balance"] * 100)
         if applied[inv["Id"]]:
             assert int(inv["SyncToken"]) >= 1  # being paid updates the invoice
-    assert {"SalesItemLineDetail", "SubTotalLineDetail", "DiscountLineDetail", "DescriptionOnly"} <= set(detail_types)
+    assert {
+        "SalesItemLineDetail",
+        "SubTotalLineDetail",
+        "DiscountLineDetail",
+        "DescriptionOnly",
+    } <= set(detail_types)
 
 
 def test_realistic_variety(company):
     customers = company.ground_truth(None, "Customer")
-    assert any(c["Job"] and c["ParentRef"] and c["Level"] == 1 and ":" in c["FullyQualifiedName"] for c in customers)
+    assert any(
+        c["Job"] and c["ParentRef"] and c["Level"] == 1 and ":" in c["FullyQualifiedName"]
+        for c in customers
+    )
     assert any(not c["Active"] for c in customers)
     invoices = company.ground_truth(None, "Invoice")
     foreign = [i for i in invoices if i["CurrencyRef"]["value"] != "USD"]
-    assert foreign and all("ExchangeRate" in i and "HomeTotalAmt" in i for i in foreign)
+    assert foreign
+    assert all("ExchangeRate" in i and "HomeTotalAmt" in i for i in foreign)
     assert any(i["TxnTaxDetail"].get("TaxLine") for i in invoices)
     assert any(cf.get("StringValue") for i in invoices for cf in i["CustomField"])
     items = company.ground_truth(None, "Item")
     assert {"Inventory", "Service", "NonInventory", "Category"} <= {i["Type"] for i in items}
     assert all("QtyOnHand" in i for i in items if i["Type"] == "Inventory")
     accounts = company.ground_truth(None, "Account")
-    assert {"Bank", "Accounts Receivable", "Accounts Payable", "Income", "Expense", "Equity", "Credit Card", "Fixed Asset"} <= {a["AccountType"] for a in accounts}
+    assert {
+        "Bank",
+        "Accounts Receivable",
+        "Accounts Payable",
+        "Income",
+        "Expense",
+        "Equity",
+        "Credit Card",
+        "Fixed Asset",
+    } <= {a["AccountType"] for a in accounts}
     payments = company.ground_truth(None, "Payment")
     assert any("LineEx" in line for p in payments for line in p["Line"])
     assert any(p.get("LinkedTxn") and p["LinkedTxn"][0]["TxnType"] == "Deposit" for p in payments)
@@ -171,12 +226,17 @@ def test_store_update_create_delete(company_fresh):
     new = store.update("Vendor", vendor["Id"], {"CompanyName": "Renamed Co", "AcctNum": None})
     assert new["SyncToken"] == str(int(vendor["SyncToken"]) + 1)
     assert new["MetaData"]["LastUpdatedTime"] == emu.clock.iso()
-    assert "AcctNum" not in new and new["CompanyName"] == "Renamed Co"
+    assert "AcctNum" not in new
+    assert new["CompanyName"] == "Renamed Co"
     created = store.create("Customer", {"DisplayName": "Brand New", "Active": True})
-    assert created["Id"].isdigit() and created["SyncToken"] == "0"
+    assert created["Id"].isdigit()
+    assert created["SyncToken"] == "0"
     assert created["MetaData"]["CreateTime"] == created["MetaData"]["LastUpdatedTime"]
-    ids = {c["Id"] for c in emu.ground_truth(None, "Customer")} | {v["Id"] for v in emu.ground_truth(None, "Vendor")}
-    assert created["Id"] in ids and int(created["Id"]) == max(int(i) for i in ids)  # names share one sequence
+    ids = {c["Id"] for c in emu.ground_truth(None, "Customer")} | {
+        v["Id"] for v in emu.ground_truth(None, "Vendor")
+    }
+    assert created["Id"] in ids
+    assert int(created["Id"]) == max(int(i) for i in ids)
     bill = emu.ground_truth(None, "Bill")[0]
     store.delete("Bill", bill["Id"])
     assert bill["Id"] not in {b["Id"] for b in emu.ground_truth(None, "Bill")}
@@ -193,14 +253,17 @@ def test_deactivate_cascades_to_jobs(company_fresh):
     emu = company_fresh
     store = emu.store()
     customers = emu.ground_truth(None, "Customer")
-    parent_id = next(c["ParentRef"]["value"] for c in customers if c.get("ParentRef") and c["Active"])
+    parent_id = next(
+        c["ParentRef"]["value"] for c in customers if c.get("ParentRef") and c["Active"]
+    )
     parent = next(c for c in customers if c["Id"] == parent_id)
     store.deactivate("Customer", parent_id)
     after = {c["Id"]: c for c in emu.ground_truth(None, "Customer")}
     assert after[parent_id]["Active"] is False
     assert after[parent_id]["DisplayName"] == parent["DisplayName"] + " (deleted)"
     jobs = [c for c in after.values() if c.get("ParentRef", {}).get("value") == parent_id]
-    assert jobs and all(not j["Active"] for j in jobs)
+    assert jobs
+    assert all(not j["Active"] for j in jobs)
 
 
 def test_merge_moves_references_and_deletes_the_source(company_fresh):
@@ -214,7 +277,11 @@ def test_merge_moves_references_and_deletes_the_source(company_fresh):
     store.merge("Customer", src, dst)
     after = emu.ground_truth(None, "Invoice")
     assert not [i for i in after if i["CustomerRef"]["value"] == src]
-    moved = [i for i in after if i["CustomerRef"]["value"] == dst and i["MetaData"]["LastUpdatedTime"] == emu.clock.iso()]
+    moved = [
+        i
+        for i in after
+        if i["CustomerRef"]["value"] == dst and i["MetaData"]["LastUpdatedTime"] == emu.clock.iso()
+    ]
     assert len(moved) == by_customer[src]
     assert src in {d["Id"] for d in emu.deleted(None, "Customer")}
 
@@ -224,7 +291,11 @@ def test_touch_many_and_frozen_clock_make_ties(company_fresh):
     store = emu.store()
     ids = [p["Id"] for p in emu.ground_truth(None, "Payment")][:300]
     store.touch_many("Payment", ids, when="2026-03-08T01:59:59-08:00")  # a second before DST
-    stamps = {p["MetaData"]["LastUpdatedTime"] for p in emu.ground_truth(None, "Payment") if p["Id"] in set(ids)}
+    stamps = {
+        p["MetaData"]["LastUpdatedTime"]
+        for p in emu.ground_truth(None, "Payment")
+        if p["Id"] in set(ids)
+    }
     assert stamps == {"2026-03-08T01:59:59-08:00"}
     store.touch_many("Payment", ids[:10], when="2026-03-08T10:00:00Z")
     first = next(p for p in emu.ground_truth(None, "Payment") if p["Id"] == ids[0])
@@ -235,7 +306,10 @@ def test_touch_many_and_frozen_clock_make_ties(company_fresh):
     b = store.update("Term", "2", {"DueDays": 2})
     assert a["MetaData"]["LastUpdatedTime"] == b["MetaData"]["LastUpdatedTime"]
     emu.clock.advance(days=1)
-    assert store.update("Term", "3", {"DueDays": 3})["MetaData"]["LastUpdatedTime"] != a["MetaData"]["LastUpdatedTime"]
+    assert (
+        store.update("Term", "3", {"DueDays": 3})["MetaData"]["LastUpdatedTime"]
+        != a["MetaData"]["LastUpdatedTime"]
+    )
     emu.clock.unfreeze()
     assert not emu.clock.frozen
 
@@ -248,9 +322,12 @@ def test_void_and_deleting_a_payment_reopen_invoices(company_fresh):
     before = next(i for i in emu.ground_truth(None, "Invoice") if i["Id"] == inv_id)
     store.void("Payment", pay["Id"])
     after = next(i for i in emu.ground_truth(None, "Invoice") if i["Id"] == inv_id)
-    assert round(after["Balance"] * 100) == round(before["Balance"] * 100) + round(pay["Line"][0]["Amount"] * 100)
+    assert round(after["Balance"] * 100) == round(before["Balance"] * 100) + round(
+        pay["Line"][0]["Amount"] * 100
+    )
     voided = next(p for p in emu.ground_truth(None, "Payment") if p["Id"] == pay["Id"])
-    assert voided["TotalAmt"] == 0 and voided["PrivateNote"].startswith("Voided")
+    assert voided["TotalAmt"] == 0
+    assert voided["PrivateNote"].startswith("Voided")
 
 
 @pytest.fixture
