@@ -14,6 +14,7 @@ from xml.etree import ElementTree as ET
 
 import requests
 
+MAX_DETAIL = 600
 _TAG = re.compile(r"<[^>]+>")
 _TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
@@ -59,13 +60,20 @@ def describe(response: requests.Response) -> str:
             detail = fault_text(fault) if fault else ""
     elif text.lstrip().startswith("<"):
         detail = _xml_or_html(text)
-    return f"{head}: {detail or response.reason} [intuit_tid={intuit_tid(response)}]"
+    # One line, of a size a log can hold: QBO details can list 80 field names.
+    detail = " ".join((detail or response.reason or "").split())
+    if len(detail) > MAX_DETAIL:
+        detail = detail[:MAX_DETAIL] + " ..."
+    return f"{head}: {detail} [intuit_tid={intuit_tid(response)}]"
 
 
 def _xml_or_html(text: str) -> str:
     try:
         root = ET.fromstring(text)  # noqa: S314 - QBO's own error document, no entities
     except ET.ParseError:
+        root = None
+    if root is None or not any(el.tag.endswith("Fault") for el in root.iter()):
+        # An HTML page from the edge (503, maintenance): its title says it all.
         title = _TITLE.search(text)
         snippet = title.group(1) if title else _TAG.sub(" ", text)
         return " ".join(snippet.split())[:200]
