@@ -550,7 +550,8 @@ def profit_and_loss(rep: Report) -> dict:
     def accounts_of(types: set[str]) -> list[str]:
         keys = set()
         for b in per:
-            keys.update(a for a, v in b.items() if v and led.atype(a) in types)
+            # "Active rows": every account with activity, even when it nets to zero.
+            keys.update(a for a in b if led.atype(a) in types)
         return list(keys)
 
     def block(title, group, types, sign):
@@ -640,7 +641,7 @@ def balance_sheet(rep: Report) -> dict:
     ni_prior = -sum(v for a, v in prior.items() if led.is_pl(a))
 
     def of(types, sign):
-        accts = [a for a, v in cum.items() if v and led.atype(a) in types]
+        accts = [a for a in cum if led.atype(a) in types]
         return rep.tree_rows(accts, lambda a: [sign * cum.get(a, 0)])
 
     def group_section(title, group, parts):
@@ -678,7 +679,7 @@ def balance_sheet(rep: Report) -> dict:
     current_liab = group_section("Current Liabilities", "CurrentLiabilities", [ap, cc, ocl])
     ltl = leaf("Long-Term Liabilities", "LongTermLiabilities", {"Long Term Liability"}, -1)
     liab = group_section("Liabilities", "Liabilities", [current_liab, ltl])
-    eq_accts = [a for a, v in cum.items() if led.atype(a) == "Equity" and v]
+    eq_accts = [a for a in cum if led.atype(a) == "Equity"]
     re_id = led.role.get("re", "")
     eq_rows, eq_total = [], 0
     for a in sorted(eq_accts, key=lambda k: led.accounts[k].get("Name", "")):
