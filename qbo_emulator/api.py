@@ -435,5 +435,23 @@ def write(realm: Realm, resource: str, params: dict, raw: bytes, *, now: float, 
 
 
 def report(realm: Realm, name: str, params: dict, now: float) -> Reply:
-    doc = reports.run_report(realm.store, name, params, now)
+    with realm.store.lock:
+        doc = reports.run_report(realm.store, name, params, now)
     return Reply(200, dumps(doc))
+
+
+def exchange_rate(realm: Realm, params: dict, now: float) -> Reply:
+    """``GET /exchangerate?sourcecurrencycode=EUR[&asofdate=YYYY-MM-DD]``: the latest rate set
+    on or before the date (today by default)."""
+    code = (params.get("sourcecurrencycode") or "").upper()
+    day = params.get("asofdate") or timefmt.pacific_date(int(now))
+    t = realm.store.tables["ExchangeRate"]
+    with realm.store.lock:
+        best = None
+        for key, obj in t.objs.items():
+            if obj.get("SourceCurrencyCode") == code and obj.get("AsOfDate", "") <= day:
+                if best is None or obj["AsOfDate"] > t.objs[best]["AsOfDate"]:
+                    best = key
+        if best is None:
+            raise object_not_found("")
+        return Reply(200, _envelope("ExchangeRate", t.json(best), now), records=1)

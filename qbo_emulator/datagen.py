@@ -1231,9 +1231,9 @@ class _Gen:
             self.cust_times.append(ct)
         # Some customers go inactive late in the history.
         for c in rng.sample(self.customers, max(1, n // 20)):
-            c["until"] = rng.randint(
-                max(c["ct"] + 86400, self.anchor - 400 * 86400), self.anchor - 600
-            )
+            lo = max(c["ct"] + 86400, self.anchor - 400 * 86400)
+            if lo < self.anchor - 600:
+                c["until"] = rng.randint(lo, self.anchor - 600)
 
     def gen_vendors(self) -> None:
         rng = self.rng
@@ -1304,9 +1304,9 @@ class _Gen:
             )
             self.vend_times.append(ct)
         for v in rng.sample(self.vendors, max(1, n // 25)):
-            v["until"] = rng.randint(
-                max(v["ct"] + 86400, self.anchor - 500 * 86400), self.anchor - 600
-            )
+            lo = max(v["ct"] + 86400, self.anchor - 500 * 86400)
+            if lo < self.anchor - 600:
+                v["until"] = rng.randint(lo, self.anchor - 600)
 
     def gen_employees(self) -> None:
         rng = self.rng

@@ -11,6 +11,7 @@ Routes::
     GET  /v3/company/{realm}/cdc           change data capture
     GET  /v3/company/{realm}/reports/{N}   reports
     GET  /v3/company/{realm}/preferences   preferences
+    GET  /v3/company/{realm}/exchangerate  ?sourcecurrencycode=EUR[&asofdate=...]
     GET  /v3/company/{realm}/{entity}/{id} read by id (companyinfo/{realm} too)
     POST /v3/company/{realm}/{entity}      create / update / ?operation=delete|void
     *    /_emulator/...                    admin API (see admin.py)
@@ -352,6 +353,8 @@ def dispatch(realm, method, rest, *, params, raw, now, path, h) -> api.Reply:
         if method == "GET":
             return api.preferences(realm, now)
         return api.write(realm, "preferences", params, raw, now=now, path=path)
+    if head == "exchangerate" and method == "GET" and len(rest) == 1:
+        return api.exchange_rate(realm, params, now)
     if method == "GET" and len(rest) == 2:
         return api.read(realm, rest[0], rest[1], now, path)
     if method == "POST" and len(rest) == 1:

@@ -211,3 +211,15 @@ def test_writes_sync_tokens_and_refusals(fresh):
     )
     assert void.json()["Payment"]["TotalAmt"] == 0
     assert void.json()["Payment"]["PrivateNote"].startswith("Voided")
+
+
+def test_exchange_rate_read(api_ro: Api):
+    rates = api_ro.emu.ground_truth(api_ro.realm, "ExchangeRate")
+    eur = sorted((r for r in rates if r["SourceCurrencyCode"] == "EUR"), key=lambda r: r["AsOfDate"])
+    r = api_ro.get("/exchangerate", {"sourcecurrencycode": "EUR"})
+    assert r.json()["ExchangeRate"] == eur[-1]
+    mid = eur[len(eur) // 2]
+    r = api_ro.get("/exchangerate", {"sourcecurrencycode": "EUR", "asofdate": mid["AsOfDate"]})
+    assert r.json()["ExchangeRate"]["Rate"] == mid["Rate"]
+    assert "Id" not in mid
+    assert set(mid["MetaData"]) == {"LastUpdatedTime"}

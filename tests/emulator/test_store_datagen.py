@@ -333,3 +333,12 @@ def test_void_and_deleting_a_payment_reopen_invoices(company_fresh):
 @pytest.fixture
 def company_fresh():
     return Emulator(seed=8, scale=1200)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_many_seeds_generate_cleanly(seed):
+    emu = Emulator(seed=seed, scale=200 + 37 * seed, realms=1)
+    store = emu.store()
+    assert all(len(store.tables[e]) for e in ENTITY_NAMES)
+    for table in store.tables.values():
+        assert table.index == sorted(table.index)
