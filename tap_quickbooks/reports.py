@@ -214,7 +214,8 @@ class ReportSettings:
         if end and start > end:
             problems.append(f"report_start_date ({start}) is after report_end_date ({end}).")
         if problems:
-            raise ConfigValidationError("Invalid report settings", errors=problems)
+            msg = "Invalid report settings: " + " ".join(problems)
+            raise ConfigValidationError(msg, errors=problems)
         assert end is not None
         return cls(unit, METHODS[method], lookback, _plain(start), end)
 
