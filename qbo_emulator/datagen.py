@@ -39,6 +39,7 @@ from .entities import CATALOGUE
 from .store import Store, inner, money
 
 HISTORY_DAYS = 3 * 365 + 40
+QUARTER = 91 * 86400
 USD = {"value": "USD", "name": "United States Dollar"}
 CURRENCIES = {
     "EUR": ({"value": "EUR", "name": "Euro"}, 1.08),
@@ -499,6 +500,9 @@ class _Gen:
         self.store = store
         self.realm = store.realm_id
         self.rng = random.Random(f"qbo-emulator:{seed}:{store.realm_id}")
+        # Calendar-dependent draws (one rate per month) use their own stream, so the main one -
+        # ids, names, amounts - does not depend on the day the emulator starts.
+        self.rate_rng = random.Random(f"qbo-emulator-rates:{seed}:{store.realm_id}")
         self.scale = scale
         self.anchor = int(anchor)
         self.t0 = self.anchor - HISTORY_DAYS * 86400
@@ -743,7 +747,7 @@ class _Gen:
             end = timefmt.pacific_date(self.anchor)[:7]
             while f"{y:04d}-{m:02d}" <= end:
                 day = f"{y:04d}-{m:02d}-01"
-                rate = round(max(0.3, rate * (1 + self.rng.uniform(-0.02, 0.02))), 4)
+                rate = round(max(0.3, rate * (1 + self.rate_rng.uniform(-0.02, 0.02))), 4)
                 series.append((day, rate))
                 stamp = max(self.t0 + 3600, timefmt.date_epoch(day) + 6 * 3600 + 1)
                 obj = {
@@ -1158,7 +1162,7 @@ class _Gen:
                 display = self.unique(f"{given} {family}")
                 company = None
             else:
-                if rng.random() < 0.15:  # apostrophes: a classic query-escaping trap
+                if i == 1 or rng.random() < 0.15:  # apostrophes: a query-escaping trap
                     company = self.unique(f"{given}'s {self.pick(BIZ_A)} {self.pick(BIZ_B)}")
                 else:
                     company = self.unique(f"{self.pick(BIZ_A)} {self.pick(BIZ_B)}")
@@ -1244,13 +1248,13 @@ class _Gen:
         for i, ct in enumerate(times):
             obj = self.base("Vendor")
             full = i in (1, 2)
-            person = rng.random() < 0.3 or full
+            person = rng.random() < 0.3 or i == 1
             given, family = self.pick(FIRST), self.pick(LAST)
             if person:
                 display = self.unique(f"{given} {family}")
                 company = None
             else:
-                if rng.random() < 0.12:  # ampersands must be URL-encoded as %26
+                if i == 2 or rng.random() < 0.12:  # ampersands must be URL-encoded as %26
                     company = self.unique(
                         f"{self.pick(LAST)} & {self.pick(LAST)} {self.pick(VENDOR_B)}"
                     )
@@ -2432,13 +2436,13 @@ class _Gen:
         for k in chosen:
             # Busier recently: a mild ramp (sqrt skew towards the anchor).
             t = lo + int(span * (rng.random() ** 0.8))
+            # Snap to anchor-relative grids (not the calendar) so that the event order, and
+            # with it the whole company, is the same whatever day the emulator starts.
             if k == "Invoice" and rng.random() < 0.08:
-                # Recurring invoices: created together at 02:00:00 on the first of a quarter.
-                y, m = (int(x) for x in timefmt.pacific_date(t)[:7].split("-"))
-                t = timefmt.local_epoch(y, (m - 1) // 3 * 3 + 1, 1, 2, 0, 0)
+                # Recurring invoices: a quarterly batch, all created in the same second.
+                t = self.t0 + (t - self.t0) // QUARTER * QUARTER + 7200
             elif k == "Purchase" and rng.random() < 0.05:
-                y, m, d = (int(x) for x in timefmt.pacific_date(t).split("-"))
-                t = timefmt.local_epoch(y, m, d, 6, 0, 0)  # bank-feed import
+                t = self.t0 + (t - self.t0) // 86400 * 86400 + 21600  # a bank-feed import
             if lo <= t <= hi:
                 events.append((t, k))
             else:

@@ -215,7 +215,9 @@ def test_writes_sync_tokens_and_refusals(fresh):
 
 def test_exchange_rate_read(api_ro: Api):
     rates = api_ro.emu.ground_truth(api_ro.realm, "ExchangeRate")
-    eur = sorted((r for r in rates if r["SourceCurrencyCode"] == "EUR"), key=lambda r: r["AsOfDate"])
+    eur = sorted(
+        (r for r in rates if r["SourceCurrencyCode"] == "EUR"), key=lambda r: r["AsOfDate"]
+    )
     r = api_ro.get("/exchangerate", {"sourcecurrencycode": "EUR"})
     assert r.json()["ExchangeRate"] == eur[-1]
     mid = eur[len(eur) // 2]

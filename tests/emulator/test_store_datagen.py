@@ -342,3 +342,29 @@ def test_many_seeds_generate_cleanly(seed):
     assert all(len(store.tables[e]) for e in ENTITY_NAMES)
     for table in store.tables.values():
         assert table.index == sorted(table.index)
+
+
+def test_a_seed_gives_the_same_company_whatever_day_it_starts():
+    a = Emulator(seed=6, scale=700, now="2026-02-01T10:00:00-08:00")
+    b = Emulator(seed=6, scale=700, now="2026-07-19T16:30:00-07:00")
+    for entity in ("Customer", "Vendor", "Item", "Account"):
+        names = [
+            [o.get("DisplayName") or o.get("Name") for o in e.ground_truth(None, entity)]
+            for e in (a, b)
+        ]
+        assert names[0] == names[1], entity
+    inv = [
+        [
+            (i["Id"], i["CustomerRef"]["value"], i["TotalAmt"])
+            for i in e.ground_truth(None, "Invoice")
+            if i["CurrencyRef"]["value"] == "USD"
+        ]
+        for e in (a, b)
+    ]
+    assert inv[0] == inv[1]
+    shift = b.clock.epoch() - a.clock.epoch()
+    first = [
+        timefmt.parse_datetime(e.ground_truth(None, "Invoice")[0]["MetaData"]["CreateTime"])
+        for e in (a, b)
+    ]
+    assert abs(first[1] - first[0] - shift) < 2
