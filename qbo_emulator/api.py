@@ -447,11 +447,12 @@ def exchange_rate(realm: Realm, params: dict, now: float) -> Reply:
     day = params.get("asofdate") or timefmt.pacific_date(int(now))
     t = realm.store.tables["ExchangeRate"]
     with realm.store.lock:
-        best = None
-        for key, obj in t.objs.items():
-            if obj.get("SourceCurrencyCode") == code and obj.get("AsOfDate", "") <= day:
-                if best is None or obj["AsOfDate"] > t.objs[best]["AsOfDate"]:
-                    best = key
+        candidates = [
+            (obj["AsOfDate"], key)
+            for key, obj in t.objs.items()
+            if obj.get("SourceCurrencyCode") == code and obj.get("AsOfDate", "") <= day
+        ]
+        best = max(candidates)[1] if candidates else None
         if best is None:
             raise object_not_found("")
         return Reply(200, _envelope("ExchangeRate", t.json(best), now), records=1)
