@@ -17,15 +17,12 @@ Deletions are the other reason for CDC: QBO queries never return hard-deleted ob
 from __future__ import annotations
 
 import datetime as dt
-import decimal
-import json
 import logging
 import typing as t
 from dataclasses import dataclass, field
 
 import simplejson
 
-from tap_quickbooks import errors
 from tap_quickbooks.paging import record_time
 
 if t.TYPE_CHECKING:
@@ -123,10 +120,7 @@ def _cdc(caller: QuickBooksStream, entities: list[str], since: dt.datetime) -> d
         params={"entities": ",".join(entities), "changedSince": since.isoformat()},
         kind="cdc",
     )
-    body = json.loads(response.content, parse_float=decimal.Decimal)
-    if fault := errors.fault_of(body):
-        msg = f"CDC answered with a fault: {errors.fault_text(fault)}"
-        raise RuntimeError(msg)
+    body = response.qbo_body  # parsed and checked for faults inside the retried call
     out: dict[str, list] = {}
     for block in body.get("CDCResponse") or []:
         for page in block.get("QueryResponse") or []:
@@ -143,7 +137,7 @@ def _batch_first_pages(
     statements = {s.name: str(s.statement(s.first_token())) for s in streams}
     items = [{"bId": name, "Query": text} for name, text in statements.items()]
     response = caller.send("POST", "batch", json_body={"BatchItemRequest": items}, kind="batch")
-    body = json.loads(response.content, parse_float=decimal.Decimal)
+    body = response.qbo_body
     pages = {}
     for item in body.get("BatchItemResponse") or []:
         name = item.get("bId")

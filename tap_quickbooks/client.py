@@ -273,6 +273,16 @@ class QuickBooksStream(RESTStream[t.Any]):
             raise RetriableAPIError(errors.describe(response), response)
         if status >= HTTPStatus.BAD_REQUEST:
             raise FatalAPIError(f"{self.name}: {errors.describe(response)}")
+        # The body is checked here, inside the retried call (the SDK parses pages outside it):
+        # a body cut short in transit, or a Fault inside a 200, is asked for again.
+        try:
+            body = json.loads(response.content, parse_float=decimal.Decimal)
+        except ValueError as exc:
+            raise RetriableAPIError(f"{self.name}: {errors.describe(response)}", response) from exc
+        if fault := errors.fault_of(body):
+            msg = f"{self.name}: QBO answered 200 with a fault: {errors.fault_text(fault)}"
+            raise RetriableAPIError(msg, response)
+        response.qbo_body = body  # parsed once
 
     @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
@@ -280,20 +290,14 @@ class QuickBooksStream(RESTStream[t.Any]):
         yield from self._keyset.admit(rows) if self._keyset else rows
 
     def page_rows(self, response: requests.Response) -> list[dict]:
-        """The entity rows of a query page; errors that arrive with status 200 raise."""
-        try:
+        """The entity rows of a query page (validated by validate_response, or from /batch)."""
+        body = getattr(response, "qbo_body", None)
+        if body is None:
             body = json.loads(response.content, parse_float=decimal.Decimal)
-        except ValueError as exc:
-            # A body cut short in transit: the page is asked for again.
-            msg = f"{self.name}: {errors.describe(response)}"
-            raise RetriableAPIError(msg, response) from exc
-        if fault := errors.fault_of(body):
-            msg = f"{self.name}: QBO answered 200 with a fault: {errors.fault_text(fault)}"
-            raise FatalAPIError(msg)
         page = body.get("QueryResponse") if isinstance(body, dict) else None
         if not isinstance(page, dict):
             msg = f"{self.name}: a response without QueryResponse [{errors.intuit_tid(response)}]"
-            raise RetriableAPIError(msg, response)
+            raise FatalAPIError(msg)
         rows = page.get(self.entity.name, [])
         if isinstance(rows, dict):  # single-row entities may come unwrapped
             rows = [rows]
