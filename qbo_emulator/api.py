@@ -58,7 +58,7 @@ def _envelope(key: str, inner_json: bytes, now: float) -> bytes:
 # ----- query -----------------------------------------------------------------------------------
 
 
-def query(realm: Realm, text: str, now: float) -> Reply:
+def query(realm: Realm, text: str, now: float, tie_salt: int | None = None) -> Reply:
     if not text or not text.strip():
         raise ApiError(
             400,
@@ -66,7 +66,7 @@ def query(realm: Realm, text: str, now: float) -> Reply:
             "Error parsing query",
             'QueryParserError: Encountered "<EOF>" at line 1, column 1.',
         )
-    res = realm.engine.run(text)
+    res = realm.engine.run(text, tie_salt)
     qr, n = render_query_response(realm.store, res)
     return Reply(200, _envelope("QueryResponse", qr, now), records=n)
 

@@ -12,6 +12,8 @@ Knobs (plain attributes, settable at any time)::
     slow_ms               how long the "slow" fault stalls (default 2000)
     strict_rotation       every refresh rotates and the old refresh token dies at once
     access_token_lifetime seconds an access token lives (default 3600)
+    shuffle_ties          rows sharing a LastUpdatedTime second come back in a different order
+                          on every query (QBO promises no order among ties; off: by Id)
 
 Fault kinds: ``429`` (XML), ``500`` (JSON SystemFault 10000), ``502`` (HTML), ``503`` (HTML),
 ``504`` (XML GatewayTimeout 6002), ``401`` (the access token is revoked, then the real 401),
@@ -58,6 +60,7 @@ class Behaviour:
         self.slow_ms: float = 2000
         self.strict_rotation: bool = False
         self.access_token_lifetime: int = 3600
+        self.shuffle_ties: bool = False
         self.per_minute = PER_MINUTE
         self.per_second = PER_SECOND
         self.in_flight_limit = IN_FLIGHT
@@ -172,6 +175,7 @@ class Behaviour:
             "slow_ms": self.slow_ms,
             "strict_rotation": self.strict_rotation,
             "access_token_lifetime": self.access_token_lifetime,
+            "shuffle_ties": self.shuffle_ties,
         }
 
     def configure(self, **knobs) -> None:
@@ -184,6 +188,7 @@ class Behaviour:
                 "slow_ms",
                 "strict_rotation",
                 "access_token_lifetime",
+                "shuffle_ties",
                 "per_minute",
                 "per_second",
                 "in_flight_limit",

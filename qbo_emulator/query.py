@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import random
 import re
 import time
 from collections import OrderedDict
@@ -582,7 +583,9 @@ class Engine:
         clock = getattr(self.store, "clock", None)
         return clock.epoch() if clock is not None else time.time()
 
-    def run(self, text: str) -> Result:
+    def run(self, text: str, tie_salt: int | None = None) -> Result:
+        """Evaluate a statement. ``tie_salt``: order rows that share a LastUpdatedTime second
+        randomly (seeded by the salt) instead of by Id - QBO promises no order among ties."""
         q = parse(text)
         spec = lookup(q.entity)
         if spec is None:
@@ -660,7 +663,14 @@ class Engine:
             )
             if use_index:
                 return self._from_index(
-                    q, spec, table, desc=order[0][1], lo=lut_lo, hi=lut_hi, preds=preds
+                    q,
+                    spec,
+                    table,
+                    desc=order[0][1],
+                    lo=lut_lo,
+                    hi=lut_hi,
+                    preds=preds,
+                    tie_salt=tie_salt,
                 )
             if lut_lo is not None or lut_hi is not None:
                 preds.append(_LutRange(table, lut_lo, lut_hi))
@@ -668,7 +678,7 @@ class Engine:
                 q, spec, table, order=order, preds=preds, id_filter=id_filter, text=text
             )
 
-    def _from_index(self, q, spec, table, *, desc, lo, hi, preds) -> Result:
+    def _from_index(self, q, spec, table, *, desc, lo, hi, preds, tie_salt=None) -> Result:
         index = table.index
         i, j = 0, len(index)
         if lo is not None:  # stored times are whole seconds
@@ -689,12 +699,17 @@ class Engine:
         skip, take = q.start - 1, q.max
         if not preds:
             if desc:
-                hi_i = j - skip
-                lo_i = max(i, hi_i - take)
-                keys = [e[2] for e in reversed(index[lo_i:hi_i])] if hi_i > i else []
+                p1 = j - skip
+                p0 = max(i, p1 - take)
             else:
-                a = i + skip
-                keys = [e[2] for e in index[a : min(j, a + take)]] if a < j else []
+                p0 = i + skip
+                p1 = min(j, p0 + take)
+            if p0 >= p1:
+                return Result(spec.name, [], q.start, projection=q.projection)
+            window = index[p0:p1]
+            if tie_salt is not None:
+                window = _shuffled_ties(index, i, j, p0, p1, tie_salt)
+            keys = [e[2] for e in (reversed(window) if desc else window)]
             return Result(spec.name, keys, q.start, projection=q.projection)
         objs = table.objs
         rng = range(j - 1, i - 1, -1) if desc else range(i, j)
@@ -735,6 +750,16 @@ class Engine:
             return Result(spec.name, [], 1, count=len(ordered))
         a = q.start - 1
         return Result(spec.name, ordered[a : a + q.max], q.start, projection=q.projection)
+
+
+def _shuffled_ties(index: list, i: int, j: int, p0: int, p1: int, salt: int) -> list:  # noqa: PLR0917
+    """``index[p0:p1]`` after reordering every same-second group (whole groups, even the parts
+    outside the window) at random: another request, another order."""
+    g0 = max(i, bisect.bisect_left(index, (index[p0][0],)))
+    g1 = min(j, bisect.bisect_left(index, (index[p1 - 1][0] + 1,)))
+    rnd = random.Random(salt)
+    group = sorted(index[g0:g1], key=lambda e: (e[0], rnd.random()))
+    return group[p0 - g0 : p1 - g0]
 
 
 def _active_only(key: str, obj: dict) -> bool:

@@ -314,7 +314,10 @@ def api_request(app: Emulator, h, method: str, path: str, *, params: dict, raw: 
             return
         realm = app.realms[realm_id]
         try:
-            reply = dispatch(realm, method, rest, params=params, raw=raw, now=now, path=path, h=h)
+            salt = hash((app.seed, number)) if behaviour.shuffle_ties else None
+            reply = dispatch(
+                realm, method, rest, params=params, raw=raw, now=now, path=path, h=h, salt=salt
+            )
         except ApiError as err:
             reply = api.Reply(err.status, err.body(now), JSON_ERR)
         if fault == "slow":
@@ -331,7 +334,7 @@ def api_request(app: Emulator, h, method: str, path: str, *, params: dict, raw: 
         behaviour.release(realm_id)
 
 
-def dispatch(realm, method, rest, *, params, raw, now, path, h) -> api.Reply:
+def dispatch(realm, method, rest, *, params, raw, now, path, h, salt=None) -> api.Reply:
     head = rest[0].lower() if rest else ""
     if head == "query" and method in ("GET", "POST"):
         text = params.get("query")
@@ -342,7 +345,7 @@ def dispatch(realm, method, rest, *, params, raw, now, path, h) -> api.Reply:
                 text = _form(raw).get("query", "")
             else:
                 text = body
-        return api.query(realm, text or "", now)
+        return api.query(realm, text or "", now, salt)
     if head == "batch" and method == "POST" and len(rest) == 1:
         return api.batch(realm, raw, now)
     if head == "cdc" and method == "GET" and len(rest) == 1:

@@ -241,3 +241,32 @@ def test_several_realms_have_their_own_data_and_tokens(fresh):
     assert len(set(customers)) == 3
     emu.store(emu.realm_ids[0]).update("Term", "1", {"Name": "Changed"})
     assert emu.ground_truth(emu.realm_ids[1], "Term")[0]["Name"] != "Changed"
+
+
+def test_shuffle_ties_reorders_same_second_rows_between_requests(fresh):
+    emu = fresh(scale=600)
+    api = Api(emu)
+    ids = [i["Id"] for i in emu.ground_truth(api.realm, "Invoice")][:60]
+    emu.clock.advance(seconds=100)
+    emu.store().touch_many("Invoice", ids)  # the 60 newest rows, all in one second
+    since = emu.clock.iso()
+    q = (
+        "SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '{}' "
+        "ORDERBY MetaData.LastUpdatedTime STARTPOSITION {} MAXRESULTS 25"
+    )
+
+    def pages() -> list[str]:
+        out: list[str] = []
+        for start in (1, 26, 51):
+            out += [r["Id"] for r in api.rows(q.format(since, start), "Invoice")]
+        return out
+
+    stable = pages()
+    assert stable == sorted(ids, key=int)  # ties by Id: repeatable
+    assert stable == pages()
+    emu.behaviour.shuffle_ties = True
+    runs = [pages() for _ in range(4)]
+    assert all(len(r) == 60 for r in runs)
+    assert len({tuple(r) for r in runs}) == 4
+    # Paging through a tie group whose order changes between pages skips and repeats rows.
+    assert any(len(set(r)) < 60 for r in runs)
