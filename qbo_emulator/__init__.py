@@ -29,7 +29,7 @@ In-process API::
     emu.clock                   # now() / epoch() / iso() / advance(seconds=, days=, hours=) /
                                 #   freeze(at=None) / unfreeze(); second precision, ties possible
     emu.behaviour               # latency_ms, per_record_ms, rate_limits, faults, slow_ms,
-                                #   strict_rotation, access_token_lifetime (see behaviours.py)
+                                #   strict_rotation, access_token_lifetime, shuffle_ties
     emu.add_hook(fn)            # fn(realm_id, kind, request_number) before each API request
     emu.remove_hook(fn)
     emu.request_counts(realm=None)  # {"query": n, "batch": n, "cdc": n, "read": n,
@@ -38,12 +38,36 @@ In-process API::
     emu.stop()
 
 Constructor extras: ``prewarm`` (serialize every object up front; default from scale 20000),
-``now`` (pin the clock's start: epoch, datetime or ISO string; default the
-real current time - the data is generated relative to it, so ids, names and amounts are the
-same for a seed while timestamps follow the clock), ``host``, ``port``.
+``now`` (pin the clock's start: epoch, datetime or ISO string; default the real current
+time - the data is generated relative to it, so a seed gives the same ids, names and amounts
+whatever the day, while timestamps and dates follow the clock), ``host``, ``port``.
 
 Out of process: ``qbo-emulator --port 0 --seed 1 --scale 2000 --realms 1 --write-config PATH``
 (see ``cli.py``) and the admin API under ``/_emulator/`` (see ``admin.py``).
+
+Behaviours (all off by default; see ``behaviours.py``): ``latency_ms``, ``per_record_ms``,
+``rate_limits`` (500/min, 10/s, 10 in flight per realm -> XML 429), ``faults`` (a list of
+``(kind, probability)`` drawn from a seeded RNG, or ``{n: kind}`` where ``n`` counts API requests
+from the moment ``faults`` is set; kinds ``429 500 502 503 504 401 truncated reset slow
+fault200``), ``slow_ms``, ``strict_rotation``, ``access_token_lifetime``, ``shuffle_ties``.
+Faults and limits apply to ``/v3/company/...`` requests, not to the OAuth endpoints.
+
+Choices where the real API's behaviour is not documented (the facts file marks them
+UNCONFIRMED) - the emulator takes the stricter reading:
+
+- CDC: more than 1000 changed objects are silently cut (entities in the order asked, oldest
+  change first, deleted stubs last); ``changedSince`` older than 30 days is a 400 (code 500,
+  "Operation cdc with changedSince date ... which is older than fixed days is not
+  supported."); entities QBO leaves out of CDC are a 400.
+- Queries: ``OR`` is refused (4001); ties on ``MetaData.LastUpdatedTime`` are ordered by Id
+  unless ``shuffle_ties``; without ORDERBY, transactions come newest first (LastUpdatedTime
+  descending, as the recorded SalesReceipt page), name lists by name; string comparisons
+  ignore case; STARTPOSITION/MAXRESULTS below 1 are 4001 errors.
+- Strict rotation rotates on every refresh (not only after 24 hours).
+- A customer's or vendor's ``Balance`` is computed at generation and not kept up to date by
+  later mutations; renaming a name-list row does not rename the ``name`` inside references.
+- TaxCode ``TAX``/``NON`` rows carry no MetaData (Intuit's doc sample shows MetaData but no
+  SyncToken/domain), so a MetaData filter never returns them.
 
 Modules: ``entities`` (catalogue), ``datagen`` (company), ``store`` (data, clock, mutations),
 ``query`` (query language), ``api`` (endpoints), ``oauth``, ``reports``, ``behaviours``,
