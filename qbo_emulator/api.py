@@ -66,8 +66,9 @@ def query(realm: Realm, text: str, now: float, tie_salt: int | None = None) -> R
             "Error parsing query",
             'QueryParserError: Encountered "<EOF>" at line 1, column 1.',
         )
-    res = realm.engine.run(text, tie_salt)
-    qr, n = render_query_response(realm.store, res)
+    with realm.store.lock:  # evaluate and render against the same state
+        res = realm.engine.run(text, tie_salt)
+        qr, n = render_query_response(realm.store, res)
     return Reply(200, _envelope("QueryResponse", qr, now), records=n)
 
 
@@ -101,8 +102,9 @@ def batch(realm: Realm, raw: bytes, now: float) -> Reply:
         bid_json = json.dumps(bid).encode()
         try:
             if "Query" in item:
-                res = realm.engine.run(item["Query"])
-                qr, n = render_query_response(realm.store, res)
+                with realm.store.lock:
+                    res = realm.engine.run(item["Query"])
+                    qr, n = render_query_response(realm.store, res)
                 records += n
                 out.append(b'{"QueryResponse":%s,"bId":%s}' % (qr, bid_json))
                 continue
