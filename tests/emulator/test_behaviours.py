@@ -270,3 +270,48 @@ def test_shuffle_ties_reorders_same_second_rows_between_requests(fresh):
     assert len({tuple(r) for r in runs}) == 4
     # Paging through a tie group whose order changes between pages skips and repeats rows.
     assert any(len(set(r)) < 60 for r in runs)
+
+
+def test_concurrent_paging_while_data_changes_never_breaks(fresh):
+    emu = fresh(scale=1500)
+    api = Api(emu)
+    store = emu.store()
+    ids = [i["Id"] for i in emu.ground_truth(api.realm, "Invoice")]
+    stop = threading.Event()
+    statuses: list[int] = []
+
+    def churn():
+        n = 0
+        while not stop.is_set():
+            store.update("Invoice", ids[n % len(ids)], {"PrivateNote": f"edit {n}"})
+            if n % 7 == 0 and len(ids) > 50:
+                store.delete("Invoice", ids.pop())
+            if n % 11 == 0:
+                store.touch_many("Invoice", ids[:40])
+            n += 1
+
+    def reader():
+        q = (
+            "SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '2000-01-01' "
+            "ORDERBY MetaData.LastUpdatedTime STARTPOSITION {} MAXRESULTS 100"
+        )
+        for start in range(1, 400, 100):
+            statuses.append(api.query(q.format(start)).status_code)
+            statuses.append(
+                api.get(
+                    "/cdc", {"entities": "Invoice", "changedSince": emu.clock.iso()}
+                ).status_code
+            )
+            statuses.append(api.get("/reports/AgedReceivables").status_code)
+
+    mutator = threading.Thread(target=churn)
+    mutator.start()
+    readers = [threading.Thread(target=reader) for _ in range(4)]
+    for t in readers:
+        t.start()
+    for t in readers:
+        t.join()
+    stop.set()
+    mutator.join()
+    assert statuses
+    assert set(statuses) == {200}
