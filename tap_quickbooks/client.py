@@ -1,4 +1,5 @@
-"""The base stream: one QBO entity read through the query endpoint."""
+"""The base streams: how every request to a company is sent, and one QBO entity read
+through the query endpoint."""
 
 from __future__ import annotations
 
@@ -45,45 +46,17 @@ def record_schema(entity: Entity) -> dict:
     return schema
 
 
-class QuickBooksStream(RESTStream[t.Any]):
-    """One QBO entity: ``SELECT * FROM <entity>`` through ``/v3/company/{realm}/query``."""
+class QuickBooksTransport(RESTStream[t.Any]):
+    """What every request to a company shares, entity or report: host, token, QBO's limits,
+    retries, and reading QBO's answers and errors. One policy, in one place."""
 
-    primary_keys = ("realm_id", "Id")
     # Retries cover 401 (after a refresh), throttling and server faults.
     extra_retry_statuses = (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.UNAUTHORIZED)
-    # A STATE message per page at most: a killed run resumes at most one page back.
-    STATE_MSG_FREQUENCY = 1000
-
-    def __init__(self, tap: TapQuickBooks, entity: Entity) -> None:
-        self.entity = entity
-        self._keyset: KeysetPaginator | None = None
-        super().__init__(tap=tap, name=entity.stream, schema=record_schema(entity))
-        self.primary_keys = ("realm_id", *entity.key)
-        if entity.incremental:
-            self.replication_key = "LastUpdatedTime"
-        self.STATE_MSG_FREQUENCY = tap.page_size
-
-    # -- where and what to ask ---------------------------------------------------------------
 
     @property
     @override
     def url_base(self) -> str:
         return self._tap.api_url
-
-    @property
-    @override
-    def path(self) -> str:  # type: ignore[override]
-        return f"/v3/company/{self._tap.realm_id}/query"
-
-    @property
-    @override
-    def is_sorted(self) -> bool:  # type: ignore[override]
-        # Incremental queries say ORDERBY MetaData.LastUpdatedTime, so the bookmark can
-        # advance record by record and a killed run resumes where it stopped.
-        return self.entity.incremental
-
-    # QBO's own clock decides order; a resumed run re-reads, never skips, so no sort check.
-    check_sorted = False
 
     @property
     @override
@@ -108,8 +81,6 @@ class QuickBooksStream(RESTStream[t.Any]):
 
     @override
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None):
-        if page := self._tap.take_first_page(self.name, prepared_request):
-            return page  # already fetched in the run's one batch call
         with self._tap.limiter:
             self._tap.api_calls["requests"] += 1
             return super()._request(prepared_request, context)
@@ -136,38 +107,27 @@ class QuickBooksStream(RESTStream[t.Any]):
         self._tap.api_calls[f"metered {kind}"] += 1
         return response
 
-    def first_token(self) -> t.Any:
-        """The paging token of the stream's first request."""
-        if not self.entity.incremental:
-            return None if self.entity.singleton else 1
-        return Window(self.get_starting_timestamp(None))
-
-    def bookmark_time(self) -> dt.datetime | None:
-        """The stream's bookmark, if state has one."""
-        if not self.entity.incremental:
-            return None
-        value = self.get_starting_replication_key_value(None)
-        return query.parse_instant(value) if value else None
-
     @override
-    def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        changes = self._tap.run_plan.changes.get(self.entity.name)
-        if changes is None:
-            yield from super().get_records(context)
-            return
-        self.logger.info(
-            "%s: %d changes from CDC since %s, no query needed.",
-            self.name,
-            len(changes.rows),
-            query.utc_text(changes.since),
-        )
-        yield from changes.rows  # post_process adds the tap's fields, as for query rows
-
-    @override
-    def calculate_sync_cost(self, request, response, context) -> dict[str, int]:
-        # Every successful read is a metered CorePlus call; a batch-served page was paid for
-        # by the batch call.
-        return {"query": 0 if FROM_BATCH_HEADER in response.headers else 1}
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status == HTTPStatus.UNAUTHORIZED:
+            # The access token died early (revoked, or QBO's clock disagrees): refresh, retry.
+            self.authenticator.expire()
+            raise RetriableAPIError(errors.describe(response), response)
+        if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            raise RetriableAPIError(errors.describe(response), response)
+        if status >= HTTPStatus.BAD_REQUEST:
+            raise FatalAPIError(f"{self.name}: {errors.describe(response)}")
+        # The body is checked here, inside the retried call (the SDK parses pages outside it):
+        # a body cut short in transit, or a Fault inside a 200, is asked for again.
+        try:
+            body = json.loads(response.content, parse_float=decimal.Decimal)
+        except ValueError as exc:
+            raise RetriableAPIError(f"{self.name}: {errors.describe(response)}", response) from exc
+        if fault := errors.fault_of(body):
+            msg = f"{self.name}: QBO answered 200 with a fault: {errors.fault_text(fault)}"
+            raise RetriableAPIError(msg, response)
+        response.qbo_body = body  # parsed once
 
     @override
     def log_sync_costs(self) -> None:
@@ -215,6 +175,79 @@ class QuickBooksStream(RESTStream[t.Any]):
             reason,
         )
 
+
+class QuickBooksStream(QuickBooksTransport):
+    """One QBO entity: ``SELECT * FROM <entity>`` through ``/v3/company/{realm}/query``."""
+
+    primary_keys = ("realm_id", "Id")
+    # A STATE message per page at most: a killed run resumes at most one page back.
+    STATE_MSG_FREQUENCY = 1000
+
+    def __init__(self, tap: TapQuickBooks, entity: Entity) -> None:
+        self.entity = entity
+        self._keyset: KeysetPaginator | None = None
+        super().__init__(tap=tap, name=entity.stream, schema=record_schema(entity))
+        self.primary_keys = ("realm_id", *entity.key)
+        if entity.incremental:
+            self.replication_key = "LastUpdatedTime"
+        self.STATE_MSG_FREQUENCY = tap.page_size
+
+    # -- where and what to ask ---------------------------------------------------------------
+
+    @override
+    def _request(self, prepared_request: requests.PreparedRequest, context: Context | None):
+        if page := self._tap.take_first_page(self.name, prepared_request):
+            return page  # already fetched in the run's one batch call
+        return super()._request(prepared_request, context)
+
+    @override
+    def calculate_sync_cost(self, request, response, context) -> dict[str, int]:
+        # Every successful read is a metered CorePlus call; a batch-served page was paid for
+        # by the batch call.
+        return {"query": 0 if FROM_BATCH_HEADER in response.headers else 1}
+
+    @property
+    @override
+    def path(self) -> str:  # type: ignore[override]
+        return f"/v3/company/{self._tap.realm_id}/query"
+
+    @property
+    @override
+    def is_sorted(self) -> bool:  # type: ignore[override]
+        # Incremental queries say ORDERBY MetaData.LastUpdatedTime, so the bookmark can
+        # advance record by record and a killed run resumes where it stopped.
+        return self.entity.incremental
+
+    # QBO's own clock decides order; a resumed run re-reads, never skips, so no sort check.
+    check_sorted = False
+
+    def first_token(self) -> t.Any:
+        """The paging token of the stream's first request."""
+        if not self.entity.incremental:
+            return None if self.entity.singleton else 1
+        return Window(self.get_starting_timestamp(None))
+
+    def bookmark_time(self) -> dt.datetime | None:
+        """The stream's bookmark, if state has one."""
+        if not self.entity.incremental:
+            return None
+        value = self.get_starting_replication_key_value(None)
+        return query.parse_instant(value) if value else None
+
+    @override
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        changes = self._tap.run_plan.changes.get(self.entity.name)
+        if changes is None:
+            yield from super().get_records(context)
+            return
+        self.logger.info(
+            "%s: %d changes from CDC since %s, no query needed.",
+            self.name,
+            len(changes.rows),
+            query.utc_text(changes.since),
+        )
+        yield from changes.rows  # post_process adds the tap's fields, as for query rows
+
     @override
     def get_new_paginator(self) -> BaseAPIPaginator:
         if self.entity.incremental:
@@ -261,28 +294,6 @@ class QuickBooksStream(RESTStream[t.Any]):
         }
 
     # -- what came back --------------------------------------------------------------------
-
-    @override
-    def validate_response(self, response: requests.Response) -> None:
-        status = response.status_code
-        if status == HTTPStatus.UNAUTHORIZED:
-            # The access token died early (revoked, or QBO's clock disagrees): refresh, retry.
-            self.authenticator.expire()
-            raise RetriableAPIError(errors.describe(response), response)
-        if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            raise RetriableAPIError(errors.describe(response), response)
-        if status >= HTTPStatus.BAD_REQUEST:
-            raise FatalAPIError(f"{self.name}: {errors.describe(response)}")
-        # The body is checked here, inside the retried call (the SDK parses pages outside it):
-        # a body cut short in transit, or a Fault inside a 200, is asked for again.
-        try:
-            body = json.loads(response.content, parse_float=decimal.Decimal)
-        except ValueError as exc:
-            raise RetriableAPIError(f"{self.name}: {errors.describe(response)}", response) from exc
-        if fault := errors.fault_of(body):
-            msg = f"{self.name}: QBO answered 200 with a fault: {errors.fault_text(fault)}"
-            raise RetriableAPIError(msg, response)
-        response.qbo_body = body  # parsed once
 
     @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:

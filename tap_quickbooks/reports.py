@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 import pendulum
-from singer_sdk import RESTStream
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
 from tap_quickbooks import errors
-from tap_quickbooks.client import QuickBooksStream
+from tap_quickbooks.client import QuickBooksTransport
 
 if t.TYPE_CHECKING:
     import requests
@@ -763,25 +762,7 @@ def report_schema(report: Report) -> dict:
     return th.PropertiesList(*common, *family).to_dict()
 
 
-class _EntityTransport:
-    """What a report request shares with the entity streams: host, token, timeouts, headers,
-    retry policy and error sentences. Taken from QuickBooksStream so there is one policy.
-
-    (Not a subclass of it: the tap's run plan treats every QuickBooksStream as an entity.)
-    """
-
-    url_base = QuickBooksStream.url_base
-    authenticator = QuickBooksStream.authenticator
-    http_headers = QuickBooksStream.http_headers
-    timeout = QuickBooksStream.timeout
-    extra_retry_statuses = QuickBooksStream.extra_retry_statuses
-    backoff_max_tries = QuickBooksStream.backoff_max_tries
-    backoff_wait_generator = QuickBooksStream.backoff_wait_generator
-    backoff_jitter = QuickBooksStream.backoff_jitter
-    backoff_handler = QuickBooksStream.backoff_handler
-
-
-class ReportStream(_EntityTransport, RESTStream[t.Any]):
+class ReportStream(QuickBooksTransport):
     """One QBO report: a record per line, per period and accounting method."""
 
     primary_keys = PRIMARY_KEYS
@@ -949,26 +930,15 @@ class ReportStream(_EntityTransport, RESTStream[t.Any]):
         return answer
 
     @override
-    def _request(self, prepared_request: requests.PreparedRequest, context: Context | None):
-        with self._tap.limiter:
-            self._tap.api_calls["requests"] += 1
-            return super()._request(prepared_request, context)
-
-    @override
     def validate_response(self, response: requests.Response) -> None:
         # A gateway timeout on a report is mostly its size: a smaller window beats a retry.
         if response.status_code == HTTPStatus.GATEWAY_TIMEOUT and self._can_split:
             raise ReportTooLarge(f"HTTP 504 [intuit_tid={errors.intuit_tid(response)}]")
-        QuickBooksStream.validate_response(self, response)  # type: ignore[arg-type]
+        super().validate_response(response)
 
     @override
     def calculate_sync_cost(self, request, response, context) -> dict[str, int]:
         return {"report": 1}
-
-    @override
-    def log_sync_costs(self) -> None:
-        super().log_sync_costs()
-        self._tap.stream_costs_logged(self._sync_costs)
 
 
 def report_streams(tap: TapQuickBooks) -> list[ReportStream]:

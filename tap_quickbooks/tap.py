@@ -32,7 +32,7 @@ from tap_quickbooks.auth import (
 from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
 from tap_quickbooks.changes import FROM_BATCH_HEADER, RunPlan, plan_run
 from tap_quickbooks.client import QuickBooksStream
-from tap_quickbooks.reports import REPORT_SETTINGS, report_streams
+from tap_quickbooks.reports import REPORT_SETTINGS, report_settings_problems, report_streams
 from tap_quickbooks.throttle import RequestLimiter
 
 API_URLS = {
@@ -445,7 +445,7 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
             query.parse_instant(str(start))
         except (ValueError, TypeError):
             problems.append(f"start_date must be an ISO-8601 date or date-time, not {start!r}.")
-    return problems
+    return problems + report_settings_problems(config)
 
 
 def _url_problem(url: str) -> str | None:
