@@ -44,7 +44,9 @@ def run_tap(config: dict, state: dict | None, workdir: Path) -> dict:
     out, err = workdir / "out.jsonl", workdir / "err.log"
     done = subprocess.run(
         [sys.executable, "-c", wrapper, str(out), str(err), *command],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     code, seconds, rss_kb, cpu = done.stdout.split()
     log = err.read_text()

@@ -100,8 +100,13 @@ def table_counts() -> dict[str, int]:
 
 
 def truth_counts(base_url: str, realm: str) -> dict[str, int]:
-    with urllib.request.urlopen(f"{base_url}/_emulator/counts/{realm}") as answer:  # noqa: S310
-        return json.load(answer)
+    """How many rows of each entity the emulated company holds (inactive ones included)."""
+    counts = {}
+    for entity in ENTITIES:
+        url = f"{base_url}/_emulator/ground_truth/{realm}/{entity.name}"
+        with urllib.request.urlopen(url) as answer:  # noqa: S310 - loopback emulator
+            counts[entity.name] = len(json.load(answer))
+    return counts
 
 
 def main() -> None:
@@ -115,10 +120,19 @@ def main() -> None:
         env.update({f"TAP_QUICKBOOKS_{k.upper()}": str(v) for k, v in config.items()})
         env.pop("VIRTUAL_ENV", None)
         print(f"Emulated QuickBooks company at {config['api_url']} (realm {config['realm_id']})")
-        meltano("install", env=env)
+        print("meltano install ...", flush=True)
+        meltano("--log-level=warning", "install", env=env)
         WAREHOUSE.unlink(missing_ok=True)
+        print("meltano run tap-quickbooks target-duckdb ...", flush=True)
         started = time.monotonic()
-        meltano("run", "--full-refresh", "tap-quickbooks", "target-duckdb", env=env)
+        meltano(
+            "--log-level=warning",
+            "run",
+            "--full-refresh",
+            "tap-quickbooks",
+            "target-duckdb",
+            env=env,
+        )
         took = time.monotonic() - started
         loaded = table_counts()
         expected = truth_counts(config["api_url"], config["realm_id"])
@@ -136,6 +150,11 @@ def main() -> None:
     total_got = sum(loaded.get(e.stream, 0) for e in ENTITIES)
     total_want = sum(expected.get(e.name, 0) for e in ENTITIES)
     print(f"{'total':<28}{total_got:>16,}{total_want:>16,}")
+    reports = {name: rows for name, rows in loaded.items() if name.endswith("_report")}
+    if reports:
+        print("\nReport streams (one row per report line, period and basis):")
+        for name, rows in sorted(reports.items()):
+            print(f"{name:<34}{rows:>10,}")
     if mismatches:
         sys.exit(f"{mismatches} tables differ from the emulator's ground truth.")
     print(
