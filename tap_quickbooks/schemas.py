@@ -1221,14 +1221,16 @@ _ENTITY_FIELDS: dict[str, Fields] = {
         TaxAgencyConfig=STRING,
         TaxAgencyExt=ANY_EXTENSION,
     ),
+    # Served by Intuit's tax service in its own lower-case names (Intuit's sample shows them
+    # so); declaring Id beside id would collide in targets that fold case.
     "TaxClassification": fields(
-        INTUIT_ENTITY,
-        Code=STRING,
-        Name=STRING,
-        Description=STRING,
-        Level=STRING,
+        id=ID,
+        code=STRING,
+        name=STRING,
+        description=STRING,
+        level=STRING,
         ParentRef=REF,
-        ApplicableTo=array(STRING),
+        applicableTo=array(STRING),
     ),
     "TaxCode": fields(
         NAMED,
