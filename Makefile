@@ -3,7 +3,6 @@ PY ?= python3
 # `python3 -m uv` works wherever pip put uv, even when its bin dir is not on PATH.
 UV := $(shell command -v uv 2>/dev/null || echo "$(PY) -m uv")
 export UV_PYTHON_DOWNLOADS := never
-export UV_PYTHON := $(shell command -v $(PY))
 
 .PHONY: help uv sync test test-fast lint demo bench clean
 

@@ -22,7 +22,7 @@ OUTPUT = ROOT / "output" / "demo"
 MELTANO_VENV = ROOT / ".venv-meltano"
 MELTANO = MELTANO_VENV / "bin" / "meltano"
 DUCKDB_PYTHON = ROOT / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin" / "python"
-WAREHOUSE = ROOT / "output" / "quickbooks.duckdb"
+WAREHOUSE = ROOT / "output" / "warehouse.duckdb"
 
 
 def uv() -> list[str]:
