@@ -22,6 +22,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 import simplejson
+from singer_sdk.exceptions import FatalAPIError
 
 from tap_quickbooks.paging import record_time
 
@@ -34,6 +35,7 @@ CDC_REACH = dt.timedelta(days=30) - dt.timedelta(minutes=15)  # margin for clock
 CDC_MAX_OBJECTS = 1000
 BATCH_MAX_ITEMS = 30
 FROM_BATCH_HEADER = "X-Tap-From-Batch"  # marks a first page served from the batch answer
+SYNCED_AT = "synced_at"  # stream state: QBO's time when the last complete read of it began
 
 
 @dataclass
@@ -46,20 +48,25 @@ class EntityChanges:
 
 @dataclass
 class RunPlan:
+    started_at: dt.datetime  # QBO's clock when this run's reading began
     changes: dict[str, EntityChanges] = field(default_factory=dict)  # by entity name
     first_pages: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # stream: (query, body)
 
 
 def plan_run(streams: list[QuickBooksStream], now: dt.datetime) -> RunPlan:
-    """Ask CDC, then batch the first pages of what CDC does not cover."""
-    plan = RunPlan()
+    """Ask CDC, then batch the first pages of what CDC does not cover.
+
+    ``now`` is the local clock, used only to skip a CDC call QBO would refuse; the plan's
+    ``started_at`` is set by the caller from QBO's own clock once the plan's calls are made.
+    """
+    plan = RunPlan(started_at=now)
     selected = [s for s in streams if s.selected]
     if not selected:
         return plan
     caller = selected[0]
     covered = {}
     for stream in selected:
-        since = stream.bookmark_time()
+        since = stream.changes_since()
         if stream.entity.cdc and stream.entity.incremental and since is not None:
             if now - since <= CDC_REACH:
                 covered[stream.entity.name] = since
@@ -71,7 +78,16 @@ def plan_run(streams: list[QuickBooksStream], now: dt.datetime) -> RunPlan:
                     stream.name,
                 )
     if covered:
-        plan.changes = _changes(caller, covered)
+        try:
+            plan.changes = _changes(caller, covered)
+        except FatalAPIError as exc:
+            # QBO refused CDC (its clock may put the window past 30 days): queries still
+            # find every change; only deletions go unseen, and the log says so.
+            caller.logger.warning(
+                "CDC was refused (%s): reading changes by query; deletions since the last "
+                "sync cannot be detected this run.",
+                exc,
+            )
     pending = [s for s in selected if s.entity.name not in plan.changes]
     for start in range(0, len(pending), BATCH_MAX_ITEMS):
         plan.first_pages.update(

@@ -16,7 +16,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.pagination import BaseAPIPaginator, OffsetPaginator, SinglePagePaginator
 
 from tap_quickbooks import errors, query
-from tap_quickbooks.changes import FROM_BATCH_HEADER
+from tap_quickbooks.changes import FROM_BATCH_HEADER, SYNCED_AT
 from tap_quickbooks.paging import KeysetPaginator, Window, record_time
 from tap_quickbooks.schemas import entity_schema
 
@@ -128,6 +128,8 @@ class QuickBooksTransport(RESTStream[t.Any]):
             msg = f"{self.name}: QBO answered 200 with a fault: {errors.fault_text(fault)}"
             raise RetriableAPIError(msg, response)
         response.qbo_body = body  # parsed once
+        if isinstance(body, dict) and body.get("time"):
+            self._tap.note_server_time(body["time"])
 
     @override
     def log_sync_costs(self) -> None:
@@ -225,33 +227,60 @@ class QuickBooksStream(QuickBooksTransport):
         """The paging token of the stream's first request."""
         if not self.entity.incremental:
             return None if self.entity.singleton else 1
-        return Window(self.get_starting_timestamp(None))
+        return Window(self.start_time())
 
     def bookmark_time(self) -> dt.datetime | None:
-        """The stream's bookmark, if state has one."""
-        if not self.entity.incremental:
-            return None
-        value = self.get_starting_replication_key_value(None)
-        return query.parse_instant(value) if value else None
+        """The stream's bookmark in state, if it has one."""
+        value = self.stream_state.get("replication_key_value") if self.entity.incremental else None
+        return query.parse_instant(str(value)) if value else None
+
+    def changes_since(self) -> dt.datetime | None:
+        """Since when changes are unseen: the later of the bookmark and the start (by QBO's
+        clock) of the last run that finished this stream. A quiet company's bookmark can be
+        months old while its last sync was yesterday; CDC reaches back 30 days from the latter.
+        """
+        times = [self.bookmark_time()]
+        if synced := self.stream_state.get(SYNCED_AT):
+            times.append(query.parse_instant(str(synced)))
+        known = [t for t in times if t is not None]
+        return max(known) if known and self.bookmark_time() is not None else None
+
+    def start_time(self) -> dt.datetime | None:
+        """Where reading starts: the bookmark, or start_date, whichever is later.
+
+        Computed from state and config directly, so the run plan (made before any stream
+        starts, when the SDK has not yet worked out starting values) agrees with the paginator.
+        """
+        starts = [self.bookmark_time()]
+        if start_date := self.config.get("start_date"):
+            starts.append(query.parse_instant(str(start_date)))
+        known = [s for s in starts if s is not None]
+        return max(known) if known else None
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        changes = self._tap.run_plan.changes.get(self.entity.name)
+        plan = self._tap.run_plan
+        changes = plan.changes.get(self.entity.name)
         if changes is None:
             yield from super().get_records(context)
-            return
-        self.logger.info(
-            "%s: %d changes from CDC since %s, no query needed.",
-            self.name,
-            len(changes.rows),
-            query.utc_text(changes.since),
-        )
-        yield from changes.rows  # post_process adds the tap's fields, as for query rows
+        else:
+            self.logger.info(
+                "%s: %d changes from CDC since %s, no query needed.",
+                self.name,
+                len(changes.rows),
+                query.utc_text(changes.since),
+            )
+            yield from changes.rows  # post_process adds the tap's fields, as for query rows
+        # Reached only when every record was passed on: the stream is complete up to the
+        # moment (by QBO's clock) this run began reading.
+        if self.entity.incremental:
+            self.stream_state[SYNCED_AT] = query.utc_text(plan.started_at)
+            self.state_manager.is_flushed = False  # the SDK marks state dirty only per record
 
     @override
     def get_new_paginator(self) -> BaseAPIPaginator:
         if self.entity.incremental:
-            self._keyset = KeysetPaginator(self.get_starting_timestamp(None), self._tap.page_size)
+            self._keyset = KeysetPaginator(self.start_time(), self._tap.page_size)
             return self._keyset
         self._keyset = None
         if self.entity.singleton:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import ipaddress
 import random
@@ -226,7 +227,20 @@ class TapQuickBooks(Tap):
     def run_plan(self) -> RunPlan:
         """CDC and batch answers, fetched once before the first stream reads anything."""
         streams = [s for s in self.streams.values() if isinstance(s, QuickBooksStream)]
-        return plan_run(streams, dt.datetime.now(dt.UTC))
+        local_now = dt.datetime.now(dt.UTC)
+        plan = plan_run(streams, local_now)
+        # Streams are complete up to when this run began reading, by QBO's clock if it told us
+        # (a few minutes earlier, for clocks that disagree within QBO).
+        plan.started_at = (self.server_time or local_now) - dt.timedelta(minutes=5)
+        return plan
+
+    server_time: dt.datetime | None = None
+
+    def note_server_time(self, text: str) -> None:
+        """Keep the first time QBO reported, so the run can bookmark by QBO's clock."""
+        if self.server_time is None:
+            with contextlib.suppress(ValueError, TypeError):
+                self.server_time = query.parse_instant(text)
 
     def take_first_page(self, stream: str, request: requests.PreparedRequest) -> t.Any:
         """The batch-fetched first page of a stream, as a response, if this is its request."""
