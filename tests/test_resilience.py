@@ -101,14 +101,14 @@ def test_rate_limits_are_kept_so_qbo_never_throttles(make_company) -> None:
 
 def test_a_run_beyond_the_retry_budget_fails_clearly_and_resumes(make_company) -> None:
     emu = make_company(seed=37, scale=500)
-    config = {**emu.tap_config(), "page_size": 20, **FAST_RETRIES, "max_retries": 2}
+    config = {**emu.tap_config(), "page_size": 10, **FAST_RETRIES, "max_retries": 2}
     args = ["--catalog", str(select(config, ["invoices", "payments"]))]
     queries = {"n": 0}
 
     def outage(realm_id: str, kind: str, index: int) -> None:
         if kind == "query":
             queries["n"] += 1
-            if queries["n"] == 4:  # QBO goes down mid-stream
+            if queries["n"] == 3:  # QBO goes down mid-stream
                 emu.behaviour.faults = [("503", 1.0)]
 
     emu.add_hook(outage)
