@@ -20,6 +20,15 @@ def strict_company(make_company, lifetime: int = 3600):
     return emu
 
 
+def login_config(emu, tmp_path: Path, **extra: str) -> Path:
+    """A config holding only the app's credentials, as before a first authorization."""
+    path = tmp_path / "config.json"
+    config = {"client_id": emu.client_id, "client_secret": emu.client_secret,
+              "token_url": emu.token_url, **extra}  # fmt: skip
+    path.write_text(json.dumps(config))
+    return path
+
+
 def assert_no_secret_logged(run, secrets: list[str]) -> None:
     for secret in secrets:
         assert secret not in run.stderr, "a secret reached the log"
@@ -96,17 +105,7 @@ def test_a_stale_state_token_falls_back_to_the_config(make_company) -> None:
 
 def test_login_helper_headless_flow_writes_the_config(make_company, tmp_path: Path) -> None:
     emu = make_company(seed=2, scale=100)
-    config_path = tmp_path / "config.json"
-    config_path.write_text(
-        json.dumps(
-            {
-                "client_id": emu.client_id,
-                "client_secret": emu.client_secret,
-                "token_url": emu.token_url,
-                "api_url": emu.base_url,
-            }
-        )
-    )
+    config_path = login_config(emu, tmp_path, api_url=emu.base_url)
     login = subprocess.Popen(
         [
             sys.executable,
@@ -142,16 +141,7 @@ def test_login_helper_headless_flow_writes_the_config(make_company, tmp_path: Pa
 
 def test_login_helper_refuses_a_forged_state(make_company, tmp_path: Path) -> None:
     emu = make_company(seed=2, scale=100)
-    config_path = tmp_path / "config.json"
-    config_path.write_text(
-        json.dumps(
-            {
-                "client_id": emu.client_id,
-                "client_secret": emu.client_secret,
-                "token_url": emu.token_url,
-            }
-        )
-    )
+    config_path = login_config(emu, tmp_path)
     login = subprocess.run(
         [
             sys.executable,
@@ -176,16 +166,7 @@ def test_login_helper_refuses_a_forged_state(make_company, tmp_path: Path) -> No
 
 def test_login_helper_listener_flow(make_company, tmp_path: Path) -> None:
     emu = make_company(seed=2, scale=100)
-    config_path = tmp_path / "config.json"
-    config_path.write_text(
-        json.dumps(
-            {
-                "client_id": emu.client_id,
-                "client_secret": emu.client_secret,
-                "token_url": emu.token_url,
-            }
-        )
-    )
+    config_path = login_config(emu, tmp_path)
     redirect = "http://127.0.0.1:18765/callback"
     login = subprocess.Popen(
         [

@@ -22,6 +22,16 @@ def apply(table: dict, run, stream: str) -> dict:
     return table
 
 
+def synced_company(make_company, seed: int, scale: int, streams: list[str]):
+    """A company, fully synced once: (emulator, config, catalog args, first run, tables)."""
+    emu = make_company(seed=seed, scale=scale)
+    config = emu.tap_config()
+    catalog = ["--catalog", str(select(config, streams))]
+    first = run_tap(config, None, catalog)
+    assert first.returncode == 0, first.stderr[-3000:]
+    return emu, config, catalog, first, {s: apply({}, first, s) for s in streams}
+
+
 def entity_streams() -> list[str]:
     return [e.stream for e in ENTITIES]
 
@@ -62,14 +72,9 @@ def test_a_quiet_incremental_sync_costs_a_handful_of_calls(make_company) -> None
 
 
 def test_deletes_voids_and_merges_arrive(make_company) -> None:
-    emu = make_company(seed=53, scale=600)
-    realm = emu.realm_ids[0]
     streams = ["invoices", "payments", "customers", "vendors", "bills"]
-    config = emu.tap_config()
-    catalog = ["--catalog", str(select(config, streams))]
-    first = run_tap(config, None, catalog)
-    assert first.returncode == 0, first.stderr[-3000:]
-    tables = {s: apply({}, first, s) for s in streams}
+    emu, config, catalog, first, tables = synced_company(make_company, 53, 600, streams)
+    realm = emu.realm_ids[0]
     store = emu.store(realm)
     emu.clock.advance(seconds=60)
     invoices = [r["Id"] for r in emu.ground_truth(realm, "Invoice")]
@@ -102,14 +107,9 @@ def test_deletes_voids_and_merges_arrive(make_company) -> None:
 
 
 def test_more_than_a_thousand_changes(make_company) -> None:
-    emu = make_company(seed=57, scale=6000)
-    realm = emu.realm_ids[0]
     streams = ["invoices", "payments", "customers"]
-    config = emu.tap_config()
-    catalog = ["--catalog", str(select(config, streams))]
-    first = run_tap(config, None, catalog)
-    assert first.returncode == 0, first.stderr[-3000:]
-    tables = {s: apply({}, first, s) for s in streams}
+    emu, config, catalog, first, tables = synced_company(make_company, 57, 6000, streams)
+    realm = emu.realm_ids[0]
     store = emu.store(realm)
     emu.clock.advance(seconds=30)
     invoice_ids = [r["Id"] for r in emu.ground_truth(realm, "Invoice")]
@@ -127,14 +127,9 @@ def test_more_than_a_thousand_changes(make_company) -> None:
 
 
 def test_a_gap_longer_than_cdc_reaches_is_read_by_query_and_said(make_company) -> None:
-    emu = make_company(seed=59, scale=600)
-    realm = emu.realm_ids[0]
     streams = ["invoices", "customers"]
-    config = emu.tap_config()
-    catalog = ["--catalog", str(select(config, streams))]
-    first = run_tap(config, None, catalog)
-    assert first.returncode == 0
-    tables = {s: apply({}, first, s) for s in streams}
+    emu, config, catalog, first, tables = synced_company(make_company, 59, 600, streams)
+    realm = emu.realm_ids[0]
     emu.clock.advance(days=45)
     store = emu.store(realm)
     invoices = [r["Id"] for r in emu.ground_truth(realm, "Invoice")]
