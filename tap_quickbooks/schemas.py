@@ -1241,6 +1241,8 @@ _ENTITY_FIELDS: dict[str, Fields] = {
         SalesTaxRateList=TAX_RATE_LIST,
         PurchaseTaxRateList=TAX_RATE_LIST,
         AdjustmentTaxRateList=TAX_RATE_LIST,
+        # USER_DEFINED or SYSTEM_GENERATED: whether the company or QBO made the code.
+        TaxCodeConfigType=STRING,
         TaxCodeEx=ANY_EXTENSION,
     ),
     "TaxPayment": fields(
