@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import random
 import tempfile
@@ -294,3 +295,23 @@ def test_the_utc_offsets_of_a_day_of_dst_change_compare_as_instants() -> None:
     after = "2024-11-03T01:10:00-08:00"  # 09:10 UTC: later, though it reads earlier
     assert utc_text(parse_instant(after)) > utc_text(parse_instant(before))
     assert parse_instant("2024-11-03") == dt.datetime(2024, 11, 3, tzinfo=dt.UTC)
+
+
+def test_the_readme_stream_maps_drop_a_stream_and_hash_an_email(company) -> None:
+    """The README's example: QBO leaves empty fields out, so the expression tests for one."""
+    address = "md5(record['PrimaryEmailAddr']['Address']) if 'PrimaryEmailAddr' in record else None"
+    maps = {
+        "invoices": "__NULL__",
+        "customers": {"PrimaryEmailAddr": "__NULL__", "email_hash": address},
+    }
+    run = run_tap({**company.tap_config(), "stream_maps": maps})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "invoices" not in run.records
+    truth_by_id = {r["Id"]: r for r in company.ground_truth(company.realm_ids[0], "Customer")}
+    customers = run.records["customers"]
+    assert {c["Id"] for c in customers} == set(truth_by_id)
+    for customer in customers:
+        assert "PrimaryEmailAddr" not in customer
+        email = truth_by_id[customer["Id"]].get("PrimaryEmailAddr", {}).get("Address")
+        want = hashlib.md5(email.encode(), usedforsecurity=False).hexdigest() if email else None
+        assert customer["email_hash"] == want, customer["Id"]
