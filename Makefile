@@ -4,7 +4,7 @@ PY ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PY) -m uv")
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help uv sync test test-fast lint demo bench clean
+.PHONY: help uv sync postgres test lint demo bench clean
 
 help:
 	@echo "make test   - install everything and run the whole test suite"
@@ -19,7 +19,16 @@ uv:
 sync: uv
 	$(UV) sync --frozen --quiet
 
-test: sync
+# The pipeline tests start a private PostgreSQL server with Debian's initdb and pg_ctl.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "Installing Debian's postgresql for the pipeline tests"; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			$$sudo apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
+	} || echo "Could not install postgresql: the PostgreSQL pipeline tests will be skipped"
+
+test: sync postgres
 	$(UV) run --frozen pytest
 
 lint: sync
