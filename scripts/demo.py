@@ -30,27 +30,25 @@ def uv() -> list[str]:
     return [found] if found else [sys.executable, "-m", "uv"]
 
 
-def ensure_meltano() -> None:
-    lock = ROOT / "requirements" / "meltano.txt"
-    marker = MELTANO_VENV / ".installed-from"
-    if MELTANO.exists() and marker.exists() and marker.read_text() == lock.read_text():
-        return
-    print("Installing Meltano into .venv-meltano (its own environment) ...", flush=True)
-    subprocess.run([*uv(), "venv", "--quiet", "--allow-existing", str(MELTANO_VENV)], check=True)
+def ensure_venv(venv: Path, lock: Path, command: str) -> Path:
+    """A tool in an environment of its own, installed from a committed lock file; `command`
+    from its bin dir. Kept apart because its pins conflict with the SDK's."""
+    marker = venv / ".installed-from"
+    executable = venv / "bin" / command
+    if executable.exists() and marker.exists() and marker.read_text() == lock.read_text():
+        return executable
+    print(f"Installing {command} into {venv.name} (its own environment) ...", flush=True)
+    subprocess.run([*uv(), "venv", "--quiet", "--allow-existing", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
     subprocess.run(
-        [
-            *uv(),
-            "pip",
-            "install",
-            "--quiet",
-            "--python",
-            str(MELTANO_VENV / "bin" / "python"),
-            "-r",
-            str(lock),
-        ],
-        check=True,
+        [*uv(), "pip", "install", "--quiet", "--python", python, "-r", str(lock)], check=True
     )
     marker.write_text(lock.read_text())
+    return executable
+
+
+def ensure_meltano() -> None:
+    ensure_venv(MELTANO_VENV, ROOT / "requirements" / "meltano.txt", "meltano")
 
 
 def start_emulator(config_path: Path) -> subprocess.Popen:

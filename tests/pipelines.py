@@ -285,29 +285,7 @@ def duckdb_tables(path: Path, schema: str) -> dict[str, list[dict]]:
 
 def ensure_singer_tools() -> Path:
     """singer-tools in its own environment (it pins jsonschema 2.6), from the committed lock."""
-    marker = SINGER_TOOLS_VENV / ".installed-from"
-    check_tap = SINGER_TOOLS_VENV / "bin" / "singer-check-tap"
-    lock = SINGER_TOOLS_LOCK.read_text()
-    if check_tap.exists() and marker.exists() and marker.read_text() == lock:
-        return check_tap
-    subprocess.run(
-        [*demo.uv(), "venv", "--quiet", "--allow-existing", str(SINGER_TOOLS_VENV)], check=True
-    )
-    subprocess.run(
-        [
-            *demo.uv(),
-            "pip",
-            "install",
-            "--quiet",
-            "--python",
-            str(SINGER_TOOLS_VENV / "bin" / "python"),
-            "-r",
-            str(SINGER_TOOLS_LOCK),
-        ],
-        check=True,
-    )
-    marker.write_text(lock)
-    return check_tap
+    return demo.ensure_venv(SINGER_TOOLS_VENV, SINGER_TOOLS_LOCK, "singer-check-tap")
 
 
 # ----- comparing a loaded table with the emulator's ground truth -------------------------------
