@@ -1,10 +1,15 @@
-"""`make bench`: what a sync costs, in seconds, memory and metered API calls.
+"""`make bench`: what a sync costs in time, CPU, memory and metered API calls, each figure
+beside the limit the project holds it to.
 
 Runs the tap as a process against the bundled emulator (in this process, on loopback):
-1. a full backfill of a large company to /dev/null: records/s and the tap's peak memory;
-2. the same company again with the state of (1) and nothing changed: the calls it costs;
-3. both beside the emulator's own count of requests served.
-Set BENCH_SCALE (records in the company, default 120000) to change the size.
+1. Backfill under QBO's limits: a company of BENCH_SCALE records (default 200,000), every
+   request answered after 250 ms plus 0.05 ms per record, QBO's rate limits on. Limit: 1.25
+   times the floor those limits allow (requests needed / 500 per minute).
+2. The tap's own cost: the same company with no latency, records per CPU-second of the tap
+   process. Limit: 20,000. Then an incremental sync with nothing changed: the calls it costs.
+3. Memory: the tap's peak RSS for companies of BENCH_MEMORY_SCALES records (default
+   10,000 and 1,000,000; the large company needs about 6 GB and two minutes to generate).
+   Limit: the largest within 1.5 times the smallest.
 """
 
 from __future__ import annotations
@@ -73,32 +78,103 @@ def run_tap(config: dict, state: dict | None, workdir: Path) -> dict:
     }
 
 
-def main() -> None:
-    scale = int(os.environ.get("BENCH_SCALE", "120000"))
+QBO_REQUESTS_PER_MINUTE = 500
+LATENCY_MS = 250
+PER_RECORD_MS = 0.05
+BACKFILL_LIMIT = 1.25  # times the floor
+CPU_LIMIT = 20_000  # records per CPU-second
+MEMORY_LIMIT = 1.5  # largest company's peak RSS over the smallest's
+
+
+def company(scale: int) -> Emulator:
     print(f"Generating an emulated company of ~{scale:,} records ...", flush=True)
     started = time.monotonic()
-    with Emulator(seed=1, scale=scale, realms=1) as emu, tempfile.TemporaryDirectory() as tmp:
-        print(f"  generated in {time.monotonic() - started:.1f}s\n", flush=True)
+    emu = Emulator(seed=1, scale=scale, realms=1).start()
+    print(f"  generated in {time.monotonic() - started:.1f}s", flush=True)
+    return emu
+
+
+def verdict(ok: bool) -> str:
+    return "within the limit" if ok else "NOT within the limit"
+
+
+def backfill_and_cost(scale: int, workdir: Path) -> None:
+    emu = company(scale)
+    try:
         config = emu.tap_config()
+        emu.behaviour.latency_ms = LATENCY_MS
+        emu.behaviour.per_record_ms = PER_RECORD_MS
+        emu.behaviour.rate_limits = True
         emu.reset_counts()
-        full = run_tap(config, None, Path(tmp))
+        slow = run_tap(config, None, workdir)
+        served_slow = emu.request_counts()
+        emu.behaviour.latency_ms = 0
+        emu.behaviour.per_record_ms = 0
+        emu.behaviour.rate_limits = False
+        emu.reset_counts()
+        full = run_tap(config, None, workdir)
         served_full = emu.request_counts()
         emu.reset_counts()
-        quiet = run_tap(config, full["state"], Path(tmp))
+        quiet = run_tap(config, full["state"], workdir)
         served_quiet = emu.request_counts()
+    finally:
+        emu.stop()
 
-    print("Full backfill (all streams, no latency):")
+    api_requests = sum(n for kind, n in served_slow.items() if kind != "token")
+    floor = api_requests / (QBO_REQUESTS_PER_MINUTE / 60)
+    ratio = slow["seconds"] / floor
+    latency = f"{LATENCY_MS} ms + {PER_RECORD_MS} ms/record"
+    print(f"\n1. Backfill with {latency} latency, QBO's limits on:")
+    print(f"  records            {slow['records']:>12,}")
+    print(f"  API requests       {api_requests:>12,}  (emulator: {json.dumps(served_slow)})")
+    print(f"  floor              {floor:>12.1f} s  (requests / {QBO_REQUESTS_PER_MINUTE} a minute)")
+    print(f"  wall time          {slow['seconds']:>12.1f} s  = {ratio:.2f} x floor")
+    ok = verdict(ratio <= BACKFILL_LIMIT)
+    print(f"  limit              {BACKFILL_LIMIT:>12.2f} x floor: {ok}")
+
+    per_cpu = full["records"] / full["cpu"]
+    print("\n2. The same backfill with no latency:")
     print(f"  records            {full['records']:>12,}")
     print(f"  wall time          {full['seconds']:>12.1f} s")
     print(f"  records/s          {full['records'] / full['seconds']:>12,.0f}")
-    print(f"  records/CPU-second {full['records'] / full['cpu']:>12,.0f}  (tap process only)")
+    print(f"  records/CPU-second {per_cpu:>12,.0f}  (tap process only)")
+    ok = verdict(per_cpu >= CPU_LIMIT)
+    print(f"  limit              {CPU_LIMIT:>12,} records/CPU-second: {ok}")
     print(f"  peak memory (RSS)  {full['rss_mb']:>12.0f} MB")
     print(f"  tap's count        {full['calls']}")
     print(f"  emulator served    {json.dumps(served_full)}")
-    print("\nIncremental sync, nothing changed:")
+    print("  Then an incremental sync, nothing changed:")
     print(f"  records            {quiet['records']:>12,}")
     print(f"  tap's count        {quiet['calls']}")
     print(f"  emulator served    {json.dumps(served_quiet)}")
+
+
+def memory(scales: list[int], workdir: Path) -> None:
+    peaks = {}
+    for scale in scales:
+        emu = company(scale)
+        try:
+            peaks[scale] = run_tap(emu.tap_config(), None, workdir)
+        finally:
+            emu.stop()
+    print("\n3. The tap's peak memory as the company grows (no latency):")
+    for run in peaks.values():
+        print(f"  {run['records']:>10,} records {run['rss_mb']:>8.0f} MB {run['seconds']:>8.1f} s")
+    small, large = peaks[min(scales)], peaks[max(scales)]
+    ratio = large["rss_mb"] / small["rss_mb"]
+    print(f"  largest / smallest {ratio:>12.2f}")
+    print(f"  limit              {MEMORY_LIMIT:>12.2f}: {verdict(ratio <= MEMORY_LIMIT)}")
+
+
+def main() -> None:
+    scale = int(os.environ.get("BENCH_SCALE", "200000"))
+    memory_scales = [
+        int(s) for s in os.environ.get("BENCH_MEMORY_SCALES", "10000,1000000").split(",") if s
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        backfill_and_cost(scale, Path(tmp))
+        if memory_scales:
+            memory(memory_scales, Path(tmp))
 
 
 if __name__ == "__main__":
