@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
-from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
+from tap_quickbooks.catalogue import ENTITIES
 from tap_quickbooks.tap import TapQuickBooks
 from tests.singer import run_tap
 from tests.test_tap_sync import truth
@@ -60,10 +60,9 @@ def test_every_record_has_a_unique_primary_key(company) -> None:
     run = run_tap(company.tap_config())
     assert run.returncode == 0, run.stderr[-3000:]
     for entity in ENTITIES:
-        stream = BY_STREAM[entity.stream]
         seen: dict[tuple, dict] = {}
         for record in run.records[entity.stream]:
-            key = tuple(record.get(k) for k in ("realm_id", *stream.key))
+            key = tuple(record.get(k) for k in ("realm_id", *entity.key))
             assert all(v not in (None, "") for v in key), (entity.stream, key)
             assert seen.setdefault(key, record) == record, (entity.stream, key)
         assert len(seen) == len(truth(company, realm, entity.stream)), entity.stream
