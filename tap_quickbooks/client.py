@@ -315,8 +315,9 @@ class QuickBooksStream(QuickBooksTransport):
                     if paginator.finished:
                         break
         finally:
-            # A consumer that stops early (a dry run's record limit) leaves at most one
-            # request in flight; it is not waited for.
+            # A consumer that stops early (a dry run's record limit, an error) leaves at most
+            # one request in flight: the sync goes on without it; the process, at exit, waits
+            # for it to end.
             fetcher.shutdown(wait=False, cancel_futures=True)
 
     @override
