@@ -45,4 +45,4 @@ bench: sync
 	$(UV) run --frozen python -m scripts.bench
 
 clean:
-	rm -rf .venv .venv-meltano .meltano output .pytest_cache .ruff_cache
+	rm -rf .venv .venv-meltano .venv-singer-tools .meltano output .pytest_cache .ruff_cache
