@@ -21,7 +21,6 @@ import logging
 import typing as t
 from dataclasses import dataclass, field
 
-import simplejson
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_quickbooks.paging import record_time
@@ -50,7 +49,7 @@ class EntityChanges:
 class RunPlan:
     started_at: dt.datetime  # QBO's clock when this run's reading began
     changes: dict[str, EntityChanges] = field(default_factory=dict)  # by entity name
-    first_pages: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # stream: (query, body)
+    first_pages: dict[str, tuple[str, dict]] = field(default_factory=dict)  # stream: (query, page)
 
 
 def plan_run(streams: list[QuickBooksStream], now: dt.datetime) -> RunPlan:
@@ -148,7 +147,7 @@ def _cdc(caller: QuickBooksStream, entities: list[str], since: dt.datetime) -> d
 
 def _batch_first_pages(
     caller: QuickBooksStream, streams: list[QuickBooksStream]
-) -> dict[str, tuple[str, bytes]]:
+) -> dict[str, tuple[str, dict]]:
     """One /batch call holding each stream's first query; the pages by stream name."""
     statements = {s.name: str(s.statement(s.first_token())) for s in streams}
     items = [{"bId": name, "Query": text} for name, text in statements.items()]
@@ -163,5 +162,5 @@ def _batch_first_pages(
             # A fault for one item: that stream asks again by itself and reports it properly.
             continue
         page = {"QueryResponse": item["QueryResponse"], "time": body.get("time")}
-        pages[name] = (statements[name], simplejson.dumps(page, use_decimal=True).encode())
+        pages[name] = (statements[name], page)
     return pages

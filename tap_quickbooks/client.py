@@ -374,9 +374,7 @@ class QuickBooksStream(QuickBooksTransport):
 
     def page_rows(self, response: requests.Response) -> list[dict]:
         """The entity rows of a query page (validated by validate_response, or from /batch)."""
-        body = getattr(response, "qbo_body", None)
-        if body is None:
-            body = json.loads(response.content, parse_float=decimal.Decimal)
+        body = response.qbo_body
         page = body.get("QueryResponse") if isinstance(body, dict) else None
         if not isinstance(page, dict):
             msg = f"{self.name}: a response without QueryResponse [{errors.intuit_tid(response)}]"
@@ -425,7 +423,7 @@ class _FullPagePaginator(OffsetPaginator):
 
     @override
     def has_more(self, response: requests.Response) -> bool:
-        body = response.json()
+        body = response.qbo_body  # parsed once, by validate_response or with /batch
         rows = next(
             (v for v in (body.get("QueryResponse") or {}).values() if isinstance(v, list)), []
         )

@@ -255,7 +255,8 @@ class TapQuickBooks(Tap):
         del self.run_plan.first_pages[stream]
         response = requests.Response()
         response.status_code = 200
-        response._content = prefetched[1]
+        response._content = b""
+        response.qbo_body = prefetched[1]  # parsed with the batch call's body, as a query page
         response.headers["Content-Type"] = "application/json"
         response.headers[FROM_BATCH_HEADER] = "1"  # already counted as part of the batch call
         response.request = request
