@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "output" / "demo"
 MELTANO_VENV = ROOT / ".venv-meltano"
 MELTANO = MELTANO_VENV / "bin" / "meltano"
-DUCKDB_PYTHON = ROOT / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin" / "python"
+LOADERS = ROOT / ".meltano" / "loaders"  # each loader's venv, as `meltano install` made it
+DUCKDB_PYTHON = LOADERS / "target-duckdb" / "venv" / "bin" / "python"
 WAREHOUSE = ROOT / "output" / "warehouse.duckdb"
 
 

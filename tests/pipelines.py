@@ -28,7 +28,6 @@ from tap_quickbooks.schemas import entity_schema
 
 ROOT = demo.ROOT
 MELTANO = demo.MELTANO
-LOADERS = ROOT / ".meltano" / "loaders"
 ENTITY_STREAMS = [e.stream for e in ENTITIES]
 TAP_ADDED = ("realm_id", "LastUpdatedTime", "_sdc_deleted_at")
 SINGER_TOOLS_VENV = ROOT / ".venv-singer-tools"
@@ -37,7 +36,7 @@ SINGER_TOOLS_LOCK = ROOT / "requirements" / "singer-tools.txt"
 
 def loader_bin(loader: str, executable: str) -> Path:
     """An executable of a loader's own environment, as ``meltano install`` made it."""
-    return LOADERS / loader / "venv" / "bin" / executable
+    return demo.LOADERS / loader / "venv" / "bin" / executable
 
 
 def parse_json(text: str) -> object:
@@ -264,7 +263,7 @@ for name in names:
 def duckdb_tables(path: Path, schema: str) -> dict[str, list[dict]]:
     """Every row of every table, read with the target's own duckdb (the file's version)."""
     done = subprocess.run(
-        [str(loader_bin("target-duckdb", "python")), "-c", DUCKDB_DUMP, str(path), schema],
+        [str(demo.DUCKDB_PYTHON), "-c", DUCKDB_DUMP, str(path), schema],
         capture_output=True,
         text=True,
         timeout=300,
