@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_quickbooks.paging import record_time
+from tap_quickbooks.passthrough import query_page
 
 if t.TYPE_CHECKING:
     from tap_quickbooks.client import QuickBooksStream
@@ -49,7 +50,7 @@ class EntityChanges:
 class RunPlan:
     started_at: dt.datetime  # QBO's clock when this run's reading began
     changes: dict[str, EntityChanges] = field(default_factory=dict)  # by entity name
-    first_pages: dict[str, tuple[str, dict]] = field(default_factory=dict)  # stream: (query, page)
+    first_pages: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # stream: (query, page)
 
 
 def plan_run(streams: list[QuickBooksStream], now: dt.datetime) -> RunPlan:
@@ -147,8 +148,9 @@ def _cdc(caller: QuickBooksStream, entities: list[str], since: dt.datetime) -> d
 
 def _batch_first_pages(
     caller: QuickBooksStream, streams: list[QuickBooksStream]
-) -> dict[str, tuple[str, dict]]:
-    """One /batch call holding each stream's first query; the pages by stream name."""
+) -> dict[str, tuple[str, bytes]]:
+    """One /batch call holding each stream's first query; the pages (JSON text, read by
+    their streams as their own query pages) by stream name."""
     statements = {s.name: str(s.statement(s.first_token())) for s in streams}
     items = [{"bId": name, "Query": text} for name, text in statements.items()]
     response = caller.send("POST", "batch", json_body={"BatchItemRequest": items}, kind="batch")
@@ -161,6 +163,6 @@ def _batch_first_pages(
         if "QueryResponse" not in item:
             # A fault for one item: that stream asks again by itself and reports it properly.
             continue
-        page = {"QueryResponse": item["QueryResponse"], "time": body.get("time")}
+        page = query_page(item["QueryResponse"], body.get("time"))
         pages[name] = (statements[name], page)
     return pages

@@ -3,23 +3,29 @@ through the query endpoint."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import email.utils
 import json
 import time
 import typing as t
-from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cached_property
 from http import HTTPStatus
+from urllib.parse import urlsplit
 
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.pagination import BaseAPIPaginator, OffsetPaginator, SinglePagePaginator
+from singer_sdk.singerlib import RecordMessage
 
 from tap_quickbooks import errors, query
 from tap_quickbooks.changes import FROM_BATCH_HEADER, SYNCED_AT
 from tap_quickbooks.paging import KeysetPaginator, Window, record_time
+from tap_quickbooks.passthrough import RawRecord, RawRow, UnusualPage, read_batch, read_page
 from tap_quickbooks.schemas import entity_schema
 
 if t.TYPE_CHECKING:
@@ -83,12 +89,35 @@ class QuickBooksTransport(RESTStream[t.Any]):
             float(self.config.get("request_timeout", 300)),
         )
 
+    @cached_property
+    def _all_selected(self) -> bool:
+        """Whether the catalog deselects no field of this stream (the usual case)."""
+        return all(self.mask.values())
+
+    @override
+    def _generate_record_messages(self, record: dict) -> t.Iterator[RecordMessage]:
+        # The SDK's own, minus its walk of every record against the selection mask when
+        # nothing is deselected: that walk then changes nothing and costs a tenth of the
+        # tap's time. Conformance is NONE (above), so the record goes to the maps as it is.
+        if not self._all_selected:
+            pop_deselected_record_properties(record, self.schema, self.mask)
+        extracted = dt.datetime.now(dt.UTC)
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=extracted,
+                )
+
     # -- sending, within QBO's limits, retrying what can succeed -----------------------------
 
     @override
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None):
         with self._tap.limiter:
-            self._tap.api_calls["requests"] += 1
+            self._tap.count_call("requests")
             return super()._request(prepared_request, context)
 
     def send(
@@ -110,7 +139,7 @@ class QuickBooksTransport(RESTStream[t.Any]):
             json=json_body,
         )
         response = self.request_decorator(self._request)(request, None)
-        self._tap.api_calls[f"metered {kind}"] += 1
+        self._tap.count_call(f"metered {kind}")
         return response
 
     @override
@@ -127,7 +156,7 @@ class QuickBooksTransport(RESTStream[t.Any]):
         # The body is checked here, inside the retried call (the SDK parses pages outside it):
         # a body cut short in transit, or a Fault inside a 200, is asked for again.
         try:
-            body = json.loads(response.content, parse_float=decimal.Decimal)
+            body = self.read_body(response)
         except ValueError as exc:
             raise RetriableAPIError(f"{self.name}: {errors.describe(response)}", response) from exc
         if fault := errors.fault_of(body):
@@ -136,6 +165,10 @@ class QuickBooksTransport(RESTStream[t.Any]):
         response.qbo_body = body  # parsed once
         if isinstance(body, dict) and body.get("time"):
             self._tap.note_server_time(body["time"])
+
+    def read_body(self, response: requests.Response) -> t.Any:
+        """The response's JSON, parsed (money as Decimal); ValueError if it is not JSON."""
+        return json.loads(response.content, parse_float=decimal.Decimal)
 
     @override
     def log_sync_costs(self) -> None:
@@ -173,7 +206,7 @@ class QuickBooksTransport(RESTStream[t.Any]):
         exc = details.get("exception")
         response = getattr(exc, "response", None)
         reason = errors.describe(response) if response is not None else type(exc).__name__
-        self._tap.api_calls["retries"] += 1
+        self._tap.count_call("retries")
         self.logger.warning(
             "%s: retry %d/%d in %.1fs after %s",
             self.name,
@@ -205,6 +238,7 @@ class QuickBooksStream(QuickBooksTransport):
     @override
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None):
         if page := self._tap.take_first_page(self.name, prepared_request):
+            self.validate_response(page)
             return page  # already fetched in the run's one batch call
         return super()._request(prepared_request, context)
 
@@ -285,40 +319,19 @@ class QuickBooksStream(QuickBooksTransport):
 
     @override
     def request_records(self, context: Context | None) -> t.Iterable[dict]:
-        """The SDK's page loop, but the next page is asked for before this one's rows are
-        written, so QBO's round trip overlaps the tap's work. Rows still go out in page
-        order and state still follows the rows; a page that failed raises where the SDK's
-        loop would have asked for it, after every earlier row was written."""
-        paginator = self.get_new_paginator()
-        send = self.request_decorator(self._request)
-        fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-page")
-
-        def ask() -> tuple[requests.PreparedRequest, Future]:
-            request = self._prepare_request(context=context, page=paginator)
-            return request, fetcher.submit(send, request, context)
-
+        """The SDK's page loop, with the pages fetched ahead by a :class:`PageChain`."""
+        chain = self._tap.page_chain(self, context)
         try:
             with self.get_http_request_counter() as request_counter:
                 request_counter.with_context(context)
-                request, pending = ask()
-                while True:
-                    response = pending.result()
+                for page in chain.pages():
                     request_counter.increment()
-                    self.update_sync_costs(request, response, context)
-                    rows = list(self.parse_response(response))  # the paginator sees the page
-                    if not rows and not paginator.continue_if_empty(response):
-                        break
-                    paginator.advance(response)
-                    if not paginator.finished:
-                        request, pending = ask()  # in flight while these rows are written
-                    yield from rows
-                    if paginator.finished:
-                        break
+                    self.update_sync_costs(page.request, page.response, context)
+                    yield from page.rows
         finally:
             # A consumer that stops early (a dry run's record limit, an error) leaves at most
-            # one request in flight: the sync goes on without it; the process, at exit, waits
-            # for it to end.
-            fetcher.shutdown(wait=False, cancel_futures=True)
+            # one request in flight: the sync goes on without it.
+            chain.stop()
 
     @override
     def get_new_paginator(self) -> BaseAPIPaginator:
@@ -367,6 +380,32 @@ class QuickBooksStream(QuickBooksTransport):
 
     # -- what came back --------------------------------------------------------------------
 
+    @cached_property
+    def passthrough(self) -> bool:
+        """Whether rows can be written as QBO sent them (see passthrough.py): nothing
+        downstream needs them as objects."""
+        maps = self.stream_maps
+        return (
+            not self.entity.wrapped
+            and self._all_selected
+            and not self.get_batch_config(self.config)
+            and len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and not maps[0].flattening_enabled
+        )
+
+    @override
+    def read_body(self, response: requests.Response) -> t.Any:
+        # The stream's own query pages, and batch answers (each item read later by its
+        # stream as a page); CDC answers are read whole.
+        path = urlsplit(response.url).path
+        with contextlib.suppress(UnusualPage):  # then read the ordinary way, below
+            if path.endswith("/batch"):
+                return read_batch(response.content)
+            if self.passthrough and path.endswith(self.path):
+                return read_page(self.entity.name, response.content)
+        return super().read_body(response)
+
     @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         rows = self.page_rows(response)
@@ -388,13 +427,16 @@ class QuickBooksStream(QuickBooksTransport):
 
     @override
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        row = dict(row)
-        row["realm_id"] = self._tap.realm_id
         time = record_time(row)
-        row["LastUpdatedTime"] = query.utc_text(time) if time else None
+        added = {
+            "realm_id": self._tap.realm_id,
+            "LastUpdatedTime": query.utc_text(time) if time else None,
+        }
         if row.get("status") == "Deleted":
-            row["_sdc_deleted_at"] = row["LastUpdatedTime"]
-        return row
+            added["_sdc_deleted_at"] = added["LastUpdatedTime"]
+        if isinstance(row, RawRow):
+            return RawRecord(row, added)
+        return {**row, **added}
 
 
 def lift_wrapped(row: dict) -> dict:

@@ -38,7 +38,7 @@ def utc_text(value: dt.datetime) -> str:
     """
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    return value.astimezone(dt.UTC).isoformat(timespec="seconds")  # ...T12:00:00+00:00
 
 
 def parse_instant(text: str) -> dt.datetime:

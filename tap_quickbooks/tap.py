@@ -8,6 +8,7 @@ import datetime as dt
 import ipaddress
 import random
 import sys
+import threading
 import typing as t
 from functools import cached_property
 from urllib.parse import parse_qs, urlparse
@@ -16,7 +17,6 @@ import click
 import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
@@ -33,8 +33,15 @@ from tap_quickbooks.auth import (
 from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
 from tap_quickbooks.changes import FROM_BATCH_HEADER, RunPlan, plan_run
 from tap_quickbooks.client import QuickBooksStream
+from tap_quickbooks.output import BlockWriter
+from tap_quickbooks.readahead import PageChain
 from tap_quickbooks.reports import REPORT_SETTINGS, report_settings_problems, report_streams
 from tap_quickbooks.throttle import RequestLimiter
+
+try:
+    from typing import override  # type: ignore[attr-defined]
+except ImportError:  # Python 3.11
+    from typing_extensions import override
 
 API_URLS = {
     "production": "https://quickbooks.api.intuit.com",
@@ -50,7 +57,7 @@ class TapQuickBooks(Tap):
     name = "tap-quickbooks"
     package_name = "tap-quickbooks"
     # msgspec writes Decimal as a plain JSON number, exactly, and faster than simplejson.
-    message_writer_class = MsgSpecWriter
+    message_writer_class = BlockWriter
     capabilities: t.ClassVar = [
         TapCapabilities.CATALOG,
         TapCapabilities.DISCOVER,
@@ -255,13 +262,50 @@ class TapQuickBooks(Tap):
         del self.run_plan.first_pages[stream]
         response = requests.Response()
         response.status_code = 200
-        response._content = b""
-        response.qbo_body = prefetched[1]  # parsed with the batch call's body, as a query page
+        response._content = prefetched[1]  # read by the stream as any page of its own
         response.headers["Content-Type"] = "application/json"
         response.headers[FROM_BATCH_HEADER] = "1"  # already counted as part of the batch call
         response.request = request
         response.url = request.url or ""
         return response
+
+    @override
+    def sync_all(self) -> None:
+        self.reads_ahead = True  # a whole run: every stream's pages are fetched from the start
+        try:
+            super().sync_all()
+        finally:
+            # Lines since the last STATE, and the final STATE if the SDK wrote none after them.
+            self.message_writer.flush()
+
+    reads_ahead = False
+    _chains: dict[str, PageChain] | None = None
+
+    def page_chain(self, stream: QuickBooksStream, context: dict | None) -> PageChain:
+        """The stream's page chain. The first stream to ask, in a whole run, starts every
+        selected stream's chain (the run plan is made by then: CDC-served streams need none)."""
+        if self.reads_ahead and self._chains is None:
+            plan = self.run_plan
+            self._chains = {
+                s.name: PageChain(s, None, spool=True).start()
+                for s in self.streams.values()
+                if isinstance(s, QuickBooksStream)
+                and s.selected
+                and s.entity.name not in plan.changes
+            }
+        chain = (self._chains or {}).pop(stream.name, None)
+        if chain is not None and context is None:
+            return chain
+        if chain is not None:
+            chain.stop()
+        return PageChain(stream, context, spool=False).start()
+
+    def count_call(self, kind: str) -> None:
+        """Count a request, a metered call or a retry; page chains count at once."""
+        with self._count_lock:
+            self.api_calls[kind] += 1
+
+    _count_lock = threading.Lock()
 
     @cached_property
     def api_calls(self) -> collections.Counter:
