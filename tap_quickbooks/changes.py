@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import typing as t
 from dataclasses import dataclass, field
 
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_quickbooks.paging import record_time
-from tap_quickbooks.passthrough import query_page
+from tap_quickbooks.passthrough import page_extent, query_page
 
 if t.TYPE_CHECKING:
     from tap_quickbooks.client import QuickBooksStream
@@ -51,6 +52,10 @@ class RunPlan:
     started_at: dt.datetime  # QBO's clock when this run's reading began
     changes: dict[str, EntityChanges] = field(default_factory=dict)  # by entity name
     first_pages: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # stream: (query, page)
+    # How many pages each batch-read stream is likely to need, judged by its first page, and
+    # the time of that page's last row.
+    expected_pages: dict[str, float] = field(default_factory=dict)
+    first_page_end: dict[str, dt.datetime] = field(default_factory=dict)
 
 
 def plan_run(streams: list[QuickBooksStream], now: dt.datetime) -> RunPlan:
@@ -91,7 +96,7 @@ def plan_run(streams: list[QuickBooksStream], now: dt.datetime) -> RunPlan:
     pending = [s for s in selected if s.entity.name not in plan.changes]
     for start in range(0, len(pending), BATCH_MAX_ITEMS):
         plan.first_pages.update(
-            _batch_first_pages(caller, pending[start : start + BATCH_MAX_ITEMS])
+            _batch_first_pages(caller, pending[start : start + BATCH_MAX_ITEMS], plan, now)
         )
     return plan
 
@@ -147,11 +152,12 @@ def _cdc(caller: QuickBooksStream, entities: list[str], since: dt.datetime) -> d
 
 
 def _batch_first_pages(
-    caller: QuickBooksStream, streams: list[QuickBooksStream]
+    caller: QuickBooksStream, streams: list[QuickBooksStream], plan: RunPlan, now: dt.datetime
 ) -> dict[str, tuple[str, bytes]]:
     """One /batch call holding each stream's first query; the pages (JSON text, read by
     their streams as their own query pages) by stream name."""
     statements = {s.name: str(s.statement(s.first_token())) for s in streams}
+    entities = {s.name: s.entity.name for s in streams}
     items = [{"bId": name, "Query": text} for name, text in statements.items()]
     response = caller.send("POST", "batch", json_body={"BatchItemRequest": items}, kind="batch")
     body = response.qbo_body
@@ -165,4 +171,12 @@ def _batch_first_pages(
             continue
         page = query_page(item["QueryResponse"], body.get("time"))
         pages[name] = (statements[name], page)
+        rows, first, last = page_extent(entities[name], item["QueryResponse"])
+        if rows < caller._tap.page_size:
+            plan.expected_pages[name] = 1
+        elif first and last and last > first:  # more of the same density, up to now
+            plan.expected_pages[name] = 1 + (now - last) / (last - first)
+            plan.first_page_end[name] = last
+        else:
+            plan.expected_pages[name] = math.inf
     return pages

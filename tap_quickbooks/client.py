@@ -8,6 +8,8 @@ import datetime as dt
 import decimal
 import email.utils
 import json
+import math
+import threading
 import time
 import typing as t
 from functools import cached_property
@@ -89,6 +91,12 @@ class QuickBooksTransport(RESTStream[t.Any]):
             float(self.config.get("request_timeout", 300)),
         )
 
+    @override
+    def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterator:
+        # QBO streams have no child streams; the SDK would still copy every record for them.
+        if self.child_streams:
+            yield from super().generate_child_contexts(record, context)
+
     @cached_property
     def _all_selected(self) -> bool:
         """Whether the catalog deselects no field of this stream (the usual case)."""
@@ -116,9 +124,14 @@ class QuickBooksTransport(RESTStream[t.Any]):
 
     @override
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None):
-        with self._tap.limiter:
+        with self._tap.limiter.slot(self.request_priority()):
             self._tap.count_call("requests")
             return super()._request(prepared_request, context)
+
+    def request_priority(self) -> float:
+        """The place of this stream's next request among those waiting for QBO's limits
+        (lowest first): see RequestLimiter."""
+        return -math.inf
 
     def send(
         self,
@@ -226,7 +239,8 @@ class QuickBooksStream(QuickBooksTransport):
 
     def __init__(self, tap: TapQuickBooks, entity: Entity) -> None:
         self.entity = entity
-        self._keyset: KeysetPaginator | None = None
+        # Set by each page chain in its own thread (a stream may have several).
+        self.chain_priority = threading.local()
         super().__init__(tap=tap, name=entity.stream, schema=record_schema(entity))
         self.primary_keys = ("realm_id", *entity.key)
         if entity.incremental:
@@ -262,6 +276,10 @@ class QuickBooksStream(QuickBooksTransport):
 
     # QBO's own clock decides order; a resumed run re-reads, never skips, so no sort check.
     check_sorted = False
+
+    @override
+    def request_priority(self) -> float:
+        return getattr(self.chain_priority, "value", -math.inf)
 
     def first_token(self) -> t.Any:
         """The paging token of the stream's first request."""
@@ -320,25 +338,25 @@ class QuickBooksStream(QuickBooksTransport):
     @override
     def request_records(self, context: Context | None) -> t.Iterable[dict]:
         """The SDK's page loop, with the pages fetched ahead by a :class:`PageChain`."""
-        chain = self._tap.page_chain(self, context)
+        chains = self._tap.page_chains(self, context)
         try:
             with self.get_http_request_counter() as request_counter:
                 request_counter.with_context(context)
-                for page in chain.pages():
-                    request_counter.increment()
-                    self.update_sync_costs(page.request, page.response, context)
-                    yield from page.rows
+                for chain in chains:  # slices of history, oldest first
+                    for page in chain.pages():
+                        request_counter.increment()
+                        self.update_sync_costs(page.request, page.response, context)
+                        yield from page.rows
         finally:
             # A consumer that stops early (a dry run's record limit, an error) leaves at most
-            # one request in flight: the sync goes on without it.
-            chain.stop()
+            # one request per chain in flight: the sync goes on without them.
+            for chain in chains:
+                chain.stop()
 
     @override
     def get_new_paginator(self) -> BaseAPIPaginator:
         if self.entity.incremental:
-            self._keyset = KeysetPaginator(self.start_time(), self._tap.page_size)
-            return self._keyset
-        self._keyset = None
+            return KeysetPaginator(self.start_time(), self._tap.page_size)
         if self.entity.singleton:
             return SinglePagePaginator()
         return _FullPagePaginator(start_value=1, page_size=self._tap.page_size)
@@ -364,6 +382,8 @@ class QuickBooksStream(QuickBooksTransport):
         if window.since is not None:
             op = ">" if window.strict else ">="
             bound = (query.compare(query.LAST_UPDATED, op, window.since),)
+        if window.until is not None:
+            bound = (*bound, query.compare(query.LAST_UPDATED, "<", window.until))
         return query.Select(
             self.entity.name,
             (*bound, *active),
@@ -408,8 +428,12 @@ class QuickBooksStream(QuickBooksTransport):
 
     @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+        yield from self.page_rows(response)
+
+    def read_rows(self, response: requests.Response, paginator: BaseAPIPaginator) -> list[dict]:
+        """A page's rows not passed on before; a keyset paginator sees the whole page."""
         rows = self.page_rows(response)
-        yield from self._keyset.admit(rows) if self._keyset else rows
+        return paginator.admit(rows) if isinstance(paginator, KeysetPaginator) else rows
 
     def page_rows(self, response: requests.Response) -> list[dict]:
         """The entity rows of a query page (validated by validate_response, or from /batch)."""
@@ -427,11 +451,12 @@ class QuickBooksStream(QuickBooksTransport):
 
     @override
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        time = record_time(row)
-        added = {
-            "realm_id": self._tap.realm_id,
-            "LastUpdatedTime": query.utc_text(time) if time else None,
-        }
+        if isinstance(row, RawRow):
+            time_text = row.time_text  # worked out where the page was read
+        else:
+            time = record_time(row)
+            time_text = query.utc_text(time) if time else None
+        added = {"realm_id": self._tap.realm_id, "LastUpdatedTime": time_text}
         if row.get("status") == "Deleted":
             added["_sdc_deleted_at"] = added["LastUpdatedTime"]
         if isinstance(row, RawRow):

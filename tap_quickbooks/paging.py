@@ -35,10 +35,26 @@ class Window:
     """``>`` instead of ``>=``: set after every row of ``since`` was read in a tie pass."""
     tie_position: int | None = None
     """When set, the request reads rows stamped exactly ``since``, ordered by Id, from here."""
+    until: dt.datetime | None = None
+    """Upper bound on LastUpdatedTime, excluded: where the next slice of history begins, when
+    a long stream is read as several chains at once. None reads up to the present."""
+
+
+class TimedRow(dict):
+    """A row that carries its :func:`record_time`, worked out once."""
+
+    __slots__ = ("time",)
 
 
 def record_time(record: dict) -> dt.datetime | None:
     """The record's MetaData.LastUpdatedTime as an aware UTC datetime, if it has one."""
+    if isinstance(record, TimedRow):
+        return record.time
+    return metadata_time(record)
+
+
+def metadata_time(record: dict) -> dt.datetime | None:
+    """:func:`record_time`, read from the record's MetaData."""
     text = (record.get("MetaData") or {}).get("LastUpdatedTime")
     if not text:
         return None
@@ -58,9 +74,13 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
     window, so the paginator knows what each page held without parsing the response twice.
     """
 
-    def __init__(self, since: dt.datetime | None, page_size: int) -> None:
-        super().__init__(Window(since))
+    def __init__(
+        self, since: dt.datetime | None, page_size: int, until: dt.datetime | None = None
+    ) -> None:
+        super().__init__(Window(since, until=until))
         self.page_size = page_size
+        self.until = until
+        """The bound of every window after the first (see Window.until)."""
         # Rows shift at most this far between two tie pages before the proof of contiguity fails.
         self.overlap = max(1, page_size // 10) if page_size > 1 else 0
         self._boundary: dt.datetime | None = None  # newest timestamp passed on
@@ -112,8 +132,8 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         if self._first_time == self._last_time:
             # A whole page of one second: only offsets can get past it.
             self._tie_reference = set()
-            return Window(self._last_time, tie_position=1)
-        return Window(self._last_time)
+            return Window(self._last_time, tie_position=1, until=self.until)
+        return Window(self._last_time, until=self.until)
 
     def _next_tie_window(self, window: Window) -> Window:
         position = window.tie_position or 1
@@ -122,9 +142,9 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         if not contiguous:
             # Rows shifted further than the overlap: step back and read again.
             back = max(1, position - max(1, self.page_size - self.overlap))
-            return Window(window.since, tie_position=back)
+            return Window(window.since, tie_position=back, until=self.until)
         self._tie_reference = page_ids
         if self._rows_in_page < self.page_size:
-            return Window(window.since, strict=True)
+            return Window(window.since, strict=True, until=self.until)
         step = max(1, self._rows_in_page - self.overlap)
-        return Window(window.since, tie_position=position + step)
+        return Window(window.since, tie_position=position + step, until=self.until)

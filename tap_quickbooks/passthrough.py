@@ -13,11 +13,15 @@ still caught inside the retried call.
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 import typing as t
 from functools import cache
 
 import msgspec
+
+from tap_quickbooks import query
+from tap_quickbooks.paging import TimedRow, metadata_time
 
 # msgspec.Raw cannot be optional (``Raw | None``); an empty Raw stands for "absent".
 _ABSENT = msgspec.field(default_factory=msgspec.Raw)
@@ -44,16 +48,18 @@ _heads = msgspec.json.Decoder(_Head)
 _encoder = msgspec.json.Encoder(decimal_format="number")
 
 
-class RawRow(dict):
+class RawRow(TimedRow):
     """A query row: the fields the tap reads, with the row's JSON as QBO sent it."""
 
-    __slots__ = ("body",)
+    __slots__ = ("body", "time_text")
 
     def __init__(self, head: _Head, body: msgspec.Raw) -> None:
         super().__init__(Id=head.Id, MetaData=head.MetaData)
         if head.status is not None:
             self["status"] = head.status
         self.body = body
+        self.time = metadata_time(self)
+        self.time_text = query.utc_text(self.time) if self.time else None
 
 
 class RawRecord(dict):
@@ -74,9 +80,9 @@ class RawRecord(dict):
 
 
 @cache
-def _page_decoder(entity: str) -> msgspec.json.Decoder:
-    """A decoder for one entity's query pages: the envelope typed, each row left raw."""
-    query_response = msgspec.defstruct(
+def _query_response(entity: str) -> type:
+    """One entity's QueryResponse, typed, each row left raw."""
+    return msgspec.defstruct(
         f"{entity}QueryResponse",
         [
             (entity, list[msgspec.Raw], msgspec.field(default_factory=list)),
@@ -85,10 +91,15 @@ def _page_decoder(entity: str) -> msgspec.json.Decoder:
             ("totalCount", t.Any, None),
         ],
     )
+
+
+@cache
+def _page_decoder(entity: str) -> msgspec.json.Decoder:
+    """A decoder for one entity's query pages: the envelope typed, each row left raw."""
     envelope = msgspec.defstruct(
         f"{entity}Page",
         [
-            ("QueryResponse", query_response | None, None),
+            ("QueryResponse", _query_response(entity) | None, None),
             ("Fault", t.Any, None),
             ("fault", t.Any, None),
             ("time", t.Any, None),
@@ -142,19 +153,44 @@ _raw_lists = msgspec.json.Decoder(list[msgspec.Raw])
 _decimal_rows = msgspec.json.Decoder(list[dict[str, t.Any]], float_hook=decimal.Decimal)
 
 
+class _Spooled(msgspec.Struct, array_like=True):
+    """Raw rows as kept on disk: what the tap read of each, then each row's JSON."""
+
+    heads: list[tuple[t.Any, t.Any, t.Any, t.Any]]  # Id, MetaData, status, time_text
+    bodies: list[msgspec.Raw]
+
+
+_spooled = msgspec.json.Decoder(_Spooled)
+_decimal_rows = msgspec.json.Decoder(list[dict[str, t.Any]], float_hook=decimal.Decimal)
+
+
 def rows_to_json(rows: list[dict]) -> tuple[bytes, bool]:
-    """Rows as one JSON array, to be read back by :func:`rows_from_json`; and whether they
-    were raw rows."""
+    """Rows as JSON, to be read back by :func:`rows_from_json`; and whether they were raw
+    rows (kept with what was read of them, so nothing is read twice)."""
     if rows and isinstance(rows[0], RawRow):
-        return b"[" + b",".join(row.body for row in rows) + b"]", True
+        heads = [(r["Id"], r["MetaData"], r.get("status"), r.time_text) for r in rows]
+        return _encoder.encode(_Spooled(heads, [r.body for r in rows])), True
     return _encoder.encode(rows), False
 
 
 def rows_from_json(data: bytes, *, raw: bool) -> list[dict]:
     """The rows that :func:`rows_to_json` wrote, as they were (money as Decimal)."""
-    if raw:
-        return _raw_rows(_raw_lists.decode(data))
-    return _decimal_rows.decode(data)
+    if not raw:
+        return _decimal_rows.decode(data)
+    spooled = _spooled.decode(data)
+    rows = []
+    for (row_id, metadata, status, time_text), body in zip(
+        spooled.heads, spooled.bodies, strict=True
+    ):
+        row = RawRow.__new__(RawRow)
+        row.update(Id=row_id, MetaData=metadata)
+        if status is not None:
+            row["status"] = status
+        row.body = body
+        row.time_text = time_text
+        row.time = dt.datetime.fromisoformat(time_text) if time_text else None
+        rows.append(row)
+    return rows
 
 
 class _BatchItem(msgspec.Struct):
@@ -195,3 +231,24 @@ def query_page(query_response: t.Any, time: t.Any) -> bytes:
     if not isinstance(query_response, msgspec.Raw):
         query_response = msgspec.Raw(_encoder.encode(query_response))
     return _encoder.encode({"QueryResponse": query_response, "time": time})
+
+
+def page_extent(
+    entity: str, query_response: t.Any
+) -> tuple[int, dt.datetime | None, dt.datetime | None]:
+    """How many rows a batch item's QueryResponse holds, and the times of its first and last
+    row (for estimating how long the stream is)."""
+    if isinstance(query_response, msgspec.Raw):
+        try:
+            rows = getattr(
+                msgspec.json.decode(query_response, type=_query_response(entity)), entity
+            )
+            ends = [metadata_time(RawRow(_heads.decode(raw), raw)) for raw in rows[:1] + rows[-1:]]
+        except msgspec.ValidationError:
+            return 0, None, None
+    else:
+        rows = query_response.get(entity) or []
+        ends = (
+            [metadata_time(row) for row in rows[:1] + rows[-1:]] if isinstance(rows, list) else []
+        )
+    return len(rows), (ends[0] if ends else None), (ends[-1] if ends else None)

@@ -13,6 +13,9 @@ failure reaches the SDK where its own loop would have met it, after every earlie
 
 from __future__ import annotations
 
+import ctypes
+import datetime as dt
+import math
 import os
 import queue
 import tempfile
@@ -25,6 +28,7 @@ from tap_quickbooks.passthrough import rows_from_json, rows_to_json
 if t.TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context
+    from singer_sdk.pagination import BaseAPIPaginator
 
     from tap_quickbooks.client import QuickBooksStream
 
@@ -44,16 +48,23 @@ class Page:
 class PageChain:
     """Fetches one stream's pages in order, in a thread, ahead of the consumer."""
 
-    def __init__(self, stream: QuickBooksStream, context: Context | None, *, spool: bool) -> None:
+    def __init__(
+        self,
+        stream: QuickBooksStream,
+        context: Context | None,
+        paginator: BaseAPIPaginator,
+        *,
+        spool: bool,
+        priority: float = -math.inf,
+    ) -> None:
         self.stream = stream
         self.context = context
+        self.paginator = paginator
+        self.priority = priority  # the chain's place among requests waiting for QBO's limits
         # In memory, one page waits while the next is fetched; spooled, any number.
         self._pages: queue.Queue = queue.Queue(maxsize=0 if spool else 1)
-        self._spool = (
-            tempfile.TemporaryFile(prefix=f"tap-quickbooks-{stream.name}-")  # noqa: SIM115 - lives as long as the chain
-            if spool
-            else None
-        )
+        self._spooling = spool
+        self._spool: t.IO[bytes] | None = None  # opened when a page first has to wait
         self._spooled_bytes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -66,6 +77,7 @@ class PageChain:
 
     def pages(self) -> t.Iterator[Page]:
         """The chain's pages in order, rows loaded; raises the chain's failure in its place."""
+        self._consumed = True  # from now on, pages that find the consumer waiting stay in memory
         while (item := self._pages.get()) is not _END:
             if isinstance(item, BaseException):
                 raise item
@@ -80,14 +92,14 @@ class PageChain:
         self._stop.set()
 
     def _fetch(self) -> None:
-        stream, context = self.stream, self.context
+        stream, context, paginator = self.stream, self.context, self.paginator
+        stream.chain_priority.value = self.priority  # for this thread's requests
         try:
-            paginator = stream.get_new_paginator()
             send = stream.request_decorator(stream._request)
             while not self._stop.is_set():
                 request = stream._prepare_request(context=context, page=paginator)
                 response = send(request, context)
-                rows = list(stream.parse_response(response))  # the paginator sees the page
+                rows = stream.read_rows(response, paginator)
                 last = not rows and not paginator.continue_if_empty(response)
                 if not last:
                     paginator.advance(response)
@@ -99,10 +111,16 @@ class PageChain:
             self._put(exc)
         self._put(_END)
 
+    _consumed = False
+
     def _keep(self, page: Page) -> Page:
-        """Move a page's rows to the spool, if there is one, and drop the parsed body."""
-        if self._spool is None:
+        """Move a page's rows to the spool, unless the consumer is waiting for it (there is
+        no spool, or its stream's turn has come and no page is queued), and drop the parsed
+        body."""
+        if not self._spooling or (self._consumed and self._pages.empty()):
             return page
+        if self._spool is None:
+            self._spool = tempfile.TemporaryFile(prefix=f"tap-quickbooks-{self.stream.name}-")  # noqa: SIM115 - lives as long as the chain
         data, raw = rows_to_json(page.rows or [])
         os.pwrite(self._spool.fileno(), data, self._spooled_bytes)
         page.spooled = (self._spooled_bytes, len(data), raw)
@@ -110,6 +128,7 @@ class PageChain:
         page.rows = None
         page.response.qbo_body = None
         page.response._content = b""
+        page.response.raw = None  # the connection's buffers: a waiting page keeps only its headers
         return page
 
     def _put(self, item: object) -> None:
@@ -119,3 +138,49 @@ class PageChain:
                 return
             except queue.Full:
                 continue
+
+
+# A chain longer than this many pages is split into slices of history read at once: one
+# chain's pages follow each other at QBO's round-trip time, which would bound the run. The
+# first page can misjudge a stream (a bulk import packs it into seconds), and every slice
+# may cost one more call, so a stream gets at most MAX_SLICES.
+MAX_CHAIN_PAGES = 20
+MAX_SLICES = 3
+
+
+def slice_bounds(
+    first_page_end: dt.datetime, expected_pages: float, now: dt.datetime
+) -> list[dt.datetime]:
+    """Where the slices after a stream's first one begin (empty: one chain is enough).
+
+    The first page (already read, with the run's batch call) tells the stream's density;
+    history after it is cut into equal spans of about MAX_CHAIN_PAGES pages each. Each cut
+    costs at most one more call (the slice's last, short page)."""
+    slices = min(MAX_SLICES, math.ceil(min(expected_pages, 1e9) / MAX_CHAIN_PAGES))
+    if slices <= 1 or now <= first_page_end:
+        return []
+    span = (now - first_page_end) / slices
+    cuts = [(first_page_end + span * i).replace(microsecond=0) for i in range(1, slices)]
+    return sorted({cut for cut in cuts if cut > first_page_end})
+
+
+def keep_memory_flat() -> None:
+    """Pin two glibc malloc settings before the chains start.
+
+    glibc gives threads that allocate their own heap arenas, and after a large block is
+    freed it raises the size above which blocks are mapped (and unmapped) directly. Page
+    bodies of a few MB passing through dozens of chain threads then stay in fragmented
+    arenas, and the process grows with the company instead of staying flat. Elsewhere
+    (another C library) this does nothing.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_ARENA_MAX, 2)
+    mallopt(_M_MMAP_THRESHOLD, 256 * 1024)
+
+
+_M_MMAP_THRESHOLD = -3  # from glibc's malloc.h
+_M_ARENA_MAX = -8

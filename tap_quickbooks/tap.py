@@ -34,7 +34,8 @@ from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
 from tap_quickbooks.changes import FROM_BATCH_HEADER, RunPlan, plan_run
 from tap_quickbooks.client import QuickBooksStream
 from tap_quickbooks.output import BlockWriter
-from tap_quickbooks.readahead import PageChain
+from tap_quickbooks.paging import KeysetPaginator
+from tap_quickbooks.readahead import PageChain, keep_memory_flat, slice_bounds
 from tap_quickbooks.reports import REPORT_SETTINGS, report_settings_problems, report_streams
 from tap_quickbooks.throttle import RequestLimiter
 
@@ -199,7 +200,7 @@ class TapQuickBooks(Tap):
             )
         return problems
 
-    @property
+    @cached_property  # read for every record; the config does not change during a run
     def realm_id(self) -> str:
         return str(self.config["realm_id"])
 
@@ -272,33 +273,69 @@ class TapQuickBooks(Tap):
     @override
     def sync_all(self) -> None:
         self.reads_ahead = True  # a whole run: every stream's pages are fetched from the start
+        # Page chains wait on the network, the writing holds the GIL: hand it over within a
+        # millisecond (not Python's 5), so an answer that arrived is read and the chain's
+        # next request sent without waiting for the writer's time slice to end.
+        sys.setswitchinterval(0.001)
+        keep_memory_flat()
         try:
+            # Streams are written shortest first (the order of Singer streams is free), and
+            # their requests are served in that order: each stream's pages are then mostly
+            # in by the time the writing reaches it, and the longest ones (cut into slices
+            # read at once, see readahead.py) end about when the writing does.
+            expected = self.run_plan.expected_pages
+            order = sorted(self.streams.values(), key=lambda s: expected.get(s.name, 0))
+            self.streams.clear()
+            self.streams.update((s.name, s) for s in order)
             super().sync_all()
         finally:
             # Lines since the last STATE, and the final STATE if the SDK wrote none after them.
             self.message_writer.flush()
 
     reads_ahead = False
-    _chains: dict[str, PageChain] | None = None
+    _chains: dict[str, list[PageChain]] | None = None
 
-    def page_chain(self, stream: QuickBooksStream, context: dict | None) -> PageChain:
-        """The stream's page chain. The first stream to ask, in a whole run, starts every
-        selected stream's chain (the run plan is made by then: CDC-served streams need none)."""
+    def page_chains(self, stream: QuickBooksStream, context: dict | None) -> list[PageChain]:
+        """The stream's page chains, oldest slice of history first. The first stream to ask,
+        in a whole run, starts every selected stream's chains (the run plan is made by then:
+        CDC-served streams need none)."""
         if self.reads_ahead and self._chains is None:
-            plan = self.run_plan
-            self._chains = {
-                s.name: PageChain(s, None, spool=True).start()
-                for s in self.streams.values()
-                if isinstance(s, QuickBooksStream)
-                and s.selected
-                and s.entity.name not in plan.changes
-            }
-        chain = (self._chains or {}).pop(stream.name, None)
-        if chain is not None and context is None:
-            return chain
-        if chain is not None:
+            self._chains = self._start_chains()
+        chains = (self._chains or {}).pop(stream.name, None)
+        if chains is not None and context is None:
+            return chains
+        for chain in chains or []:
             chain.stop()
-        return PageChain(stream, context, spool=False).start()
+        return [PageChain(stream, context, stream.get_new_paginator(), spool=False).start()]
+
+    def _start_chains(self) -> dict[str, list[PageChain]]:
+        plan = self.run_plan
+        chains = {}
+        # The streams are written in this order: their requests are served in it too.
+        order = [
+            s
+            for s in self.streams.values()
+            if isinstance(s, QuickBooksStream) and s.selected and s.entity.name not in plan.changes
+        ]
+        for place, stream in enumerate(order):
+            first = stream.get_new_paginator()
+            paginators = [first]
+            if isinstance(first, KeysetPaginator) and stream.name in plan.first_page_end:
+                cuts = slice_bounds(
+                    plan.first_page_end[stream.name],
+                    plan.expected_pages[stream.name],
+                    plan.started_at,
+                )
+                # The first chain starts with the batch-read page, unbounded; its next
+                # windows, and every later slice, end where the next slice begins.
+                first.until = cuts[0] if cuts else None
+                for since, until in zip(cuts, [*cuts[1:], None][: len(cuts)], strict=True):
+                    paginators.append(KeysetPaginator(since, self.page_size, until))
+            chains[stream.name] = [
+                PageChain(stream, None, p, spool=True, priority=place + n / 1000).start()
+                for n, p in enumerate(paginators)
+            ]
+        return chains
 
     def count_call(self, kind: str) -> None:
         """Count a request, a metered call or a retry; page chains count at once."""

@@ -6,7 +6,6 @@ Rows with Section/Data rows, ColData cells whose amounts are strings) by small b
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import datetime as dt
 import decimal
@@ -37,6 +36,7 @@ from tap_quickbooks.reports import (
     periods_from,
 )
 from tap_quickbooks.tap import TapQuickBooks
+from tap_quickbooks.throttle import RequestLimiter
 from tests.singer import run_tap, run_tap_until_killed
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded"
@@ -659,7 +659,7 @@ def make_tap(
     tap = TapQuickBooks(config={**BASE_CONFIG, **config}, state=state, validate_config=True)
     fake = FakeQBO(handler)
     tap.__dict__["authenticator"] = NoAuth()
-    tap.__dict__["limiter"] = contextlib.nullcontext()
+    tap.__dict__["limiter"] = RequestLimiter(per_minute=10**6, per_second=10**6, in_flight=10**6)
     for stream in tap.streams.values():
         stream.requests_session.send = fake.send  # type: ignore[method-assign]
     return tap, fake
