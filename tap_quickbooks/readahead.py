@@ -66,6 +66,7 @@ class PageChain:
         self._spooling = spool
         self._spool: t.IO[bytes] | None = None  # opened when a page first has to wait
         self._spooled_bytes = 0
+        self._consumed = False  # whether the writing has reached this chain
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._fetch, name=f"{stream.name}-pages", daemon=True
@@ -110,8 +111,6 @@ class PageChain:
         except BaseException as exc:  # handed to the consumer, raised there
             self._put(exc)
         self._put(_END)
-
-    _consumed = False
 
     def _keep(self, page: Page) -> Page:
         """Move a page's rows to the spool, unless the consumer is waiting for it (there is
