@@ -164,22 +164,18 @@ def slice_bounds(
 
 
 def keep_memory_flat() -> None:
-    """Pin two glibc malloc settings before the chains start.
+    """Cap glibc's malloc arenas before the chains start.
 
-    glibc gives threads that allocate their own heap arenas, and after a large block is
-    freed it raises the size above which blocks are mapped (and unmapped) directly. Page
-    bodies of a few MB passing through dozens of chain threads then stay in fragmented
-    arenas, and the process grows with the company instead of staying flat. Elsewhere
-    (another C library) this does nothing.
+    glibc gives threads that allocate their own heap arenas: page bodies of a few MB
+    passing through dozens of chain threads then stay in fragmented arenas, and the process
+    grows with the company instead of staying flat. Elsewhere (another C library) this
+    does nothing.
     """
     try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
         return
     mallopt(_M_ARENA_MAX, 2)
-    mallopt(_M_MMAP_THRESHOLD, 256 * 1024)
 
 
-_M_MMAP_THRESHOLD = -3  # from glibc's malloc.h
-_M_ARENA_MAX = -8
+_M_ARENA_MAX = -8  # from glibc's malloc.h
