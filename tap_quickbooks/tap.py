@@ -331,6 +331,14 @@ class TapQuickBooks(Tap):
                 first.until = cuts[0] if cuts else None
                 for since, until in zip(cuts, [*cuts[1:], None][: len(cuts)], strict=True):
                     paginators.append(KeysetPaginator(since, self.page_size, until))
+                if cuts:
+                    stream.logger.info(
+                        "%s: about %.0f pages; reading %d slices of history at once (from %s).",
+                        stream.name,
+                        plan.expected_pages[stream.name],
+                        len(paginators),
+                        ", ".join(query.utc_text(cut) for cut in cuts),
+                    )
             chains[stream.name] = [
                 PageChain(stream, None, p, spool=True, priority=place + n / 1000).start()
                 for n, p in enumerate(paginators)
