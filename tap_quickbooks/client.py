@@ -451,17 +451,16 @@ class QuickBooksStream(QuickBooksTransport):
 
     @override
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        if isinstance(row, RawRow):
+        raw = isinstance(row, RawRow)
+        if raw:
             time_text = row.time_text  # worked out where the page was read
         else:
             time = record_time(row)
             time_text = query.utc_text(time) if time else None
         added = {"realm_id": self._tap.realm_id, "LastUpdatedTime": time_text}
         if row.get("status") == "Deleted":
-            added["_sdc_deleted_at"] = added["LastUpdatedTime"]
-        if isinstance(row, RawRow):
-            return RawRecord(row, added)
-        return {**row, **added}
+            added["_sdc_deleted_at"] = time_text
+        return RawRecord(row, added) if raw else {**row, **added}
 
 
 def lift_wrapped(row: dict) -> dict:

@@ -157,10 +157,6 @@ def _head_decoder(entity: str) -> msgspec.json.Decoder:
     return msgspec.json.Decoder(envelope)
 
 
-_raw_lists = msgspec.json.Decoder(list[msgspec.Raw])
-_decimal_rows = msgspec.json.Decoder(list[dict[str, t.Any]], float_hook=decimal.Decimal)
-
-
 class _Spooled(msgspec.Struct, array_like=True):
     """Raw rows as kept on disk: what the tap read of each, then each row's JSON."""
 
@@ -251,7 +247,7 @@ def page_extent(
             rows = getattr(
                 msgspec.json.decode(query_response, type=_query_response(entity)), entity
             )
-            ends = [metadata_time(RawRow(_heads.decode(raw), raw)) for raw in rows[:1] + rows[-1:]]
+            ends = [RawRow(_heads.decode(raw), raw).time for raw in rows[:1] + rows[-1:]]
         except msgspec.ValidationError:
             return 0, None, None
     else:

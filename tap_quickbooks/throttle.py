@@ -21,9 +21,8 @@ class RequestLimiter:
     """Sliding-window limits on starts per second and per minute, and a cap on calls in flight.
 
     Requests wait their turn in order of priority (lowest first), then of arrival. Page
-    chains ask with the time their stream has reached: the chain furthest behind in time,
-    usually the longest, goes first, so the run is not left waiting on one long chain at the
-    end.
+    chains ask with their stream's place in the order streams are written, so each stream's
+    pages are in by the time the writing reaches it.
     """
 
     # QBO counts requests as they arrive, and arrivals jitter: a start exactly one window
