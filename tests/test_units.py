@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import stat
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ import requests
 from tap_quickbooks import errors, query
 from tap_quickbooks.auth import RefreshTokenCandidate, TokenFile, TokenSealer, newest_first
 from tap_quickbooks.paging import Window
+from tap_quickbooks.throttle import RequestLimiter
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded"
 
@@ -149,3 +152,24 @@ def test_candidates_newest_first_config_last() -> None:
         ]
     )
     assert [c.token for c in ordered] == ["C", "A", "B"]
+
+
+def test_limiter_serves_waiting_requests_by_priority_then_arrival() -> None:
+    limiter = RequestLimiter(per_minute=10**6, per_second=10**6, in_flight=1)
+    limiter.MARGIN = 0.0
+    served: list[str] = []
+
+    def ask(name: str, priority: float) -> None:
+        with limiter.slot(priority):
+            served.append(name)
+
+    with limiter.slot(0):  # the one slot is taken: everyone below waits
+        waiting = [("late", 3.0), ("first", 1.0), ("second", 2.0), ("also second", 2.0)]
+        threads = []
+        for name, priority in waiting:
+            threads.append(threading.Thread(target=ask, args=(name, priority)))
+            threads[-1].start()
+            time.sleep(0.05)  # arrival order
+    for thread in threads:
+        thread.join(timeout=5)
+    assert served == ["first", "second", "also second", "late"]
