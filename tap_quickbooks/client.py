@@ -120,6 +120,22 @@ class QuickBooksTransport(RESTStream[t.Any]):
                     time_extracted=extracted,
                 )
 
+    @override
+    def _write_record_message(self, record: dict) -> None:
+        # A pass-through record (only when nothing maps, flattens or deselects) becomes its
+        # line directly, as the one message the SDK would have made of it; the message
+        # objects in between cost more than the rest of the writing.
+        if isinstance(record, RawRecord):
+            self._tap.message_writer.write_raw_record(
+                self.stream_maps[0].stream_alias,
+                record,
+                self._stream_version,
+                dt.datetime.now(dt.UTC),
+            )
+            self.state_manager.is_flushed = False
+        else:
+            super()._write_record_message(record)
+
     # -- sending, within QBO's limits, retrying what can succeed -----------------------------
 
     @override

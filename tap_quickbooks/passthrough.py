@@ -26,13 +26,18 @@ from tap_quickbooks.paging import TimedRow, metadata_time
 _ABSENT = msgspec.field(default_factory=msgspec.Raw)
 
 
+class _Meta(msgspec.Struct):
+    # msgspec reads RFC 3339 times in C; a time in any other shape makes the page unusual.
+    LastUpdatedTime: dt.datetime | None = None
+
+
 class _Head(msgspec.Struct):
     """What the tap reads of a row; msgspec skips the rest without building it. The fields
     the tap adds are looked for too: a row that has one is read the ordinary way, so that
     no field is written twice."""
 
     Id: t.Any = None
-    MetaData: t.Any = None
+    MetaData: _Meta | None = None
     status: t.Any = None
     realm_id: msgspec.Raw = _ABSENT
     LastUpdatedTime: msgspec.Raw = _ABSENT
@@ -43,7 +48,6 @@ class _Head(msgspec.Struct):
         return bool(self.realm_id or self.LastUpdatedTime or self.sdc_deleted_at)
 
 
-_heads = msgspec.json.Decoder(_Head)
 _encoder = msgspec.json.Encoder(decimal_format="number")
 
 
@@ -53,13 +57,18 @@ class RawRow(TimedRow):
     __slots__ = ("body", "time_text")
 
     def __init__(self, head: _Head, body: msgspec.Raw) -> None:
-        super().__init__(Id=head.Id, MetaData=head.MetaData)
+        super().__init__(Id=head.Id)
         if head.status is not None:
             self["status"] = head.status
         self.body = body
-        self.time = metadata_time(self)
-        # The tap's one timestamp shape (query.utc_text), inline: this runs for every row.
-        self.time_text = self.time.isoformat(timespec="seconds") if self.time else None
+        time = head.MetaData.LastUpdatedTime if head.MetaData is not None else None
+        if time is not None:  # as paging.metadata_time reads it
+            time = time.astimezone(dt.UTC) if time.tzinfo else time.replace(tzinfo=dt.UTC)
+            # The tap's one timestamp shape (query.utc_text), inline: this runs for every row.
+            self.time_text = time.isoformat(timespec="seconds")
+        else:
+            self.time_text = None
+        self.time = time
 
 
 class RawRecord(dict):
@@ -71,12 +80,14 @@ class RawRecord(dict):
         super().__init__(added)
         self.body = row.body
 
-    def json(self) -> bytes:
+    def json_parts(self) -> tuple[bytes, bytes | memoryview]:
+        """The record's JSON in two parts, to be written one after the other: the added
+        fields, then the row's own (not copied)."""
         added = _encoder.encode(dict(self))
         body = memoryview(self.body)
-        if len(body) < 16 and not bytes(body[1:-1]).strip():  # {}: no comma to add
-            return added
-        return added[:-1] + b"," + body[1:]
+        if len(body) < 16 and not bytes(body[1:-1]).strip():  # {}: nothing to add
+            return added, b""
+        return added[:-1] + b",", body[1:]
 
 
 @cache
@@ -119,6 +130,10 @@ def read_page(entity: str, content: bytes) -> dict[str, t.Any]:
     Raises msgspec.DecodeError for a body that is not JSON (cut short, malformed), and
     :class:`UnusualPage` for valid JSON that the ordinary reading must handle.
     """
+    if b"\n" in content or b"\r" in content:
+        # Whitespace between tokens (JSON strings cannot hold a raw line break): each row's
+        # JSON becomes part of one output line, so it must not break that line.
+        content = content.replace(b"\r", b"").replace(b"\n", b"")
     try:
         page = _page_decoder(entity).decode(content)
     except msgspec.ValidationError as exc:
@@ -160,7 +175,7 @@ def _head_decoder(entity: str) -> msgspec.json.Decoder:
 class _Spooled(msgspec.Struct, array_like=True):
     """Raw rows as kept on disk: what the tap read of each, then each row's JSON."""
 
-    heads: list[tuple[t.Any, t.Any, t.Any, t.Any]]  # Id, MetaData, status, time_text
+    heads: list[tuple[t.Any, t.Any, t.Any]]  # Id, status, time_text
     bodies: list[msgspec.Raw]
 
 
@@ -172,7 +187,7 @@ def rows_to_json(rows: list[dict]) -> tuple[bytes, bool]:
     """Rows as JSON, to be read back by :func:`rows_from_json`; and whether they were raw
     rows (kept with what was read of them, so nothing is read twice)."""
     if rows and isinstance(rows[0], RawRow):
-        heads = [(r["Id"], r["MetaData"], r.get("status"), r.time_text) for r in rows]
+        heads = [(r["Id"], r.get("status"), r.time_text) for r in rows]
         return _encoder.encode(_Spooled(heads, [r.body for r in rows])), True
     return _encoder.encode(rows), False
 
@@ -183,11 +198,9 @@ def rows_from_json(data: bytes, *, raw: bool) -> list[dict]:
         return _decimal_rows.decode(data)
     spooled = _spooled.decode(data)
     rows = []
-    for (row_id, metadata, status, time_text), body in zip(
-        spooled.heads, spooled.bodies, strict=True
-    ):
+    for (row_id, status, time_text), body in zip(spooled.heads, spooled.bodies, strict=True):
         row = RawRow.__new__(RawRow)
-        row.update(Id=row_id, MetaData=metadata)
+        row["Id"] = row_id
         if status is not None:
             row["status"] = status
         row.body = body
@@ -247,12 +260,11 @@ def page_extent(
             rows = getattr(
                 msgspec.json.decode(query_response, type=_query_response(entity)), entity
             )
-            ends = [RawRow(_heads.decode(raw), raw).time for raw in rows[:1] + rows[-1:]]
         except msgspec.ValidationError:
             return 0, None, None
+        ends = [msgspec.json.decode(raw) for raw in rows[:1] + rows[-1:]]
     else:
         rows = query_response.get(entity) or []
-        ends = (
-            [metadata_time(row) for row in rows[:1] + rows[-1:]] if isinstance(rows, list) else []
-        )
+        ends = rows[:1] + rows[-1:] if isinstance(rows, list) else []
+    ends = [metadata_time(row) if isinstance(row, dict) else None for row in ends]
     return len(rows), (ends[0] if ends else None), (ends[-1] if ends else None)
