@@ -6,7 +6,8 @@ Runs the tap as a process against the bundled emulator (in this process, on loop
    request answered after 250 ms plus 0.05 ms per record, QBO's rate limits on. Limit: 1.25
    times the floor those limits allow (requests needed / 500 per minute).
 2. The tap's own cost: the same company with no latency, records per CPU-second of the tap
-   process. Limit: 20,000. Then an incremental sync with nothing changed: the calls it costs.
+   process, the median of three runs. Limit: 20,000. Then an incremental sync with nothing
+   changed: the calls it costs.
 3. Memory: the tap's peak RSS for companies of BENCH_MEMORY_SCALES records (default
    10,000 and 1,000,000; the large company needs about 6 GB and two minutes to generate).
    Limit: the largest within 1.5 times the smallest.
@@ -84,6 +85,7 @@ PER_RECORD_MS = 0.05
 BACKFILL_LIMIT = 1.25  # times the floor
 CPU_LIMIT = 20_000  # records per CPU-second
 MEMORY_LIMIT = 1.5  # largest company's peak RSS over the smallest's
+CPU_RUNS = 3
 
 
 def company(scale: int) -> Emulator:
@@ -111,9 +113,14 @@ def backfill_and_cost(scale: int, workdir: Path) -> None:
         emu.behaviour.latency_ms = 0
         emu.behaviour.per_record_ms = 0
         emu.behaviour.rate_limits = False
-        emu.reset_counts()
-        full = run_tap(config, None, workdir)
-        served_full = emu.request_counts()
+        # The tap's CPU time for one sync varies between runs on a shared machine (its
+        # threads and the emulator compete for the cores): the median of CPU_RUNS is judged.
+        fulls = []
+        for _ in range(CPU_RUNS):
+            emu.reset_counts()
+            fulls.append(run_tap(config, None, workdir))
+            served_full = emu.request_counts()
+        full = sorted(fulls, key=lambda run: run["records"] / run["cpu"])[len(fulls) // 2]
         emu.reset_counts()
         quiet = run_tap(config, full["state"], workdir)
         served_quiet = emu.request_counts()
@@ -133,11 +140,13 @@ def backfill_and_cost(scale: int, workdir: Path) -> None:
     print(f"  limit              {BACKFILL_LIMIT:>12.2f} x floor: {ok}")
 
     per_cpu = full["records"] / full["cpu"]
-    print("\n2. The same backfill with no latency:")
+    each = ", ".join(f"{run['records'] / run['cpu']:,.0f}" for run in fulls)
+    print(f"\n2. The same backfill with no latency, {CPU_RUNS} times:")
     print(f"  records            {full['records']:>12,}")
     print(f"  wall time          {full['seconds']:>12.1f} s")
     print(f"  records/s          {full['records'] / full['seconds']:>12,.0f}")
-    print(f"  records/CPU-second {per_cpu:>12,.0f}  (tap process only)")
+    print(f"  tap CPU time       {full['cpu']:>12.1f} s  (user + system, tap process only)")
+    print(f"  records/CPU-second {per_cpu:>12,.0f}  (the median; each run: {each})")
     ok = verdict(per_cpu >= CPU_LIMIT)
     print(f"  limit              {CPU_LIMIT:>12,} records/CPU-second: {ok}")
     print(f"  peak memory (RSS)  {full['rss_mb']:>12.0f} MB")

@@ -56,19 +56,7 @@ class RawRow(TimedRow):
 
     __slots__ = ("body", "time_text")
 
-    def __init__(self, head: _Head, body: msgspec.Raw) -> None:
-        super().__init__(Id=head.Id)
-        if head.status is not None:
-            self["status"] = head.status
-        self.body = body
-        time = head.MetaData.LastUpdatedTime if head.MetaData is not None else None
-        if time is not None:  # as paging.metadata_time reads it
-            time = time.astimezone(dt.UTC) if time.tzinfo else time.replace(tzinfo=dt.UTC)
-            # The tap's one timestamp shape (query.utc_text), inline: this runs for every row.
-            self.time_text = time.isoformat(timespec="seconds")
-        else:
-            self.time_text = None
-        self.time = time
+    time_text: str | None  # the tap's one timestamp shape (query.utc_text)
 
 
 class RawRecord(dict):
@@ -159,7 +147,23 @@ def read_page(entity: str, content: bytes) -> dict[str, t.Any]:
 def _raw_rows(raws: list[msgspec.Raw], heads: list[_Head]) -> list[RawRow]:
     if any(head.clashes() for head in heads):
         raise UnusualPage("a row carries a field the tap adds")
-    return [RawRow(head, raw) for head, raw in zip(heads, raws, strict=True)]
+    # This runs for every row: one loop, C calls only (the time as paging.metadata_time
+    # reads it, its text as query.utc_text writes it).
+    rows = []
+    for head, raw in zip(heads, raws, strict=True):
+        row = RawRow(Id=head.Id)
+        if head.status is not None:
+            row["status"] = head.status
+        row.body = raw
+        time = head.MetaData.LastUpdatedTime if head.MetaData is not None else None
+        if time is None:
+            row.time_text = None
+        else:
+            time = time.astimezone(dt.UTC) if time.tzinfo else time.replace(tzinfo=dt.UTC)
+            row.time_text = (time.replace(microsecond=0) if time.microsecond else time).isoformat()
+        row.time = time
+        rows.append(row)
+    return rows
 
 
 @cache
