@@ -48,7 +48,9 @@ def added_fields(time_text: str | None, row: dict) -> dict:
     return added
 
 
-def lines(capsysbinary: pytest.CaptureFixture[bytes]) -> list[dict]:
+def written(writer: BlockWriter, capsysbinary: pytest.CaptureFixture[bytes]) -> list[dict]:
+    """Every line the writer has written out, once flushed; each must be one JSON object."""
+    writer.flush()
     return [parsed(line) for line in capsysbinary.readouterr().out.splitlines()]
 
 
@@ -69,14 +71,14 @@ def test_a_recorded_page_is_written_as_the_parsed_path_writes_it(
         writer.write_raw_record(
             "customers", RawRecord(raw_row, added_fields(raw_row.time_text, row)), 7, EXTRACTED
         )
-    raw_lines = (writer.flush(), lines(capsysbinary))[1]
+    raw_lines = written(writer, capsysbinary)
 
     for row in ordinary:
         time_text = query.utc_text(metadata_time(row))
         record = {**row, **added_fields(time_text, row)}
         message = RecordMessage("customers", record, version=7, time_extracted=EXTRACTED)
         writer.write_message(message)
-    assert raw_lines == (writer.flush(), lines(capsysbinary))[1]
+    assert raw_lines == written(writer, capsysbinary)
     assert all(line["time_extracted"] == "2026-11-23T12:00:01.250000Z" for line in raw_lines)
 
 
@@ -143,7 +145,7 @@ def test_an_empty_row_and_state_lines(capsysbinary: pytest.CaptureFixture[bytes]
     writer = BlockWriter()
     writer.write_raw_record("bills", RawRecord(row, {"realm_id": "1"}), None, EXTRACTED)
     writer.write_message(StateMessage(value={"bookmarks": {}}))  # written out at once
-    assert lines(capsysbinary) == [
+    assert written(writer, capsysbinary) == [
         {
             "type": "RECORD",
             "stream": "bills",
