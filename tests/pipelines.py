@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -68,9 +69,14 @@ def select_env(streams: list[str]) -> dict[str, str]:
     return {"TAP_QUICKBOOKS__SELECT": json.dumps([f"{s}.*" for s in streams])}
 
 
+PLUGIN_ERROR = re.compile(r"error|exception|traceback|critical", re.IGNORECASE)
+
+
 def meltano(*args: str, env: dict, timeout: float = 900) -> subprocess.CompletedProcess:
+    # Info level: the plugins' own lines (a tap's error, its traceback) are in Meltano's log
+    # only from there, and a failure must show them.
     done = subprocess.run(
-        [str(MELTANO), "--log-level=warning", *args],
+        [str(MELTANO), "--log-level=info", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -79,9 +85,13 @@ def meltano(*args: str, env: dict, timeout: float = 900) -> subprocess.Completed
         check=False,
     )
     if done.returncode != 0:
+        lines = done.stderr.splitlines()
+        errors = [line for line in lines if PLUGIN_ERROR.search(line)]
         raise AssertionError(
             f"meltano {' '.join(args)} failed ({done.returncode}):\n"
-            f"{done.stdout[-4000:]}\n{done.stderr[-6000:]}"
+            + "\n".join(errors[:60])
+            + f"\n--- last lines ---\n{done.stdout[-3000:]}\n"
+            + "\n".join(lines[-80:])
         )
     return done
 
