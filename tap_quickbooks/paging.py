@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_quickbooks.query import parse_instant
+from tap_quickbooks.query import as_utc, parse_instant
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,7 @@ def metadata_time(record: dict) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
         return parse_instant(text)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    return as_utc(value)
 
 
 class KeysetPaginator(BaseAPIPaginator[Window]):

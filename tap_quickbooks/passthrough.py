@@ -21,6 +21,7 @@ from functools import cache
 import msgspec
 
 from tap_quickbooks.paging import TimedRow, metadata_time
+from tap_quickbooks.query import as_utc, utc_text
 
 # msgspec.Raw cannot be optional (``Raw | None``); an empty Raw stands for "absent".
 _ABSENT = msgspec.field(default_factory=msgspec.Raw)
@@ -147,8 +148,6 @@ def read_page(entity: str, content: bytes) -> dict[str, t.Any]:
 def _raw_rows(raws: list[msgspec.Raw], heads: list[_Head]) -> list[RawRow]:
     if any(head.clashes() for head in heads):
         raise UnusualPage("a row carries a field the tap adds")
-    # This runs for every row: one loop, C calls only (the time as paging.metadata_time
-    # reads it, its text as query.utc_text writes it).
     rows = []
     for head, raw in zip(heads, raws, strict=True):
         row = RawRow(Id=head.Id)
@@ -156,12 +155,8 @@ def _raw_rows(raws: list[msgspec.Raw], heads: list[_Head]) -> list[RawRow]:
             row["status"] = head.status
         row.body = raw
         time = head.MetaData.LastUpdatedTime if head.MetaData is not None else None
-        if time is None:
-            row.time_text = None
-        else:
-            time = time.astimezone(dt.UTC) if time.tzinfo else time.replace(tzinfo=dt.UTC)
-            row.time_text = (time.replace(microsecond=0) if time.microsecond else time).isoformat()
-        row.time = time
+        row.time = None if time is None else as_utc(time)  # as paging.metadata_time reads it
+        row.time_text = None if time is None else utc_text(row.time)
         rows.append(row)
     return rows
 
