@@ -7,6 +7,13 @@ import pytest
 from qbo_emulator import Emulator
 
 
+@pytest.fixture(autouse=True)
+def own_token_store(tmp_path_factory, monkeypatch):
+    """Each test's tap runs keep rotated tokens in a state directory of that test alone (the
+    tap's default token store is under $XDG_STATE_HOME), never in the user's."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
+
+
 @pytest.fixture(scope="session")
 def company():
     """A realistic company for read-only tests: do not mutate it (use `make_company`)."""
