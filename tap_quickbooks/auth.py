@@ -286,7 +286,7 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
     def _wrong_company_message(self) -> str:
         return (
             f"QuickBooks refused freshly issued access tokens for realm {self.realm_id}: the "
-            f"token is not authorized for that company. {REALM_HINT.capitalize()}."
+            f"token is not authorized for that company; {REALM_HINT}."
         )
 
     @property

@@ -35,9 +35,10 @@ _known_pattern: re.Pattern | None = None
 # (Intuit's access, refresh and code values, client secrets). Hex ids (intuit_tid), words,
 # identifiers and paths lack one of the three, and stay readable.
 _TOKEN_RUN = re.compile(r"(?<![\w.~+/=-])[\w.~+/=-]{20,}(?![\w.~+/=-])")
+# A value after its label: a header's scheme, a form or URL's ``name=``, a JSON ``"name": "``.
 _LABELLED = re.compile(
     r"(?i)((?:bearer|basic)\s+|\b(?:access_token|refresh_token|client_secret|id_token|code|"
-    r"token|password|secret)[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,;}]+)"
+    r"token|password|secret)(?:=|[\"']\s*:\s*[\"']))([^\s\"'&,;}]+)"
 )
 _ECHOED = re.compile(r"(?i)(token (?:expired|invalid|revoked):?\s*)(\S+)")
 

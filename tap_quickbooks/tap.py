@@ -580,7 +580,13 @@ class TapQuickBooks(Tap):
             super().cb_test(ctx, param, value)
             return
         config = ctx.params.get("config")
-        tap = cls(config=config.config, parse_env_config=config.parse_env, validate_config=True)
+        try:
+            tap = cls(config=config.config, parse_env_config=config.parse_env, validate_config=True)
+        except ConfigValidationError as exc:  # the sync's own way of saying it, not a traceback
+            for problem in exc.errors:
+                cls.logger.error("%s", problem)
+            cls.logger.error("Config validation failed")
+            ctx.exit(1)
         ok, verdict = tap.check_connection()
         (cls.logger.info if ok else cls.logger.error)(verdict)
         click.echo(verdict, err=True)
