@@ -234,6 +234,7 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
         self.refresh_count = 0
         self._proven = False  # a request succeeded with the current access token
         self._wrong_company = 0  # fresh tokens QBO refused for this company
+        self._refusal = ""  # QBO's answer to the last of them, as errors.describe reads it
 
     @property
     def oauth_request_body(self) -> dict:
@@ -258,7 +259,7 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
         if not self._proven and request.headers.get("Authorization") == self._bearer:
             self._proven = True
 
-    def not_authorized(self, request: requests.PreparedRequest) -> None:
+    def not_authorized(self, request: requests.PreparedRequest, answer: str = "") -> None:
         """QBO refused a token for this company (403 3100, or a 401 not about expiry).
 
         A token that already worked was revoked: refresh. A fresh one that never worked is not
@@ -271,6 +272,7 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
             if self._proven:
                 return
             self._wrong_company += 1
+            self._refusal = answer
             refused = self._candidates.pop(0) if self._candidates else None
             if refused is not None and self._on_wrong_company:
                 self._on_wrong_company(refused.token)
@@ -286,7 +288,8 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
     def _wrong_company_message(self) -> str:
         return (
             f"QuickBooks refused freshly issued access tokens for realm {self.realm_id}: the "
-            f"token is not authorized for that company; {REALM_HINT}."
+            f"token is not authorized for that company; {REALM_HINT}. QBO said: "
+            f"{self._refusal or '-'}"
         )
 
     @property

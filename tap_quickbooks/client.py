@@ -214,7 +214,7 @@ class QuickBooksTransport(RESTStream[t.Any]):
         if errors.not_authorized_for_company(response):
             # A fresh token QBO will not take for this company: one more candidate, then a
             # sentence naming realm_id (raised by the authenticator), never 8 more refreshes.
-            self.authenticator.not_authorized(response.request)
+            self.authenticator.not_authorized(response.request, errors.describe(response))
             raise RetriableAPIError(errors.describe(response), response)
         if status < HTTPStatus.MULTIPLE_CHOICES:
             self.authenticator.worked(response.request)
