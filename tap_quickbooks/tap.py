@@ -171,7 +171,10 @@ class TapQuickBooks(Tap):
             "token_store_path",
             th.StringType,
             description="File in which every rotated refresh token is saved (atomically, mode "
-            "0600) before it is used. Recommended wherever state might be lost.",
+            "0600) before it is used, so that no command (--test, meltano invoke, a run whose "
+            "state is lost) strands the next one. Default: "
+            "$XDG_STATE_HOME/tap-quickbooks/<realm_id>.json (~/.local/state/...). One file "
+            "per company; it must be writable (checked before any token refresh).",
         ),
         th.Property(
             "request_timeout",
