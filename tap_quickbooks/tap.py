@@ -341,7 +341,7 @@ class TapQuickBooks(Tap):
             super().sync_all()
         finally:
             # A refresh token rotated since the last STATE goes out in a final one.
-            if self._pending_token is not None:
+            if self._pending_token is not None or self._forgotten is not None:
                 self.state_writer.write_state(self.state)
             # Lines since the last STATE, and the final STATE if the SDK wrote none after them.
             self.message_writer.flush()
@@ -457,6 +457,7 @@ class TapQuickBooks(Tap):
 
     _pending_token: str | None = None  # rotated, not yet in a STATE message
     _kept_token: str | None = None  # the one the last STATE message carries
+    _forgotten: str | None = None  # another company's: out of the next STATE message
     _auth_lock = threading.Lock()
 
     @cached_property
@@ -531,6 +532,10 @@ class TapQuickBooks(Tap):
         """Put the token rotated since the last STATE message into ``state`` (main thread)."""
         with self._auth_lock:
             token, self._pending_token = self._pending_token, None
+            forget, self._forgotten = self._forgotten, None
+        if forget is not None and forget == self._kept_token:
+            state.pop(AUTH_STATE_KEY, None)
+            self._kept_token = None
         if token is not None and token != self._kept_token:
             state[AUTH_STATE_KEY] = {
                 "refresh_token": self._sealer.seal(token),
@@ -540,12 +545,10 @@ class TapQuickBooks(Tap):
 
     def _forget_token(self, token: str) -> None:
         """A refresh token proved to be another company's: neither sealed nor offered again."""
-        with self._auth_lock:
+        with self._auth_lock:  # the main thread's next STATE drops it (seal_rotated_token)
             if self._pending_token == token:
                 self._pending_token = None
-            if self._kept_token == token:
-                self.state.pop(AUTH_STATE_KEY, None)
-                self._kept_token = None
+            self._forgotten = token
         with contextlib.suppress(OSError):
             self._token_file.disown(token)
 
