@@ -12,7 +12,7 @@ import sys
 # This file's folder holds the tests' own `singer.py`, which would shadow singer-python.
 sys.path.pop(0)
 
-from singertools import check_tap  # noqa: E402
+from singertools import check_tap
 
 
 class JoinedStdoutReader(check_tap.StdoutReader):

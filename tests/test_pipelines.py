@@ -528,9 +528,9 @@ def test_singer_check_tap_launcher_waits_for_the_last_lines(tmp_path) -> None:
     config = tmp_path / "config.json"
     config.write_text("{}")
     launcher = Path(__file__).with_name("singer_check_tap.py")
+    command = [str(check_tap.parent / "python"), str(launcher), "--tap", str(fake_tap)]
     done = subprocess.run(
-        [str(check_tap.parent / "python"), str(launcher), "--tap", str(fake_tap)]
-        + ["--config", str(config)],
+        [*command, "--config", str(config)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
