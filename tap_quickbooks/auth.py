@@ -110,6 +110,11 @@ class TokenFile:
 
     def read(self) -> RefreshTokenCandidate | None:
         """The newest token of this company in the file or a leftover temporary, or None."""
+        found = self.read_all()
+        return found[0] if found else None
+
+    def read_all(self) -> list[RefreshTokenCandidate]:
+        """Every token of this company in the file and leftover temporaries, newest first."""
         found: list[RefreshTokenCandidate] = []
         for copy in self._copies():
             try:
@@ -140,7 +145,7 @@ class TokenFile:
                 continue
             source = "token file" if copy == self.path else f"token file (leftover {copy.name})"
             found.append(RefreshTokenCandidate(source, token, _parse_time(data.get("updated_at"))))
-        return newest_first(found)[0] if found else None
+        return newest_first(found)
 
     def problem(self) -> str | None:
         """Why a token could not be saved here, found before any refresh; None when it can."""
@@ -457,7 +462,8 @@ def _oauth_error(response: requests.Response) -> str | None:
 
 
 def _now_text() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    # Microseconds: a temporary left by a kill must read as newer than the file it would replace.
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
 def _parse_time(text: object) -> dt.datetime | None:

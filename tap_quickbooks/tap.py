@@ -467,8 +467,7 @@ class TapQuickBooks(Tap):
         if problem := self._token_file.problem():
             raise QuickBooksAuthError(problem)
         candidates = [RefreshTokenCandidate("config", self.config["refresh_token"])]
-        if stored := self._token_file.read():
-            candidates.append(stored)
+        candidates += self._token_file.read_all()
         sealed = self.state.get(AUTH_STATE_KEY) or {}
         if sealed.get("refresh_token"):
             token = self._sealer.open(sealed["refresh_token"])

@@ -301,7 +301,8 @@ def test_a_token_left_in_a_temporary_by_a_kill_is_found(make_company, tmp_path: 
     saved = json.loads(store.read_text())
     # Killed after writing the temporary copy and before renaming it over the file.
     newer = {**saved, "refresh_token": refresh_at_emulator(emu, saved["refresh_token"])}
-    newer["updated_at"] = "2030-01-01T00:00:00+00:00"
+    # Stamped as the file (a clock step, or within its precision): each copy is still tried.
+    newer["updated_at"] = saved["updated_at"]
     (tmp_path / ".qbo.json.k1ll3d").write_text(json.dumps(newer))
     run = run_tap(config, None, ["--catalog", str(catalog)])
     assert run.returncode == 0, run.stderr[-2000:]
