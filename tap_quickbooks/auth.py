@@ -278,14 +278,17 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
                 return
             self._wrong_company += 1
             self._refusal = answer
-            refused = self._candidates.pop(0) if self._candidates else None
-            if refused is not None and self._on_wrong_company:
-                self._on_wrong_company(refused.token)
-            if self._wrong_company > 1 or not self._candidates:
+            final = self._wrong_company > 1
+            # The one retry: with the next candidate if there is one, else a fresh refresh.
+            if self._candidates and (final or len(self._candidates) > 1):
+                refused = self._candidates.pop(0)
+                if self._on_wrong_company:
+                    self._on_wrong_company(refused.token)
+            if final or not self._candidates:
                 raise QuickBooksAuthError(self._wrong_company_message())
             logger.warning(
-                "QuickBooks refused a fresh access token for realm %s; trying the refresh "
-                "token from %s.",
+                "QuickBooks refused a fresh access token for realm %s; trying once more with "
+                "the refresh token from %s.",
                 self.realm_id,
                 self._candidates[0].source,
             )
