@@ -1,0 +1,286 @@
+"""target-quickbooks as users run it: a process reading Singer messages, writing to the
+emulator; every check compares with the emulator's ground truth and the ledger."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from qbo_emulator.writes import HUMAN_NOTE
+from tap_quickbooks.schemas import entity_schema
+
+FAST = {"retry_base_seconds": 0.01, "max_retry_wait": 0.05, "circuit_cooldown_seconds": 0.05}
+
+
+def target_config(emu, tmp_path: Path, **extra) -> dict:
+    return {
+        **emu.tap_config(),
+        "ledger_path": str(tmp_path / "ledger.sqlite"),
+        "token_store_path": str(tmp_path / "token.json"),
+        **FAST,
+        **extra,
+    }
+
+
+def messages(stream: str, entity: str | None, key: list[str], records: list[dict]) -> list[dict]:
+    schema = entity_schema(entity) if entity else {"type": "object", "properties": {}}
+    schema["properties"].setdefault("sku", {"type": ["string", "null"]})
+    schema["properties"].setdefault("QtyOnHand", {"type": ["number", "null"]})
+    out = [{"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": key}]
+    out += [{"type": "RECORD", "stream": stream, "record": r} for r in records]
+    return out
+
+
+def run_target(config: dict, lines: list[dict], tmp_path: Path, args=()) -> subprocess.CompletedProcess:
+    path = tmp_path / "target.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run(
+        [sys.executable, "-m", "target_quickbooks", *args, "--config", str(path)],
+        input="".join(json.dumps(m) + "\n" for m in lines),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=tmp_path,
+    )
+
+
+def ledger_rows(config: dict, status: str | None = None) -> list[tuple]:
+    with sqlite3.connect(config["ledger_path"]) as db:
+        sql = "SELECT stream, key, qbo_id, status, message FROM records"
+        if status:
+            return db.execute(sql + " WHERE status = ?", (status,)).fetchall()
+        return db.execute(sql).fetchall()
+
+
+def stock_items(emu) -> list[dict]:
+    return [i for i in emu.ground_truth(None, "Item") if i.get("TrackQtyOnHand") and i["Active"]]
+
+
+def receipts_input(emu, n: int) -> tuple[list[dict], dict[str, int]]:
+    """n sales receipts, amounts with cents; returns them and their totals in cents."""
+    customers = [c for c in emu.ground_truth(None, "Customer") if c["Active"]]
+    items = stock_items(emu)
+    records, totals = [], {}
+    for i in range(n):
+        lines, cents = [], 0
+        for j in range(1 + i % 2):
+            qty, price_cents = 1 + (i + j) % 3, 199 + (i * 37 + j * 11) % 5000
+            lines.append(
+                {
+                    "DetailType": "SalesItemLineDetail",
+                    "Amount": qty * price_cents / 100,
+                    "SalesItemLineDetail": {
+                        "ItemRef": {"value": items[(i + j) % len(items)]["Id"]},
+                        "Qty": qty,
+                        "UnitPrice": price_cents / 100,
+                    },
+                }
+            )
+            cents += qty * price_cents
+        doc = f"WEB-{i:05d}"
+        records.append(
+            {
+                "DocNumber": doc,
+                "TxnDate": "2026-03-01",
+                "CustomerRef": {"value": customers[i % len(customers)]["Id"]},
+                "Line": lines,
+                "shop_order_id": f"shop-{i}",  # the platform's own field: never sent to QBO
+            }
+        )
+        totals[doc] = cents
+    return records, totals
+
+
+def _ours(emu) -> list[dict]:
+    return [
+        r
+        for r in emu.ground_truth(None, "SalesReceipt")
+        if str(r.get("DocNumber", "")).startswith("WEB-")
+    ]
+
+
+@pytest.mark.parametrize("dedup", [True, False], ids=["requestid-dedup", "dedup-lapses"])
+def test_receipts_land_exactly_once_when_answers_are_lost(make_company, tmp_path, dedup):
+    emu = make_company()
+    emu.writes.configure(lost_after_commit=0.10, fail_before_commit=0.05, requestid_dedup=dedup)
+    records, totals = receipts_input(emu, 300)
+    qty_before = {i["Id"]: i["QtyOnHand"] for i in stock_items(emu)}
+    config = target_config(emu, tmp_path)
+    lines = messages("sales_receipts", "SalesReceipt", ["DocNumber"], records)
+
+    run = run_target(config, lines, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    outcomes = Counter(outcome for _, _, outcome in emu.writes.log)
+    assert outcomes["lost"] >= 1
+    assert outcomes["refused"] >= 1
+    ours = _ours(emu)
+    assert Counter(r["DocNumber"] for r in ours) == Counter(totals)  # each once, none missing
+    for r in ours:
+        assert round(r["TotalAmt"] * 100) == totals[r["DocNumber"]], r["DocNumber"]
+        assert "shop_order_id" not in r
+    sold = Counter()
+    for rec in records:
+        for line in rec["Line"]:
+            sold[line["SalesItemLineDetail"]["ItemRef"]["value"]] += line["SalesItemLineDetail"][
+                "Qty"
+            ]
+    for item in stock_items(emu):
+        assert item["QtyOnHand"] == qty_before[item["Id"]] - sold[item["Id"]]
+    assert len(ledger_rows(config, "written")) == 300
+
+    writes_before = emu.request_counts()
+    replay = run_target(config, lines, tmp_path)
+    assert replay.returncode == 0, replay.stderr[-3000:]
+    assert len(_ours(emu)) == 300
+    after = emu.request_counts()
+    for kind in ("write", "batch"):
+        assert after.get(kind, 0) == writes_before.get(kind, 0), kind  # a replay sends nothing
+
+
+def test_a_person_editing_meanwhile_keeps_their_edit_and_gets_ours(make_company, tmp_path):
+    emu = make_company()
+    records, _ = receipts_input(emu, 5)
+    config = target_config(emu, tmp_path)
+    first = run_target(
+        config, messages("sales_receipts", "SalesReceipt", ["DocNumber"], records), tmp_path
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    ids = {r["DocNumber"]: r["Id"] for r in _ours(emu)}
+    emu.writes.edit_between = 1.0
+    changed = [{**r, "CustomerMemo": {"value": f"Thanks, order {r['DocNumber']}"}} for r in records]
+    second = run_target(
+        config, messages("sales_receipts", "SalesReceipt", ["DocNumber"], changed), tmp_path
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "5 stale-object retries" in second.stderr
+    ours = _ours(emu)
+    assert {r["DocNumber"]: r["Id"] for r in ours} == ids  # updated in place, nothing new
+    for r in ours:
+        assert r["PrivateNote"] == HUMAN_NOTE  # the person's edit
+        assert r["CustomerMemo"] == {"value": f"Thanks, order {r['DocNumber']}"}  # ours
+
+
+def test_rejected_records_are_kept_in_the_ledger_and_the_rest_written(make_company, tmp_path):
+    emu = make_company()
+    records, _ = receipts_input(emu, 6)
+    existing = emu.ground_truth(None, "SalesReceipt")[0]["DocNumber"]
+    records[1]["CustomerRef"] = {"value": "987654"}  # no such customer
+    records[2]["DocNumber"] = existing  # 6140: the company has this number already
+    taken = next(c for c in emu.ground_truth(None, "Customer") if c["Active"])["DisplayName"]
+    lines = messages("sales_receipts", "SalesReceipt", ["DocNumber"], records)
+    lines += messages(
+        "customers", "Customer", ["DisplayName"], [{"DisplayName": taken}, {"DisplayName": "New"}]
+    )
+    config = target_config(emu, tmp_path)
+    run = run_target(config, lines, tmp_path)
+    assert run.returncode == 1
+    assert "3 record(s) rejected" in run.stderr
+    assert config["ledger_path"] in run.stderr
+    assert "Traceback" not in run.stderr
+    rejected = {(s, k): m for s, k, _, _, m in ledger_rows(config, "rejected")}
+    assert set(rejected) == {
+        ("sales_receipts", records[1]["DocNumber"]),
+        ("sales_receipts", existing),
+        ("customers", taken),
+    }
+    assert "code 2500" in rejected[("sales_receipts", records[1]["DocNumber"])]
+    assert "code 6140" in rejected[("sales_receipts", existing)]
+    assert "code 6240" in rejected[("customers", taken)]
+    docs = {r["DocNumber"] for r in _ours(emu)}
+    assert docs == {r["DocNumber"] for i, r in enumerate(records) if i not in (1, 2)}
+    assert any(c["DisplayName"] == "New" for c in emu.ground_truth(None, "Customer"))
+
+
+def test_outside_the_us_a_sale_without_a_tax_code_is_rejected(make_company, tmp_path):
+    emu = make_company()
+    emu.store().meta["country"] = "GB"
+    records, _ = receipts_input(emu, 2)
+    config = target_config(emu, tmp_path)
+    run = run_target(
+        config, messages("sales_receipts", "SalesReceipt", ["DocNumber"], records), tmp_path
+    )
+    assert run.returncode == 1
+    messages_6000 = [m for *_, m in ledger_rows(config, "rejected")]
+    assert len(messages_6000) == 2
+    assert all("code 6000" in m and "VAT rate" in m for m in messages_6000)
+    assert _ours(emu) == []
+
+
+def test_quantities_reach_their_targets_exactly_through_adjustments(make_company, tmp_path):
+    emu = make_company()
+    emu.writes.configure(lost_after_commit=0.3, requestid_dedup=False)
+    items = [i for i in stock_items(emu) if i.get("Sku")]
+    start = {i["Sku"]: i["QtyOnHand"] for i in items}
+    targets = {sku: qty + 7 * (n + 1) - 10 for n, (sku, qty) in enumerate(start.items())}
+    adjustments_before = {a["Id"] for a in emu.ground_truth(None, "InventoryAdjustment")}
+    records = [{"sku": sku, "QtyOnHand": qty} for sku, qty in targets.items()]
+    records.append({"sku": "NO-SUCH-SKU", "QtyOnHand": 5})
+    config = target_config(emu, tmp_path, reconcile_tolerance_pct=1)
+    run = run_target(config, messages("item_quantities", None, ["sku"], records), tmp_path)
+    assert run.returncode == 1  # the unknown sku is rejected, the rest written
+    now = {i["Sku"]: i["QtyOnHand"] for i in stock_items(emu) if i.get("Sku")}
+    assert now == targets
+    new = [
+        a
+        for a in emu.ground_truth(None, "InventoryAdjustment")
+        if a["Id"] not in adjustments_before
+    ]
+    assert len(new) == 1  # one adjustment, never a second after a lost answer
+    by_id = {i["Id"]: i["Sku"] for i in items}
+    diffs = {
+        by_id[line["ItemAdjustmentLineDetail"]["ItemRef"]["value"]]: line[
+            "ItemAdjustmentLineDetail"
+        ]["QtyDiff"]
+        for line in new[0]["Line"]
+    }
+    assert diffs == {sku: targets[sku] - start[sku] for sku in targets}
+    report = Path(config["ledger_path"]).with_name("ledger-reconciliation.csv")
+    rows = list(csv.DictReader(report.open()))
+    assert {r["item"]: r["flagged"] for r in rows} == {
+        **dict.fromkeys(targets, "False"),
+        "NO-SUCH-SKU": "True",
+    }
+    assert "Reconciliation: 5 items compared" in run.stderr or "items compared" in run.stderr
+
+
+def test_reconcile_command_flags_differences_and_writes_nothing(make_company, tmp_path):
+    emu = make_company()
+    items = [i for i in stock_items(emu) if i.get("Sku")]
+    platform = tmp_path / "inventory.csv"
+    with platform.open("w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["sku", "QtyOnHand"])
+        out.writerow([items[0]["Sku"], items[0]["QtyOnHand"]])  # equal
+        out.writerow([items[1]["Sku"], items[1]["QtyOnHand"] * 1.5 + 10])  # far off
+    config = target_config(emu, tmp_path)
+    before = emu.request_counts()
+    run = run_target(config, [], tmp_path, args=["reconcile", "--platform", str(platform)])
+    assert run.returncode == 0, run.stderr
+    assert "2 items compared, 1 flagged" in run.stderr
+    after = emu.request_counts()
+    assert after.get("write", 0) == before.get("write", 0)
+    assert after.get("query", 0) - before.get("query", 0) == 1  # one query per 1,000 items
+    with sqlite3.connect(config["ledger_path"]) as db:
+        flagged = db.execute("SELECT item_key, flagged FROM reconciliation").fetchall()
+    assert dict(flagged) == {items[0]["Sku"]: 0, items[1]["Sku"]: 1}
+
+
+def test_bad_input_gets_one_clear_message(make_company, tmp_path):
+    emu = make_company()
+    config = target_config(emu, tmp_path)
+    run = run_target(config, messages("bills", "Bill", ["DocNumber"], []), tmp_path)
+    assert run.returncode == 1
+    assert "Stream 'bills' is not one target-quickbooks writes" in run.stderr
+    assert "Traceback" not in run.stderr
+    run = run_target(config, messages("sales_receipts", "SalesReceipt", [], []), tmp_path)
+    assert run.returncode == 1
+    assert "has no key_properties" in run.stderr
+    assert emu.client_secret not in run.stderr
