@@ -38,7 +38,9 @@ def messages(stream: str, entity: str | None, key: list[str], records: list[dict
     return out
 
 
-def run_target(config: dict, lines: list[dict], tmp_path: Path, args=()) -> subprocess.CompletedProcess:
+def run_target(
+    config: dict, lines: list[dict], tmp_path: Path, args=()
+) -> subprocess.CompletedProcess:
     path = tmp_path / "target.json"
     path.write_text(json.dumps(config))
     return subprocess.run(
@@ -122,7 +124,7 @@ def test_receipts_land_exactly_once_when_answers_are_lost(make_company, tmp_path
     assert outcomes["lost"] >= 1
     assert outcomes["refused"] >= 1
     ours = _ours(emu)
-    assert Counter(r["DocNumber"] for r in ours) == Counter(totals)  # each once, none missing
+    assert Counter(r["DocNumber"] for r in ours) == Counter(list(totals))  # each once, none missing
     for r in ours:
         assert round(r["TotalAmt"] * 100) == totals[r["DocNumber"]], r["DocNumber"]
         assert "shop_order_id" not in r
@@ -284,3 +286,21 @@ def test_bad_input_gets_one_clear_message(make_company, tmp_path):
     assert run.returncode == 1
     assert "has no key_properties" in run.stderr
     assert emu.client_secret not in run.stderr
+
+
+def test_the_circuit_breaker_stops_hammering_a_failing_qbo(make_company, tmp_path):
+    emu = make_company()
+    records, _ = receipts_input(emu, 3)
+    emu.behaviour.faults = [("503", 1.0)]
+    config = target_config(emu, tmp_path)
+    run = run_target(
+        config, messages("sales_receipts", "SalesReceipt", ["DocNumber"], records), tmp_path
+    )
+    assert run.returncode == 1
+    assert run.stderr.count("Circuit breaker open: 5 failed requests in a row") == 3
+    assert "after 3 cool-downs" in run.stderr
+    assert "Traceback" not in run.stderr
+    # 5 failures open it; after each of the 3 cool-downs one try, then it gives up: 8 calls.
+    counts = emu.request_counts()
+    assert counts.get("batch", 0) + counts.get("query", 0) + counts.get("write", 0) == 8
+    assert {s for _, _, _, s, _ in ledger_rows(config)} == {"pending"}
