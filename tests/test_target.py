@@ -9,12 +9,15 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from qbo_emulator.writes import HUMAN_NOTE
 from tap_quickbooks.schemas import entity_schema
+from tests.singer import run_tap
+from tests.test_tap_sync import select
 
 FAST = {"retry_base_seconds": 0.01, "max_retry_wait": 0.05, "circuit_cooldown_seconds": 0.05}
 
@@ -137,6 +140,15 @@ def test_receipts_land_exactly_once_when_answers_are_lost(make_company, tmp_path
     for item in stock_items(emu):
         assert item["QtyOnHand"] == qty_before[item["Id"]] - sold[item["Id"]]
     assert len(ledger_rows(config, "written")) == 300
+    if not dedup:  # the tap reads them back: once each, to the cent
+        emu.writes.configure(lost_after_commit=0, fail_before_commit=0)
+        tap_config = {k: v for k, v in config.items() if k not in FAST}
+        read = run_tap(tap_config, args=["--catalog", str(select(tap_config, ["sales_receipts"]))])
+        assert read.returncode == 0, read.stderr[-2000:]
+        back = [r for r in read.records["sales_receipts"] if str(r["DocNumber"]).startswith("WEB-")]
+        assert sorted(r["DocNumber"] for r in back) == sorted(totals)
+        for r in back:
+            assert r["TotalAmt"] == Decimal(totals[r["DocNumber"]]) / 100
 
     writes_before = emu.request_counts()
     replay = run_target(config, lines, tmp_path)
@@ -304,3 +316,21 @@ def test_the_circuit_breaker_stops_hammering_a_failing_qbo(make_company, tmp_pat
     counts = emu.request_counts()
     assert counts.get("batch", 0) + counts.get("query", 0) + counts.get("write", 0) == 8
     assert {s for _, _, _, s, _ in ledger_rows(config)} == {"pending"}
+
+
+def test_a_run_that_never_learnt_its_outcomes_is_resolved_by_the_next(make_company, tmp_path):
+    emu = make_company()
+    emu.writes.configure(lost_after_commit=1.0, requestid_dedup=False)
+    records, _ = receipts_input(emu, 40)
+    config = target_config(emu, tmp_path, max_retries=0)
+    lines = messages("sales_receipts", "SalesReceipt", ["DocNumber"], records)
+    first = run_target(config, lines, tmp_path)
+    assert first.returncode == 1
+    assert "40 with an unknown outcome" in first.stderr
+    assert {status for *_, status, _ in ledger_rows(config)} == {"pending"}
+    emu.writes.configure(lost_after_commit=0.0)
+    second = run_target({**config, "max_retries": 8}, lines, tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "40 found after a lost answer" in second.stderr
+    assert Counter(r["DocNumber"] for r in _ours(emu)) == Counter(r["DocNumber"] for r in records)
+    assert {status for *_, status, _ in ledger_rows(config)} == {"written"}
