@@ -59,10 +59,12 @@ STREAMS: dict[str, Kind] = {
 READ_ONLY = frozenset(
     (
         *("Id", "SyncToken", "MetaData", "domain", "sparse", "status"),
-        *("TotalAmt", "Balance", "HomeBalance", "HomeTotalAmt", "UnappliedAmt"),
+        *("Balance", "HomeBalance", "HomeTotalAmt", "UnappliedAmt"),
         *("FullyQualifiedName", "BalanceWithJobs", "Level", "QtyOnHand"),
     )
 )
+#: A sale's total is the sum of its lines, computed by QBO; a payment's is what was paid.
+COMPUTED_TOTAL = frozenset(("Invoice", "SalesReceipt"))
 
 
 def plain(value):
@@ -82,7 +84,8 @@ def canonical(value) -> str:
 def qbo_fields(entity: str, record: dict) -> dict:
     """The record's fields that are QBO's and writable, in plain JSON."""
     known = entity_schema(entity)["properties"]
-    kept = {k: v for k, v in record.items() if k in known and k not in READ_ONLY and v is not None}
+    skip = READ_ONLY | {"TotalAmt"} if entity in COMPUTED_TOTAL else READ_ONLY
+    kept = {k: v for k, v in record.items() if k in known and k not in skip and v is not None}
     return json.loads(canonical(kept))
 
 
@@ -235,8 +238,11 @@ class Pusher:
                 again.append(w)
             elif kind.entity in item:
                 self._written(stream, w, item[kind.entity], rid)
-            elif "5010" in Answer("rejected", None, item, "").fault_codes and w.qbo_id:
+            elif "5010" in (codes := Answer("rejected", None, item, "").fault_codes) and w.qbo_id:
                 self._restale(kind, w)
+                again.append(w)
+            elif "10000" in codes:  # QBO's own failure on this item: it may have been saved
+                w.suspect, w.last = True, fault_sentence(item)
                 again.append(w)
             else:
                 text = fault_sentence(item) if item.get("Fault") else answer.text

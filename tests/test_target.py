@@ -334,3 +334,72 @@ def test_a_run_that_never_learnt_its_outcomes_is_resolved_by_the_next(make_compa
     assert "40 found after a lost answer" in second.stderr
     assert Counter(r["DocNumber"] for r in _ours(emu)) == Counter(r["DocNumber"] for r in records)
     assert {status for *_, status, _ in ledger_rows(config)} == {"written"}
+
+
+def test_customers_invoices_and_payments_once_each_with_later_records_as_updates(
+    make_company, tmp_path
+):
+    emu = make_company()
+    emu.behaviour.strict_rotation = True  # every refresh rotates: the kept token must be used
+    emu.writes.configure(lost_after_commit=0.2, fail_before_commit=0.05, requestid_dedup=False)
+    customers = [{"DisplayName": f"Shop customer {i}", "Notes": "v1"} for i in range(4)]
+    customers.append({"DisplayName": "Shop customer 0", "Notes": "v2"})  # same key: an update
+    config = target_config(emu, tmp_path)
+    first = run_target(
+        config, messages("customers", "Customer", ["DisplayName"], customers), tmp_path
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    made = [c for c in emu.ground_truth(None, "Customer") if c["DisplayName"].startswith("Shop")]
+    assert sorted(c["DisplayName"] for c in made) == [f"Shop customer {i}" for i in range(4)]
+    assert {c["DisplayName"]: c["Notes"] for c in made}["Shop customer 0"] == "v2"
+    ids = {key: qbo_id for stream, key, qbo_id, _, _ in ledger_rows(config)}
+    item = stock_items(emu)[0]
+    invoices = [
+        {
+            "DocNumber": f"INV-{i}",
+            "CustomerRef": {"value": ids[f"Shop customer {i}"]},
+            "Line": [
+                {
+                    "DetailType": "SalesItemLineDetail",
+                    "Amount": 100.10 + i,
+                    "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}, "Qty": 1},
+                }
+            ],
+        }
+        for i in range(4)
+    ]
+    # The config's refresh token died with the first run's rotation; with the token file gone
+    # too, only the ledger holds the live one (sealed).
+    assert emu.refresh_token() != config["refresh_token"]
+    Path(config["token_store_path"]).unlink()
+    second = run_target(config, messages("invoices", "Invoice", ["DocNumber"], invoices), tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    ids = {key: qbo_id for stream, key, qbo_id, _, _ in ledger_rows(config)}
+    payments = [
+        {
+            "PaymentRefNum": f"PAY-{i}",
+            "CustomerRef": {"value": ids[f"Shop customer {i}"]},
+            "TotalAmt": 50,
+            "Line": [
+                {"Amount": 50, "LinkedTxn": [{"TxnId": ids[f"INV-{i}"], "TxnType": "Invoice"}]}
+            ],
+        }
+        for i in range(4)
+    ]
+    third = run_target(
+        config, messages("payments", "Payment", ["PaymentRefNum"], payments), tmp_path
+    )
+    assert third.returncode == 0, third.stderr[-3000:]
+    paid = [
+        p for p in emu.ground_truth(None, "Payment") if p.get("PaymentRefNum", "")[:4] == "PAY-"
+    ]
+    assert sorted(p["PaymentRefNum"] for p in paid) == [f"PAY-{i}" for i in range(4)]
+    balances = {
+        inv["DocNumber"]: inv["Balance"]
+        for inv in emu.ground_truth(None, "Invoice")
+        if inv.get("DocNumber", "").startswith("INV-")
+    }
+    assert balances == {f"INV-{i}": round(50.10 + i, 2) for i in range(4)}
+    for run in (first, second, third):
+        assert emu.client_secret not in run.stderr
+        assert config["refresh_token"] not in run.stderr
