@@ -110,15 +110,15 @@ class WriteSide:
                now: float, path: str) -> api.Reply:  # fmt: skip
         """Answer a write (``kind`` "write") or batch call, or raise LostAnswer/BeforeCommit."""
         realm_id = realm.store.realm_id
-        rid = params.get("requestid")
+        rid = params.get("requestid") or None  # an empty one is none (a recording sends it)
         if rid is not None:
             limit = BATCH_REQUESTID_MAX if kind == "batch" else REQUESTID_MAX
-            if not rid or len(rid) > limit:
+            if len(rid) > limit:
                 raise ApiError(
                     400,
                     "2010",
                     "Request has invalid or unsupported property",
-                    f"requestid must be 1 to {limit} characters, not {len(rid)}",
+                    f"requestid must be at most {limit} characters, not {len(rid)}",
                     element="requestid",
                 )
             with self._lock:
