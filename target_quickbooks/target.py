@@ -20,7 +20,12 @@ from pathlib import Path
 import click
 from singer_sdk import Target
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import (
+    ConfigValidationError,
+    InvalidInputLine,
+    InvalidRecord,
+    RecordsWithoutSchemaException,
+)
 from singer_sdk.sinks import BatchSink
 
 from tap_quickbooks import query
@@ -277,6 +282,13 @@ class TargetQuickBooks(Target):
             super().invoke(*args, **kwargs)
         except (TargetStop, QuickBooksAuthError) as exc:
             cls.logger.error("%s", exc)
+            sys.exit(1)
+        except (InvalidRecord, InvalidInputLine, RecordsWithoutSchemaException) as exc:
+            cls.logger.error(
+                "Bad input, the run stopped: %s. Fix the input (or its SCHEMA message) and run "
+                "again: records already written are in the ledger and are not written twice.",
+                exc,
+            )
             sys.exit(1)
 
 

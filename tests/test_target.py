@@ -290,14 +290,24 @@ def test_reconcile_command_flags_differences_and_writes_nothing(make_company, tm
 def test_bad_input_gets_one_clear_message(make_company, tmp_path):
     emu = make_company()
     config = target_config(emu, tmp_path)
-    run = run_target(config, messages("bills", "Bill", ["DocNumber"], []), tmp_path)
-    assert run.returncode == 1
-    assert "Stream 'bills' is not one target-quickbooks writes" in run.stderr
-    assert "Traceback" not in run.stderr
-    run = run_target(config, messages("sales_receipts", "SalesReceipt", [], []), tmp_path)
-    assert run.returncode == 1
-    assert "has no key_properties" in run.stderr
-    assert emu.client_secret not in run.stderr
+    cases = [
+        (messages("bills", "Bill", ["DocNumber"], []), "Stream 'bills' is not one target-"),
+        (messages("sales_receipts", "SalesReceipt", [], []), "has no key_properties"),
+        (
+            messages("sales_receipts", "SalesReceipt", ["DocNumber"], [{"DocNumber": 5}]),
+            "Bad input, the run stopped: Record Message Validation Error",
+        ),
+        (
+            [{"type": "RECORD", "stream": "customers", "record": {}}],
+            "before a corresponding schema",
+        ),
+    ]
+    for lines, sentence in cases:
+        run = run_target(config, lines, tmp_path)
+        assert run.returncode == 1
+        assert sentence in run.stderr
+        assert "Traceback" not in run.stderr
+        assert emu.client_secret not in run.stderr
 
 
 def test_the_circuit_breaker_stops_hammering_a_failing_qbo(make_company, tmp_path):
