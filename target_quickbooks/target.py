@@ -72,6 +72,12 @@ class QuickBooksSink(BatchSink):
         super().__init__(target, stream_name, schema, key_properties)
         self.qbo_target = target  # the SDK keeps no public handle on it
 
+    def get_validator(self):
+        """The SDK's validator, whose refusal ends the run with one sentence (the SDK's own
+        would log a traceback first)."""
+        inner = super().get_validator()
+        return None if inner is None else _OneSentence(inner, self.stream_name)
+
     def process_batch(self, context: dict) -> None:
         records = [
             (record_key(record, list(self.key_properties)), record)
@@ -81,6 +87,23 @@ class QuickBooksSink(BatchSink):
             self.qbo_target.quantities.push(records)
         else:
             self.qbo_target.pusher.push(self.stream_name, records)
+
+
+class _OneSentence:
+    def __init__(self, inner, stream_name: str) -> None:
+        self.inner = inner
+        self.stream_name = stream_name
+
+    def validate(self, record: dict) -> None:
+        try:
+            self.inner.validate(record)
+        except InvalidRecord as exc:
+            msg = (
+                f"Bad input, the run stopped: a record of stream '{self.stream_name}' "
+                f"does not match its SCHEMA: {exc.error_message}. Fix the input and run again: "
+                "records already written are in the ledger and are not written twice."
+            )
+            raise TargetStop(msg) from None
 
 
 class TargetQuickBooks(Target):
