@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import hashlib
 import json
 import logging
@@ -81,11 +82,17 @@ def canonical(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=plain)
 
 
+@functools.cache
+def writable_fields(entity: str) -> frozenset[str]:
+    """QBO's own top-level fields of the entity (the tap's schema) that a client may send."""
+    skip = READ_ONLY | {"TotalAmt"} if entity in COMPUTED_TOTAL else READ_ONLY
+    return frozenset(entity_schema(entity)["properties"]) - skip
+
+
 def qbo_fields(entity: str, record: dict) -> dict:
     """The record's fields that are QBO's and writable, in plain JSON."""
-    known = entity_schema(entity)["properties"]
-    skip = READ_ONLY | {"TotalAmt"} if entity in COMPUTED_TOTAL else READ_ONLY
-    kept = {k: v for k, v in record.items() if k in known and k not in skip and v is not None}
+    known = writable_fields(entity)
+    kept = {k: v for k, v in record.items() if k in known and v is not None}
     return json.loads(canonical(kept))
 
 

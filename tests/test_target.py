@@ -413,3 +413,28 @@ def test_customers_invoices_and_payments_once_each_with_later_records_as_updates
     for run in (first, second, third):
         assert emu.client_secret not in run.stderr
         assert config["refresh_token"] not in run.stderr
+
+
+def test_requestids_repeat_for_the_same_write_and_never_for_another():
+    from target_quickbooks.push import Pusher, Write
+
+    class Company:
+        def __init__(self, realm_id):
+            self.realm_id = realm_id
+
+    def rid(*, realm="1", stream="sales_receipts", key="A", change="h1", qbo_id=None, token=None):
+        pusher = Pusher(Company(realm), None, None)
+        return pusher.requestid(stream, Write(key, {}, change, qbo_id, token))
+
+    assert rid() == rid()
+    assert len(rid()) == 36  # within QBO's 50, and its 36 inside a batch
+    others = {
+        rid(realm="2"),
+        rid(stream="invoices"),
+        rid(key="B"),
+        rid(change="h2"),
+        rid(qbo_id="7", token="0"),  # an update, not the create
+        rid(qbo_id="7", token="1"),  # the same update after a 5010 re-read
+    }
+    assert rid() not in others
+    assert len(others) == 6
