@@ -438,3 +438,29 @@ def test_requestids_repeat_for_the_same_write_and_never_for_another():
     }
     assert rid() not in others
     assert len(others) == 6
+
+
+def test_the_taps_own_output_feeds_the_target(make_company, tmp_path):
+    """Records as tap-quickbooks emits them (QBO's shape, its key, its extra fields) write
+    into another company; a name that company already has is a 6240, kept in the ledger."""
+    emu = make_company(realms=2)
+    source, dest = emu.realm_ids
+    tap_config = emu.tap_config(source)
+    read = run_tap(tap_config, args=["--catalog", str(select(tap_config, ["customers"]))])
+    assert read.returncode == 0, read.stderr[-2000:]
+    lines = [json.loads(json.dumps(m, default=str)) for m in read.messages]
+    names = {c["DisplayName"] for c in emu.ground_truth(source, "Customer")}
+    taken = {  # QBO's customers, vendors and employees share one set of names
+        o["DisplayName"].casefold()
+        for entity in ("Customer", "Vendor", "Employee")
+        for o in emu.ground_truth(dest, entity)
+    }
+    already = {n for n in names if n.casefold() in taken}
+    config = {**target_config(emu, tmp_path), **emu.tap_config(dest)}
+    run = run_target(config, [m for m in lines if m["type"] != "STATE"], tmp_path)
+    assert run.returncode == (1 if already else 0), run.stderr[-2000:]
+    assert names - already <= {c["DisplayName"] for c in emu.ground_truth(dest, "Customer")}
+    rejected = ledger_rows(config, "rejected")
+    assert len(rejected) == len(already)
+    assert all("code 6240" in message for *_, message in rejected)
+    assert len(ledger_rows(config, "written")) == len(names) - len(already)
