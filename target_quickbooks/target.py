@@ -15,6 +15,7 @@ import json
 import sys
 import typing as t
 from functools import cached_property
+from importlib import metadata
 from pathlib import Path
 
 import click
@@ -110,6 +111,15 @@ class TargetQuickBooks(Target):
     """Singer target for QuickBooks Online."""
 
     name = "target-quickbooks"
+    # The target ships inside the tap's distribution, whatever that is named.
+    package_name = next(
+        (
+            d.metadata["Name"]
+            for d in metadata.distributions()
+            if any(e.name == "target-quickbooks" for e in d.entry_points)
+        ),
+        None,
+    )
     default_sink_class = QuickBooksSink
 
     config_jsonschema = th.PropertiesList(
