@@ -89,11 +89,43 @@ def writable_fields(entity: str) -> frozenset[str]:
     return frozenset(entity_schema(entity)["properties"]) - skip
 
 
+@functools.cache
+def _field_types(entity: str) -> dict[str, frozenset[str]]:
+    props = entity_schema(entity)["properties"]
+    out = {}
+    for name, prop in props.items():
+        kinds = prop.get("type") or []
+        out[name] = frozenset([kinds] if isinstance(kinds, str) else kinds)
+    return out
+
+
+def from_text(entity: str, name: str, value):
+    """A CSV cell (tap-csv emits every column as text) as the JSON type QBO's field has:
+    an object or array written as JSON text, a number, a boolean; an empty cell is no value."""
+    if not isinstance(value, str):
+        return value
+    kinds = _field_types(entity).get(name, frozenset())
+    if value.strip() == "" and "string" not in kinds:
+        return None
+    try:
+        if kinds & {"object", "array"}:
+            return json.loads(value)
+        if kinds & {"number", "integer"}:
+            return plain(decimal.Decimal(value.strip()))
+    except (ValueError, ArithmeticError) as exc:
+        wanted = "JSON text" if kinds & {"object", "array"} else "a number"
+        msg = f"{entity}.{name} must be {wanted}, not {value[:60]!r}"
+        raise ValueError(msg) from exc
+    if "boolean" in kinds and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return value
+
+
 def qbo_fields(entity: str, record: dict) -> dict:
     """The record's fields that are QBO's and writable, in plain JSON."""
     known = writable_fields(entity)
-    kept = {k: v for k, v in record.items() if k in known and v is not None}
-    return json.loads(canonical(kept))
+    kept = {k: from_text(entity, k, v) for k, v in record.items() if k in known}
+    return json.loads(canonical({k: v for k, v in kept.items() if v is not None}))
 
 
 def digest(*parts: str) -> str:
@@ -156,7 +188,13 @@ class Pusher:
             self._send_all(stream, kind, writes)
 
     def _plan(self, stream: str, kind: Kind, key: str, record: dict) -> Write | None:
-        payload = qbo_fields(kind.entity, record)
+        try:
+            payload = qbo_fields(kind.entity, record)
+        except ValueError as exc:  # a cell that cannot be QBO's type: this record only
+            self.tally.rejected += 1
+            self._record(stream, Write(key, {}, ""), REJECTED, f"not sent: {exc}")
+            logger.warning("%s %s rejected before sending: %s", stream, key, exc)
+            return None
         change = digest(canonical(payload))
         entry = self.ledger.get(self.qbo.realm_id, stream, key)
         if entry and entry.status == WRITTEN and entry.change_hash == change:

@@ -464,3 +464,34 @@ def test_the_taps_own_output_feeds_the_target(make_company, tmp_path):
     assert len(rejected) == len(already)
     assert all("code 6240" in message for *_, message in rejected)
     assert len(ledger_rows(config, "written")) == len(names) - len(already)
+
+
+def test_csv_shaped_records_all_text_are_read_as_qbos_types(make_company, tmp_path):
+    """tap-csv emits every column as text: JSON text for objects and lines, numbers as text."""
+    emu = make_company()
+    records, totals = receipts_input(emu, 3)
+    as_text = [
+        {k: json.dumps(v) if isinstance(v, (dict, list)) else str(v) for k, v in r.items()}
+        for r in records
+    ]
+    as_text[2]["Line"] = "[{not json"
+    as_text[1]["PrivateNote"] = ""  # an empty cell of a text field stays text
+    text_schema = {
+        "type": "object",
+        "properties": {k: {"type": ["string", "null"]} for k in as_text[0] | as_text[1]},
+    }
+    lines = [
+        {"type": "SCHEMA", "stream": "sales_receipts", "schema": text_schema,
+         "key_properties": ["DocNumber"]},
+        *({"type": "RECORD", "stream": "sales_receipts", "record": r} for r in as_text),
+    ]  # fmt: skip
+    config = target_config(emu, tmp_path)
+    run = run_target(config, lines, tmp_path)
+    assert run.returncode == 1
+    ours = {r["DocNumber"]: r for r in _ours(emu)}
+    assert sorted(ours) == [records[0]["DocNumber"], records[1]["DocNumber"]]
+    for doc, r in ours.items():
+        assert round(r["TotalAmt"] * 100) == totals[doc]
+    [(_, key, _, _, message)] = ledger_rows(config, "rejected")
+    assert key == records[2]["DocNumber"]
+    assert "SalesReceipt.Line must be JSON text" in message
