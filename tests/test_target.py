@@ -8,6 +8,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -495,3 +496,22 @@ def test_csv_shaped_records_all_text_are_read_as_qbos_types(make_company, tmp_pa
     [(_, key, _, _, message)] = ledger_rows(config, "rejected")
     assert key == records[2]["DocNumber"]
     assert "SalesReceipt.Line must be JSON text" in message
+
+
+@pytest.mark.slow
+def test_throughput_beats_the_single_call_ceiling_at_250_ms_latency(make_company, tmp_path):
+    """QBO answers one call at a time in ~250 ms and allows 500 calls a minute: batch calls
+    of 30 must carry more than 900 receipts a minute."""
+    emu = make_company()
+    emu.behaviour.configure(latency_ms=250, rate_limits=True)
+    records, _ = receipts_input(emu, 600)
+    config = target_config(emu, tmp_path)
+    lines = messages("sales_receipts", "SalesReceipt", ["DocNumber"], records)
+    started = time.monotonic()
+    run = run_target(config, lines, tmp_path)
+    minutes = (time.monotonic() - started) / 60
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert len(_ours(emu)) == 600
+    assert emu.request_counts().get("batch") == 20
+    assert emu.request_counts().get("throttled", 0) == 0
+    assert 600 / minutes >= 900, f"{600 / minutes:.0f} receipts a minute"
