@@ -73,7 +73,8 @@ UNCONFIRMED) - the emulator takes the stricter reading:
 
 Modules: ``entities`` (catalogue), ``datagen`` (company), ``store`` (data, clock, mutations),
 ``query`` (query language), ``api`` (endpoints), ``oauth``, ``reports``, ``behaviours``,
-``server`` (HTTP routing), ``admin``, ``cli``, ``bench``, ``timefmt``, ``responses``.
+``server`` (HTTP routing), ``writes`` (the write side), ``admin``, ``cli``, ``bench``,
+``timefmt``, ``responses``.
 """
 
 from __future__ import annotations

@@ -515,3 +515,43 @@ def test_throughput_beats_the_single_call_ceiling_at_250_ms_latency(make_company
     assert emu.request_counts().get("batch") == 20
     assert emu.request_counts().get("throttled", 0) == 0
     assert 600 / minutes >= 900, f"{600 / minutes:.0f} receipts a minute"
+
+
+def test_a_target_killed_mid_write_resumes_without_writing_twice(make_company, tmp_path):
+    """SIGKILL while QBO is committing a batch: the next run finds that batch's receipts by
+    DocNumber (its ledger rows say pending) and writes only the rest."""
+    emu = make_company()
+    emu.writes.requestid_dedup = False  # the look-up alone must do it
+    records, _ = receipts_input(emu, 120)
+    config = target_config(emu, tmp_path)
+    lines = messages("sales_receipts", "SalesReceipt", ["DocNumber"], records)
+    path = tmp_path / "target.json"
+    path.write_text(json.dumps(config))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "target_quickbooks", "--config", str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp_path,
+    )
+    batches = []
+
+    def kill_on_third_batch(realm, kind, number):
+        if kind == "batch":
+            batches.append(number)
+            if len(batches) == 3:
+                process.kill()  # the batch is still committed, its answer goes nowhere
+
+    emu.add_hook(kill_on_third_batch)
+    process.communicate("".join(json.dumps(m) + "\n" for m in lines), timeout=300)
+    emu.remove_hook(kill_on_third_batch)
+    assert process.returncode == -9
+    assert len(_ours(emu)) == 90  # three batches of 30 reached the books
+    assert len(ledger_rows(config, "pending")) == 30  # the one whose answer was lost
+
+    again = run_target(config, lines, tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "30 found after a lost answer" in again.stderr
+    assert "30 created" in again.stderr
+    assert Counter(r["DocNumber"] for r in _ours(emu)) == Counter(r["DocNumber"] for r in records)
