@@ -164,6 +164,15 @@ class Qbo:
             if response.status_code == 401 and attempt == 1:
                 self.authenticator.expire()
                 continue
+            if response.status_code in (401, 403):
+                # Not the record's fault, and no retry fixes it. (A 401's detail can echo the
+                # token, so only the status and intuit_tid are told.)
+                msg = (
+                    f"QuickBooks refused access (HTTP {response.status_code}, intuit_tid="
+                    f"{errors.intuit_tid(response)}) to company {self.realm_id}: check that "
+                    "realm_id is the company the refresh token was issued for, or re-authorize."
+                )
+                raise TargetStop(msg)
             answer = _sort(response)
             if answer.kind in ("unknown", "throttled"):
                 self.breaker.failure(answer.text)

@@ -555,3 +555,18 @@ def test_a_target_killed_mid_write_resumes_without_writing_twice(make_company, t
     assert "30 found after a lost answer" in again.stderr
     assert "30 created" in again.stderr
     assert Counter(r["DocNumber"] for r in _ours(emu)) == Counter(r["DocNumber"] for r in records)
+
+
+def test_a_company_the_token_does_not_open_stops_with_one_sentence(make_company, tmp_path):
+    emu = make_company(realms=2)
+    config = {**target_config(emu, tmp_path), "realm_id": emu.realm_ids[1]}  # other's token
+    records, _ = receipts_input(emu, 2)
+    run = run_target(
+        config, messages("sales_receipts", "SalesReceipt", ["DocNumber"], records), tmp_path
+    )
+    assert run.returncode == 1
+    assert "QuickBooks refused access (HTTP 401" in run.stderr
+    assert "Traceback" not in run.stderr
+    for realm in emu.realm_ids:
+        docs = [r.get("DocNumber", "") for r in emu.ground_truth(realm, "SalesReceipt")]
+        assert not [d for d in docs if d.startswith("WEB-")]
