@@ -35,7 +35,7 @@ from tap_quickbooks import query
 from tap_quickbooks.schemas import entity_schema
 
 from .ledger import PENDING, REJECTED, WRITTEN, Entry, Ledger
-from .qbo import BATCH_ITEMS, Answer, Qbo, fault_sentence
+from .qbo import BATCH_ITEMS, Answer, Qbo, ReadRefused, fault_sentence
 
 logger = logging.getLogger("target_quickbooks")
 
@@ -284,8 +284,14 @@ class Pusher:
             elif kind.entity in item:
                 self._written(stream, w, item[kind.entity], rid)
             elif "5010" in (codes := Answer("rejected", None, item, "").fault_codes) and w.qbo_id:
-                self._restale(kind, w)
-                again.append(w)
+                try:
+                    self._restale(kind, w)
+                except ReadRefused as exc:  # deleted in QBO meanwhile: never re-created
+                    self.tally.rejected += 1
+                    self._record(stream, w, REJECTED, str(exc), rid)
+                    logger.warning("%s %s rejected: %s", stream, w.key, exc)
+                else:
+                    again.append(w)
             elif "10000" in codes:  # QBO's own failure on this item: it may have been saved
                 w.suspect, w.last = True, fault_sentence(item)
                 again.append(w)

@@ -43,6 +43,10 @@ class TargetStop(Exception):
     """The run cannot go on (QBO keeps failing, or refuses our credentials). Message only."""
 
 
+class ReadRefused(TargetStop):
+    """QBO refused a read (e.g. the object is gone): the record's problem, not the run's."""
+
+
 @dataclass
 class Answer:
     kind: str  # ok | rejected | throttled | unknown
@@ -199,7 +203,7 @@ class Qbo:
                 return answer.doc or {}
             if answer.kind == "rejected":
                 msg = f"QuickBooks refused a read: {answer.text}"
-                raise TargetStop(msg)
+                raise ReadRefused(msg)
             self.pause(attempt, answer)
         msg = f"QuickBooks did not answer a read after {self.max_retries + 1} tries: {answer.text}"
         raise TargetStop(msg)

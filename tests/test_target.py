@@ -570,3 +570,24 @@ def test_a_company_the_token_does_not_open_stops_with_one_sentence(make_company,
     for realm in emu.realm_ids:
         docs = [r.get("DocNumber", "") for r in emu.ground_truth(realm, "SalesReceipt")]
         assert not [d for d in docs if d.startswith("WEB-")]
+
+
+def test_an_object_deleted_in_quickbooks_is_not_recreated_by_an_update(make_company, tmp_path):
+    emu = make_company()
+    records, _ = receipts_input(emu, 2)
+    config = target_config(emu, tmp_path)
+    lines = messages("sales_receipts", "SalesReceipt", ["DocNumber"], records)
+    assert run_target(config, lines, tmp_path).returncode == 0
+    gone = next(r for r in _ours(emu) if r["DocNumber"] == records[0]["DocNumber"])
+    emu.store().delete("SalesReceipt", gone["Id"])
+    changed = [{**r, "PrivateNote": "second pass"} for r in records]
+    run = run_target(
+        config, messages("sales_receipts", "SalesReceipt", ["DocNumber"], changed), tmp_path
+    )
+    assert run.returncode == 1
+    [(_, key, _, _, message)] = ledger_rows(config, "rejected")
+    assert key == records[0]["DocNumber"]
+    assert "code 610" in message
+    assert [(r["DocNumber"], r["PrivateNote"]) for r in _ours(emu)] == [
+        (records[1]["DocNumber"], "second pass")
+    ]
