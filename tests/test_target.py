@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -591,3 +592,85 @@ def test_an_object_deleted_in_quickbooks_is_not_recreated_by_an_update(make_comp
     assert [(r["DocNumber"], r["PrivateNote"]) for r in _ours(emu)] == [
         (records[1]["DocNumber"], "second pass")
     ]
+
+
+MELTANO_PROJECT = """
+requires_meltano: ">=4.0"
+send_anonymous_usage_stats: false
+project_id: target-quickbooks-test
+default_environment: dev
+environments:
+- name: dev
+plugins:
+  extractors:
+  - name: tap-quickbooks
+    namespace: tap_quickbooks
+    pip_url: -e {root}
+    executable: tap-quickbooks
+    capabilities: [state, catalog, discover]
+    settings: [{settings}]
+    select: [customers.*]
+  loaders:
+  - name: target-quickbooks
+    namespace: target_quickbooks
+    pip_url: -e {root}
+    executable: target-quickbooks
+    settings: [{settings}, {{name: ledger_path}}]
+"""
+
+
+@pytest.mark.slow
+def test_meltano_runs_tap_quickbooks_into_target_quickbooks(make_company, tmp_path):
+    """A real Meltano pipeline: one company's customers, read by the tap, written by the
+    target into another company; run twice, the second run writes nothing."""
+    from scripts import demo
+
+    demo.ensure_meltano()
+    emu = make_company(realms=2)
+    source, dest = emu.realm_ids
+    names = ("client_id", "client_secret", "refresh_token", "realm_id", "api_url", "token_url")
+    settings = ", ".join(f"{{name: {n}}}" for n in names)
+    (tmp_path / "meltano.yml").write_text(MELTANO_PROJECT.format(root=demo.ROOT, settings=settings))
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env |= {"MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env["MELTANO_DATABASE_URI"] = f"sqlite:///{tmp_path / 'system.db'}"
+    env |= {f"TAP_QUICKBOOKS_{k.upper()}": str(v) for k, v in emu.tap_config(source).items()}
+    env |= {f"TARGET_QUICKBOOKS_{k.upper()}": str(v) for k, v in emu.tap_config(dest).items()}
+    env["TARGET_QUICKBOOKS_LEDGER_PATH"] = str(tmp_path / "ledger.sqlite")
+
+    def meltano(*args):
+        return subprocess.run(
+            [str(demo.MELTANO), "--log-level=info", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+
+    installed = meltano("install")
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    taken = {
+        o["DisplayName"].casefold()
+        for entity in ("Customer", "Vendor", "Employee")
+        for o in emu.ground_truth(dest, entity)
+    }
+    wanted = {c["DisplayName"] for c in emu.ground_truth(source, "Customer")}
+    new = {n for n in wanted if n.casefold() not in taken}
+    run = meltano("run", "tap-quickbooks", "target-quickbooks")
+    # A name the company already has (customers, vendors and employees share names) is a 6240.
+    assert run.returncode == (0 if new == wanted else 1), run.stderr[-3000:]
+    have = {c["DisplayName"] for c in emu.ground_truth(dest, "Customer")}
+    assert new <= have
+
+    def write_calls():
+        counts = emu.request_counts(dest)
+        return counts.get("batch", 0) + counts.get("write", 0)
+
+    before = write_calls()
+    again = meltano("run", "--full-refresh", "tap-quickbooks", "target-quickbooks")
+    assert again.returncode == run.returncode, again.stderr[-3000:]
+    assert {c["DisplayName"] for c in emu.ground_truth(dest, "Customer")} == have
+    # The replay sends only what was rejected before (and is rejected again): one call or none.
+    assert write_calls() - before == (0 if new == wanted else 1)
