@@ -29,11 +29,7 @@ from tap_quickbooks.auth import (
     REALM_HINT,
     QuickBooksAuthenticator,
     QuickBooksAuthError,
-    RefreshTokenCandidate,
-    TokenFile,
-    TokenSealer,
-    default_token_store,
-    newest_first,
+    TokenKeeper,
 )
 from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
 from tap_quickbooks.changes import FROM_BATCH_HEADER, RunPlan, plan_run
@@ -447,13 +443,8 @@ class TapQuickBooks(Tap):
                 normalise_bookmark(stream_name, bookmark)
 
     @cached_property
-    def _sealer(self) -> TokenSealer:
-        return TokenSealer(self.config["client_id"], self.config["client_secret"])
-
-    @cached_property
-    def _token_file(self) -> TokenFile:
-        path = self.config.get("token_store_path") or default_token_store(self.realm_id)
-        return TokenFile(path, self.realm_id)
+    def _tokens(self) -> TokenKeeper:
+        return TokenKeeper(self.config, self.realm_id)
 
     _pending_token: str | None = None  # rotated, not yet in a STATE message
     _kept_token: str | None = None  # the one the last STATE message carries
@@ -463,35 +454,18 @@ class TapQuickBooks(Tap):
     @cached_property
     def authenticator(self) -> QuickBooksAuthenticator:
         """The one authenticator of the run: streams share it, so one refresh serves all."""
-        # Before any refresh: a token QBO rotates must have somewhere to go.
-        if problem := self._token_file.problem():
-            raise QuickBooksAuthError(problem)
-        candidates = [RefreshTokenCandidate("config", self.config["refresh_token"])]
-        candidates += self._token_file.read_all()
-        sealed = self.state.get(AUTH_STATE_KEY) or {}
-        if sealed.get("refresh_token"):
-            token = self._sealer.open(sealed["refresh_token"])
-            if token:
-                updated = query.parse_instant(sealed.get("updated_at") or "1970-01-01")
-                candidates.append(RefreshTokenCandidate("state", token, updated))
-                self._kept_token = token
-            else:
-                self.logger.warning(
-                    "The refresh token in state was sealed under another client_id or "
-                    "client_secret (changed since that state was written), so it cannot be "
-                    "read; using the token file %s and the config's refresh_token instead. If "
-                    "the run then fails with invalid_grant, run once with the previous "
-                    "client_secret, or re-authorize with `tap-quickbooks-auth`.",
-                    self._token_file.path,
-                )
+        sealed = self.state.get(AUTH_STATE_KEY)
+        candidates = self._tokens.candidates(sealed)
+        if opened := self._tokens.open_sealed(sealed):
+            self._kept_token = opened.token
         return QuickBooksAuthenticator(
             client_id=self.config["client_id"],
             client_secret=self.config["client_secret"],
             token_url=self.token_url,
-            candidates=newest_first(candidates),
+            candidates=candidates,
             on_refresh_token=self._keep_refresh_token,
             timeout=float(self.config.get("request_timeout", 300)),
-            reread=self._token_file.read,
+            reread=self._tokens.file.read,
             on_wrong_company=self._forget_token,
             realm_id=self.realm_id,
         )
@@ -503,20 +477,17 @@ class TapQuickBooks(Tap):
         the STATE message to the main thread (:meth:`seal_rotated_token`).
         """
         kept = []
-        path = self._token_file.path
-        try:
-            stored = self._token_file.read()
-            if not stored or stored.token != token:
-                self._token_file.write(token)
+        path = self._tokens.file.path
+        if (failure := self._tokens.save(token)) is None:
             kept.append(f"saved to {path}")
-        except OSError as exc:
+        else:
             type(self).token_store_failed.append(str(path))
             self.logger.error(
                 "The rotated refresh token could NOT be saved to %s (%s): only this run's "
                 "STATE messages carry it now. Hand the last STATE to the next run, fix "
                 "token_store_path; this run will exit with an error.",
                 path,
-                exc.strerror or type(exc).__name__,
+                failure,
             )
         with self._auth_lock:
             self._pending_token = token
@@ -536,10 +507,7 @@ class TapQuickBooks(Tap):
             state.pop(AUTH_STATE_KEY, None)
             self._kept_token = None
         if token is not None and token != self._kept_token:
-            state[AUTH_STATE_KEY] = {
-                "refresh_token": self._sealer.seal(token),
-                "updated_at": query.utc_text(dt.datetime.now(dt.UTC)),
-            }
+            state[AUTH_STATE_KEY] = self._tokens.sealed(token)
             self._kept_token = token
 
     def _forget_token(self, token: str) -> None:
@@ -549,7 +517,7 @@ class TapQuickBooks(Tap):
                 self._pending_token = None
             self._forgotten = token
         with contextlib.suppress(OSError):
-            self._token_file.disown(token)
+            self._tokens.file.disown(token)
 
     # -- failing clearly ---------------------------------------------------------------------
 
