@@ -27,7 +27,10 @@ WAREHOUSE = ROOT / "output" / "warehouse.duckdb"
 
 
 def uv() -> list[str]:
-    found = shutil.which("uv")
+    """The uv that runs us (`uv run` names itself in $UV), else one on PATH or in .venv-uv."""
+    found = os.environ.get("UV") or shutil.which("uv")
+    if not found and (ROOT / ".venv-uv" / "bin" / "uv").exists():
+        found = str(ROOT / ".venv-uv" / "bin" / "uv")
     return [found] if found else [sys.executable, "-m", "uv"]
 
 
