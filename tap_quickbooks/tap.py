@@ -56,7 +56,7 @@ class TapQuickBooks(Tap):
     """Singer tap for QuickBooks Online."""
 
     name = "tap-quickbooks"
-    package_name = "tap-quickbooks"
+    package_name = "tap-quickbooks-online"  # the distribution, for --version and --about
     # msgspec writes Decimal as a plain JSON number, exactly, and faster than simplejson.
     message_writer_class = BlockWriter
     capabilities: t.ClassVar = [
