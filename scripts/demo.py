@@ -121,6 +121,9 @@ def main() -> None:
         env = {**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}
         env.update({f"TAP_QUICKBOOKS_{k.upper()}": str(v) for k, v in config.items()})
         env.pop("VIRTUAL_ENV", None)
+        # The demo's own selection (every stream, reports too), whatever `meltano select` has
+        # added to meltano.yml: the environment variable replaces the project's `select`.
+        env["TAP_QUICKBOOKS__SELECT"] = json.dumps(["*.*"])
         print(f"Emulated QuickBooks company at {config['api_url']} (realm {config['realm_id']})")
         print("meltano install ...", flush=True)
         meltano("--log-level=warning", "install", env=env)
