@@ -60,7 +60,9 @@ def setting(name: str, prop: dict) -> dict:
     if "default" in prop:
         out["value"] = prop["default"]
     if "enum" in prop:
-        out["options"] = [{"label": str(v).capitalize(), "value": v} for v in prop["enum"] if v is not None]
+        out["options"] = [
+            {"label": str(v).capitalize(), "value": v} for v in prop["enum"] if v is not None
+        ]
     if prop.get("description"):
         out["description"] = " ".join(prop["description"].split())
     return out
