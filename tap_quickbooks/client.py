@@ -25,9 +25,10 @@ from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.pagination import BaseAPIPaginator, OffsetPaginator, SinglePagePaginator
-from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib import MetadataMapping, RecordMessage
 
 from tap_quickbooks import errors, query
+from tap_quickbooks.catalog import top_level_only
 from tap_quickbooks.changes import FROM_BATCH_HEADER, SYNCED_AT
 from tap_quickbooks.paging import KeysetPaginator, Window, record_time
 from tap_quickbooks.passthrough import RawRecord, RawRow, UnusualPage, read_batch, read_page
@@ -133,6 +134,17 @@ class QuickBooksTransport(RESTStream[t.Any]):
         # QBO streams have no child streams; the SDK would still copy every record for them.
         if self.child_streams:
             yield from super().generate_child_contexts(record, context)
+
+    @property
+    @override
+    def metadata(self) -> MetadataMapping:
+        # Discovered metadata only for top-level properties (catalog.py says why); a catalog
+        # given as input is kept as it is.
+        if self._metadata is None and not (
+            self._tap_input_catalog and self._tap_input_catalog.get_stream(self.tap_stream_id)
+        ):
+            self._metadata = top_level_only(super().metadata)
+        return super().metadata
 
     @cached_property
     def _all_selected(self) -> bool:

@@ -30,6 +30,7 @@ from tap_quickbooks.auth import (
     TokenSealer,
     newest_first,
 )
+from tap_quickbooks.catalog import catalog_text, inline_definitions
 from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
 from tap_quickbooks.changes import FROM_BATCH_HEADER, RunPlan, plan_run
 from tap_quickbooks.client import QuickBooksStream
@@ -222,6 +223,15 @@ class TapQuickBooks(Tap):
         return max(LOWEST_MINOR_VERSION, int(self.config.get("minor_version") or 0))
 
     # -- streams, and what they share ---------------------------------------------------------
+
+    def __init__(self, *args: t.Any, catalog: t.Any = None, **kwargs: t.Any) -> None:
+        # A catalog this tap wrote refers to shared definitions: put them back first.
+        super().__init__(*args, catalog=inline_definitions(catalog), **kwargs)
+
+    @property
+    @override
+    def catalog_json_text(self) -> str:
+        return catalog_text(self.catalog_dict)  # small enough for Meltano (catalog.py)
 
     def discover_streams(self) -> list:
         return [QuickBooksStream(self, entity) for entity in ENTITIES] + report_streams(self)
