@@ -7,11 +7,12 @@ UV_VENV := .venv-uv
 UV := $(or $(shell command -v uv 2>/dev/null),$(shell $(PY) -m uv --version >/dev/null 2>&1 && echo "$(PY) -m uv"),$(UV_VENV)/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help uv sync postgres test lint demo bench clean
+.PHONY: help uv sync postgres test lint demo query bench clean
 
 help:
 	@echo "make test   - install everything and run the whole test suite"
 	@echo "make demo   - start the emulator and run meltano tap-quickbooks -> DuckDB"
+	@echo "make query  - query the demo's DuckDB warehouse (SQL=\"select ...\"; default: revenue by month)"
 	@echo "make bench  - print throughput, call-count and memory figures"
 	@echo "make lint   - ruff"
 
@@ -53,6 +54,12 @@ lint: sync
 
 demo: sync
 	$(UV) run --frozen python -m scripts.demo
+
+# The duckdb that wrote the warehouse (target-duckdb's environment) reads it: nothing to install.
+DEMO_DUCKDB := .meltano/loaders/target-duckdb/venv/bin/python
+query:
+	@[ -x $(DEMO_DUCKDB) ] || { echo "Run make demo first: it installs target-duckdb and loads the warehouse."; exit 1; }
+	@SQL='$(SQL)' $(DEMO_DUCKDB) scripts/query.py
 
 bench: sync
 	$(UV) run --frozen python -m scripts.bench
