@@ -18,3 +18,20 @@ def test_spool_files_are_closed(company) -> None:
     assert sum(len(r) for r in run.records.values()) > 200
     assert "unclosed file" not in run.stderr
     assert "ResourceWarning" not in run.stderr
+
+
+def test_connection_test_gives_its_verdict_once(company) -> None:
+    run = run_tap(company.tap_config(), args=["--test"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (run.stdout + run.stderr).count("Connection test OK") == 1
+
+
+def test_record_test_logs_no_error_for_its_own_limit(company) -> None:
+    """`--test=record` syncs one record of each stream; the SDK stops a stream there by
+    raising, which is not an error and must not be logged as one."""
+    run = run_tap(company.tap_config(), args=["--test=record"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "An unhandled error occurred" not in run.stderr
+    assert " ERROR " not in run.stderr
+    assert len(run.records) >= 41
+    assert "Test sync OK" in run.stderr
