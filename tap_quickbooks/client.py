@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
-from singer_sdk import RESTStream
+from singer_sdk import RESTStream, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -84,6 +84,9 @@ class WholeBodyAdapter(HTTPAdapter):
         return response
 
 
+PLAN_ENDPOINTS = ("cdc", "batch")  # called for the whole run (changes.py), not for a stream
+
+
 class QuickBooksTransport(RESTStream[t.Any]):
     """What every request to a company shares, entity or report: host, token, QBO's limits,
     retries, and reading QBO's answers and errors. One policy, in one place."""
@@ -134,6 +137,39 @@ class QuickBooksTransport(RESTStream[t.Any]):
         # QBO streams have no child streams; the SDK would still copy every record for them.
         if self.child_streams:
             yield from super().generate_child_contexts(record, context)
+
+    @override
+    def _write_request_duration_log(
+        self,
+        endpoint: str,
+        response: requests.Response,
+        context: Context | None,
+        extra_tags: dict | None,
+    ) -> None:
+        # The run plan's CDC and batch calls go out through the first selected stream, but
+        # are the run's, not that stream's, and are not its `/query` endpoint: say so.
+        path = urlsplit(response.request.url or "").path if response.request else ""
+        called = path.rsplit("/", 1)[-1]
+        if called not in PLAN_ENDPOINTS:
+            super()._write_request_duration_log(endpoint, response, context, extra_tags)
+            return
+        point = metrics.Point(
+            "timer",
+            metric=metrics.Metric.HTTP_REQUEST_DURATION,
+            value=response.elapsed.total_seconds(),
+            tags={
+                metrics.Tag.STREAM: "run plan",
+                metrics.Tag.ENDPOINT: f"/{called}",
+                metrics.Tag.HTTP_STATUS_CODE: response.status_code,
+                metrics.Tag.STATUS: (
+                    metrics.Status.SUCCEEDED
+                    if response.status_code < HTTPStatus.BAD_REQUEST
+                    else metrics.Status.FAILED
+                ),
+                **(extra_tags or {}),
+            },
+        )
+        self._log_metric(point)
 
     @property
     @override

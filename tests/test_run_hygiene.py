@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.singer import run_tap
 from tests.test_tap_sync import select
 
@@ -35,3 +37,25 @@ def test_record_test_logs_no_error_for_its_own_limit(company) -> None:
     assert " ERROR " not in run.stderr
     assert len(run.records) >= 41
     assert "Test sync OK" in run.stderr
+
+
+def request_metrics(stderr: str) -> list[dict]:
+    points = []
+    for line in stderr.splitlines():
+        if "METRIC: " in line and "http_request_duration" in line:
+            points.append(json.loads(line.split("METRIC: ", 1)[1]))
+    return points
+
+
+def test_plan_calls_are_the_runs_and_name_their_endpoint(company) -> None:
+    """The run plan's batch and CDC calls were logged under the stream `accounts` with its
+    `/query` endpoint. A run after one with nothing changed makes just those two calls."""
+    first = run_tap(company.tap_config())
+    assert first.returncode == 0, first.stderr[-2000:]
+    tags = [(p["tags"]["stream"], p["tags"]["endpoint"]) for p in request_metrics(first.stderr)]
+    assert ("run plan", "/batch") in tags
+    assert all(endpoint in ("/batch", "/cdc") for stream, endpoint in tags if stream == "run plan")
+    second = run_tap(company.tap_config(), state=first.last_state)
+    assert second.returncode == 0, second.stderr[-2000:]
+    tags = [(p["tags"]["stream"], p["tags"]["endpoint"]) for p in request_metrics(second.stderr)]
+    assert sorted(tags) == [("run plan", "/batch"), ("run plan", "/cdc")]
