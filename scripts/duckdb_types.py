@@ -31,7 +31,7 @@ def main(path: str, schema: str, columns: dict[str, dict[str, str]]) -> int:
                 f"where table_schema = '{schema}'"
             ).fetchall()
         }
-        changed = 0
+        changed, kept = 0, []
         for table, kinds in columns.items():
             for name, kind in kinds.items():
                 column = name.lower()  # target-duckdb lower-cases column names
@@ -39,9 +39,15 @@ def main(path: str, schema: str, columns: dict[str, dict[str, str]]) -> int:
                 want = SQL_TYPES[kind]
                 if current is None or current.startswith(want.split("(")[0]):
                     continue
-                con.execute(f'alter table "{schema}"."{table}" alter column "{column}" type {want}')
-                changed += 1
+                alter = f'alter table "{schema}"."{table}" alter column "{column}" type {want}'
+                try:
+                    con.execute(alter)
+                    changed += 1
+                except duckdb.BinderException:  # DuckDB keeps a key column's type
+                    kept.append(f"{table}.{column}")
     print(f"{changed} columns typed (money DECIMAL, dates DATE).")
+    if kept:
+        print(f"Key columns left as loaded: {', '.join(kept)}.")
     return 0
 
 

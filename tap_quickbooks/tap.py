@@ -43,6 +43,7 @@ from tap_quickbooks.changes import FROM_BATCH_HEADER, RunPlan, plan_run
 from tap_quickbooks.client import QuickBooksStream
 from tap_quickbooks.output import BlockWriter
 from tap_quickbooks.paging import KeysetPaginator
+from tap_quickbooks.progress import Progress
 from tap_quickbooks.readahead import PageChain, keep_memory_flat, slice_bounds
 from tap_quickbooks.reports import REPORT_SETTINGS, report_settings_problems, report_streams
 from tap_quickbooks.throttle import RequestLimiter
@@ -193,6 +194,13 @@ class TapQuickBooks(Tap):
             "user_agent",
             th.StringType,
             description="User-Agent header sent to QBO.",
+        ),
+        th.Property(
+            "progress_interval",
+            th.NumberType,
+            default=5,
+            description="Seconds between two progress lines in the log (records, pages, API "
+            "calls, rate-limit waits of the stream being written); 0 logs every page.",
         ),
         *REPORT_SETTINGS,
     ).to_dict()
@@ -362,6 +370,15 @@ class TapQuickBooks(Tap):
             ]
         return chains
 
+    @cached_property
+    def progress(self) -> Progress:
+        return Progress(
+            self.logger,
+            float(self.config.get("progress_interval", 5) or 0),
+            calls=lambda: self.api_calls["requests"],
+            waited=lambda: self.limiter.waited,
+        )
+
     def count_call(self, kind: str) -> None:
         """Count a request, a metered call or a retry; page chains count at once."""
         with self._count_lock:
@@ -398,6 +415,8 @@ class TapQuickBooks(Tap):
                 refreshes,
                 self.limiter.waited,
             )
+            for line in self.progress.summary():
+                self.logger.info("Run summary: %s", line)
 
     # -- auth and state ----------------------------------------------------------------------
 

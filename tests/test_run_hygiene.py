@@ -59,3 +59,41 @@ def test_plan_calls_are_the_runs_and_name_their_endpoint(company) -> None:
     assert second.returncode == 0, second.stderr[-2000:]
     tags = [(p["tags"]["stream"], p["tags"]["endpoint"]) for p in request_metrics(second.stderr)]
     assert sorted(tags) == [("run plan", "/batch"), ("run plan", "/cdc")]
+
+
+def test_progress_lines_and_a_summary_table(company) -> None:
+    config = {**company.tap_config(), "page_size": 25, "progress_interval": 0}
+    catalog = select(config, ["invoices", "customers"])
+    run = run_tap(config, args=["--catalog", str(catalog)])
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = [
+        line.split("Progress: ", 1)[1] for line in run.stderr.splitlines() if "Progress: " in line
+    ]
+    invoices = [line for line in lines if line.startswith("invoices: ")]
+    assert len(invoices) >= 3  # one a page, with the interval at 0
+    counts = [
+        int(line.split(" records")[0].removeprefix("invoices: ").replace(",", ""))
+        for line in invoices
+    ]
+    assert counts == sorted(counts)
+    assert "API calls" in invoices[-1]
+    assert "waited for rate limits" in invoices[-1]
+    table = [
+        line.split("Run summary: ", 1)[1]
+        for line in run.stderr.splitlines()
+        if "Run summary: " in line
+    ]
+    row = next(line.split() for line in table if line.startswith("invoices "))
+    assert int(row[1].replace(",", "")) == len(run.records["invoices"])
+
+
+def test_a_rough_page_estimate_is_not_shown() -> None:
+    """A first page of rows created in one second made the plan estimate 500,308 pages."""
+    import logging
+
+    from tap_quickbooks.progress import Progress
+
+    progress = Progress(logging.getLogger("test"), 60, calls=lambda: 3, waited=lambda: 0.0)
+    progress.page("customers", 1000, expected_pages=500_308)
+    assert "500,308" not in progress.line("customers", 500_308)
+    assert "of about 40 pages" in progress.line("customers", 40)
