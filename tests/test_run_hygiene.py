@@ -97,3 +97,11 @@ def test_a_rough_page_estimate_is_not_shown() -> None:
     progress.page("customers", 1000, expected_pages=500_308)
     assert "500,308" not in progress.line("customers", 500_308)
     assert "of about 40 pages" in progress.line("customers", 40)
+
+
+def test_the_plans_estimate_does_not_alarm() -> None:
+    from tap_quickbooks.tap import page_estimate
+
+    assert page_estimate(37.2) == "about 38 pages"
+    assert "500,308" not in page_estimate(500_308)
+    assert "500308" not in page_estimate(500_308)
