@@ -19,15 +19,16 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
-from singer_sdk import RESTStream
+from singer_sdk import RESTStream, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.pagination import BaseAPIPaginator, OffsetPaginator, SinglePagePaginator
-from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib import MetadataMapping, RecordMessage
 
 from tap_quickbooks import errors, query
+from tap_quickbooks.catalog import top_level_only
 from tap_quickbooks.changes import FROM_BATCH_HEADER, SYNCED_AT
 from tap_quickbooks.paging import KeysetPaginator, Window, record_time
 from tap_quickbooks.passthrough import RawRecord, RawRow, UnusualPage, read_batch, read_page
@@ -83,6 +84,9 @@ class WholeBodyAdapter(HTTPAdapter):
         return response
 
 
+PLAN_ENDPOINTS = ("cdc", "batch")  # called for the whole run (changes.py), not for a stream
+
+
 class QuickBooksTransport(RESTStream[t.Any]):
     """What every request to a company shares, entity or report: host, token, QBO's limits,
     retries, and reading QBO's answers and errors. One policy, in one place."""
@@ -133,6 +137,50 @@ class QuickBooksTransport(RESTStream[t.Any]):
         # QBO streams have no child streams; the SDK would still copy every record for them.
         if self.child_streams:
             yield from super().generate_child_contexts(record, context)
+
+    @override
+    def _write_request_duration_log(
+        self,
+        endpoint: str,
+        response: requests.Response,
+        context: Context | None,
+        extra_tags: dict | None,
+    ) -> None:
+        # The run plan's CDC and batch calls go out through the first selected stream, but
+        # are the run's, not that stream's, and are not its `/query` endpoint: say so.
+        path = urlsplit(response.request.url or "").path if response.request else ""
+        called = path.rsplit("/", 1)[-1]
+        if called not in PLAN_ENDPOINTS:
+            super()._write_request_duration_log(endpoint, response, context, extra_tags)
+            return
+        point = metrics.Point(
+            "timer",
+            metric=metrics.Metric.HTTP_REQUEST_DURATION,
+            value=response.elapsed.total_seconds(),
+            tags={
+                metrics.Tag.STREAM: "run plan",
+                metrics.Tag.ENDPOINT: f"/{called}",
+                metrics.Tag.HTTP_STATUS_CODE: response.status_code,
+                metrics.Tag.STATUS: (
+                    metrics.Status.SUCCEEDED
+                    if response.status_code < HTTPStatus.BAD_REQUEST
+                    else metrics.Status.FAILED
+                ),
+                **(extra_tags or {}),
+            },
+        )
+        self._log_metric(point)
+
+    @property
+    @override
+    def metadata(self) -> MetadataMapping:
+        # Discovered metadata only for top-level properties (catalog.py says why); a catalog
+        # given as input is kept as it is.
+        if self._metadata is None and not (
+            self._tap_input_catalog and self._tap_input_catalog.get_stream(self.tap_stream_id)
+        ):
+            self._metadata = top_level_only(super().metadata)
+        return super().metadata
 
     @cached_property
     def _all_selected(self) -> bool:
@@ -406,6 +454,9 @@ class QuickBooksStream(QuickBooksTransport):
                     for page in chain.pages():
                         request_counter.increment()
                         self.update_sync_costs(page.request, page.response, context)
+                        plan = vars(self._tap).get("run_plan")  # not made here: it calls QBO
+                        expected = plan.expected_pages.get(self.name) if plan else None
+                        self._tap.progress.page(self.name, len(page.rows or ()), expected)
                         yield from page.rows
         finally:
             # A consumer that stops early (a dry run's record limit, an error) leaves at most

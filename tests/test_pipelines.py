@@ -304,6 +304,25 @@ def test_postgres_flags_the_deleted_invoice(postgres_pipeline) -> None:
     }
 
 
+def test_postgres_holds_money_as_numeric_and_dates_as_date(postgres_pipeline, postgres) -> None:
+    """What users query: exact money (NUMERIC, never a float) and real dates, as declared."""
+    out = postgres.psql(
+        "select table_name || '.' || column_name || '=' || data_type "
+        "from information_schema.columns where table_schema = 'quickbooks' and "
+        "(table_name, column_name) in (('invoices', 'TotalAmt'), ('invoices', 'TxnDate'), "
+        "('payments', 'TotalAmt'), ('bills', 'DueDate'), ('customers', 'Balance'))",
+        "warehouse_pg",
+    )
+    types = dict(line.split("=", 1) for line in out.split())
+    assert types == {
+        "invoices.TotalAmt": "numeric",
+        "invoices.TxnDate": "date",
+        "payments.TotalAmt": "numeric",
+        "bills.DueDate": "date",
+        "customers.Balance": "numeric",
+    }
+
+
 def test_postgres_has_a_column_for_every_field_qbo_sends(postgres_pipeline) -> None:
     assert missing_columns(postgres_pipeline.second, postgres_pipeline.after) == {}
 
