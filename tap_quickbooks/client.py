@@ -226,8 +226,12 @@ class QuickBooksTransport(RESTStream[t.Any]):
         except ValueError as exc:
             raise RetriableAPIError(f"{self.name}: {errors.describe(response)}", response) from exc
         if fault := errors.fault_of(body):
+            # QBO's own failure may pass; a refusal of what was asked (a ValidationFault, an
+            # authorization fault) is the same every time: retrying it only waits.
             msg = f"{self.name}: QBO answered 200 with a fault: {errors.fault_text(fault)}"
-            raise RetriableAPIError(msg, response)
+            if is_transient_fault(fault):
+                raise RetriableAPIError(msg, response)
+            raise FatalAPIError(f"{msg} [intuit_tid={errors.intuit_tid(response)}]")
         response.qbo_body = body  # parsed once
         if isinstance(body, dict) and body.get("time"):
             self._tap.note_server_time(body["time"])
@@ -523,6 +527,25 @@ def lift_wrapped(row: dict) -> dict:
     if inner is None:
         return row
     return {**row, "Id": inner["Id"], "MetaData": inner.get("MetaData")}
+
+
+TRANSIENT_FAULT_TYPES = frozenset({"systemfault"})
+# Throttled, gateway timeout, service unavailable, "an application error has occurred".
+TRANSIENT_FAULT_CODES = frozenset({"3001", "3002", "6002", "6003", "10000"})
+
+
+def is_transient_fault(fault: dict) -> bool:
+    """Whether a Fault inside a 200 may pass if asked again (QBO's side failed), rather than
+    refuse the request itself whatever the number of tries."""
+    if str(fault.get("type") or "").lower() in TRANSIENT_FAULT_TYPES:
+        return True
+    found = fault.get("Error") or fault.get("error") or []
+    codes = {
+        str(e.get("code"))
+        for e in (found if isinstance(found, list) else [found])
+        if isinstance(e, dict)
+    }
+    return bool(codes & TRANSIENT_FAULT_CODES)
 
 
 def _retry_after(response: requests.Response) -> float | None:
