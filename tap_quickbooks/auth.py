@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from singer_sdk.authenticators import OAuthAuthenticator
 
+from tap_quickbooks import wire
+
 logger = logging.getLogger("tap_quickbooks.auth")
 
 PRODUCTION_TOKEN_URL = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"  # noqa: S105
@@ -220,7 +222,7 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
         for attempt in range(1, _TRANSIENT_TRIES + 1):
             request_time = dt.datetime.now(dt.UTC)
             try:
-                response = self._session.post(
+                response = wire.mounted(self._session).post(
                     self.auth_endpoint, headers=headers, data=data, timeout=self._timeout
                 )
             except requests.RequestException as exc:

@@ -17,8 +17,6 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import requests
-import urllib3
-from requests.adapters import HTTPAdapter
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
@@ -58,31 +56,6 @@ def record_schema(entity: Entity) -> dict:
     return schema
 
 
-class WholeBodyAdapter(HTTPAdapter):
-    """Reads each answer's body in one call. requests reads it in 10 KB pieces, each a round
-    of Python through urllib3: for a 2 MB page of 1000 rows, more CPU than splitting it."""
-
-    @override
-    def send(
-        self, request: requests.PreparedRequest, stream: bool = False, **kwargs: t.Any
-    ) -> requests.Response:
-        response = super().send(request, stream=True, **kwargs)
-        if stream:
-            return response
-        try:  # failures worded as requests words them, so that retries see the same errors
-            response._content = response.raw.read(decode_content=True)
-        except urllib3.exceptions.ProtocolError as exc:
-            raise requests.exceptions.ChunkedEncodingError(exc) from exc
-        except urllib3.exceptions.DecodeError as exc:
-            raise requests.exceptions.ContentDecodingError(exc) from exc
-        except urllib3.exceptions.ReadTimeoutError as exc:
-            raise requests.exceptions.ConnectionError(exc) from exc
-        except urllib3.exceptions.SSLError as exc:
-            raise requests.exceptions.SSLError(exc) from exc
-        response._content_consumed = True
-        return response
-
-
 class QuickBooksTransport(RESTStream[t.Any]):
     """What every request to a company shares, entity or report: host, token, QBO's limits,
     retries, and reading QBO's answers and errors. One policy, in one place."""
@@ -107,12 +80,9 @@ class QuickBooksTransport(RESTStream[t.Any]):
     @property
     @override
     def requests_session(self) -> requests.Session:
-        if not self._requests_session:
-            session = requests.Session()
-            session.mount("https://", WholeBodyAdapter())
-            session.mount("http://", WholeBodyAdapter())
-            self._requests_session = session
-        return self._requests_session
+        # One session for the run (its connections reused by every stream), whose answers
+        # are read whole, within request_timeout and a size cap (wire.py).
+        return self._tap.http_session
 
     @property
     @override

@@ -92,6 +92,11 @@ class PageChain:
         no name, goes when the chain does.)"""
         self._stop.set()
 
+    def join(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the chain's thread to end (after :meth:`stop`)."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
     def _fetch(self) -> None:
         stream, context, paginator = self.stream, self.context, self.paginator
         stream.chain_priority.value = self.priority  # for this thread's requests
