@@ -3,6 +3,7 @@ would: trickling, a gzip bomb, an endless chunked body."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import zlib
@@ -105,10 +106,7 @@ class HostileProxy:
     def bomb(h: BaseHTTPRequestHandler) -> None:
         """A few hundred KB of gzip that inflate to 1 GiB."""
         h.close_connection = True
-        packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip framing
-        zeros = b" " * MiB
-        parts = [packer.compress(zeros) for _ in range(1024)] + [packer.flush()]
-        data = b"".join(parts)
+        data = gzip_bomb()
         h.send_response(200)
         h.send_header("Content-Type", "application/json")
         h.send_header("Content-Encoding", "gzip")
@@ -128,6 +126,14 @@ class HostileProxy:
         for _ in range(1024):
             h.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         h.wfile.write(b"0\r\n\r\n")
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """Made once (it takes seconds): answered at once, it is the size that must stop the tap."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip framing
+    spaces = b" " * MiB
+    return b"".join([packer.compress(spaces) for _ in range(1024)] + [packer.flush()])
 
 
 def nth(kind: str, n: int, mode: str) -> Plan:

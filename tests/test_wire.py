@@ -10,7 +10,7 @@ import requests
 
 from tap_quickbooks import wire
 from tap_quickbooks.tap import TapQuickBooks
-from tests.hostile import HostileProxy, nth
+from tests.hostile import HostileProxy, gzip_bomb, nth
 from tests.singer import run_tap
 from tests.test_resilience import assert_equals_truth, tagged
 from tests.test_tap_sync import select
@@ -76,6 +76,7 @@ STREAMS = ["invoices", "customers"]
 def test_a_run_meeting_a_hostile_answer_stops_clearly_and_resumes(
     make_company, mode: str, sentence: str
 ) -> None:
+    gzip_bomb()  # made before the run, so that it comes at once
     emu = make_company(seed=53, scale=500)
     clean = {**emu.tap_config(), "page_size": 5, **FAST}
     args = ["--catalog", str(select(clean, STREAMS))]
