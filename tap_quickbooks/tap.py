@@ -296,11 +296,12 @@ class TapQuickBooks(Tap):
             self.state_writer.write_state(self.state)
             raise
         finally:
-            # No page chain outlives the run: a thread still at work when the interpreter
-            # shuts down is one more way to crash there.
-            self.stop_chains(wait=1.0)
-            # Lines since the last STATE, and the final STATE if the SDK wrote none after them.
-            self.message_writer.flush()
+            with stopping.whole_lines:  # a signal now waits until the last lines are out
+                # No page chain outlives the run: a thread still at work when the interpreter
+                # shuts down is one more way to crash there.
+                self.stop_chains(wait=1.0)
+                # Lines since the last STATE, and the final STATE if the SDK wrote none after.
+                self.message_writer.flush()
 
     def stop_chains(self, wait: float = 0.0) -> None:
         """Stop every page chain of the run; wait up to ``wait`` seconds in all for their
