@@ -626,6 +626,9 @@ class NoAuth:
     def expire(self) -> None:  # pragma: no cover - called on a 401 only
         pass
 
+    def worked(self, request) -> None:  # a request the token was good for: nothing to note
+        pass
+
 
 class FakeQBO:
     """Answers report requests from a handler(report name, params) -> (status, body)."""
