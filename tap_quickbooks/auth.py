@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from singer_sdk.authenticators import OAuthAuthenticator
 
-from tap_quickbooks import errors
+from tap_quickbooks import errors, wire
 
 logger = logging.getLogger("tap_quickbooks.auth")
 
@@ -510,7 +510,10 @@ def post_token_request(
 ) -> requests.Response:
     """The one HTTP call of a token grant. Never follows a redirect: a 307/308 would re-post
     the refresh token and the client secret to wherever it points."""
-    return session.post(url, headers=headers, data=data, timeout=timeout, allow_redirects=False)
+    # Read by wire.py: the timeout bounds the whole answer, and its size is capped.
+    return wire.mounted(session).post(
+        url, headers=headers, data=data, timeout=timeout, allow_redirects=False
+    )
 
 
 def _oauth_error(response: requests.Response) -> str | None:

@@ -17,8 +17,6 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import requests
-import urllib3
-from requests.adapters import HTTPAdapter
 from singer_sdk import RESTStream, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
@@ -59,31 +57,6 @@ def record_schema(entity: Entity) -> dict:
     return schema
 
 
-class WholeBodyAdapter(HTTPAdapter):
-    """Reads each answer's body in one call. requests reads it in 10 KB pieces, each a round
-    of Python through urllib3: for a 2 MB page of 1000 rows, more CPU than splitting it."""
-
-    @override
-    def send(
-        self, request: requests.PreparedRequest, stream: bool = False, **kwargs: t.Any
-    ) -> requests.Response:
-        response = super().send(request, stream=True, **kwargs)
-        if stream:
-            return response
-        try:  # failures worded as requests words them, so that retries see the same errors
-            response._content = response.raw.read(decode_content=True)
-        except urllib3.exceptions.ProtocolError as exc:
-            raise requests.exceptions.ChunkedEncodingError(exc) from exc
-        except urllib3.exceptions.DecodeError as exc:
-            raise requests.exceptions.ContentDecodingError(exc) from exc
-        except urllib3.exceptions.ReadTimeoutError as exc:
-            raise requests.exceptions.ConnectionError(exc) from exc
-        except urllib3.exceptions.SSLError as exc:
-            raise requests.exceptions.SSLError(exc) from exc
-        response._content_consumed = True
-        return response
-
-
 PLAN_ENDPOINTS = ("cdc", "batch")  # called for the whole run (changes.py), not for a stream
 
 
@@ -111,12 +84,9 @@ class QuickBooksTransport(RESTStream[t.Any]):
     @property
     @override
     def requests_session(self) -> requests.Session:
-        if not self._requests_session:
-            session = requests.Session()
-            session.mount("https://", WholeBodyAdapter())
-            session.mount("http://", WholeBodyAdapter())
-            self._requests_session = session
-        return self._requests_session
+        # One session for the run (its connections reused by every stream), whose answers
+        # are read whole, within request_timeout and a size cap (wire.py).
+        return self._tap.http_session
 
     @property
     @override
@@ -281,8 +251,12 @@ class QuickBooksTransport(RESTStream[t.Any]):
         except ValueError as exc:
             raise RetriableAPIError(f"{self.name}: {errors.describe(response)}", response) from exc
         if fault := errors.fault_of(body):
+            # QBO's own failure may pass; a refusal of what was asked (a ValidationFault, an
+            # authorization fault) is the same every time: retrying it only waits.
             msg = f"{self.name}: QBO answered 200 with a fault: {errors.fault_text(fault)}"
-            raise RetriableAPIError(msg, response)
+            if is_transient_fault(fault):
+                raise RetriableAPIError(msg, response)
+            raise FatalAPIError(f"{msg} [intuit_tid={errors.intuit_tid(response)}]")
         response.qbo_body = body  # parsed once
         if isinstance(body, dict) and body.get("time"):
             self._tap.note_server_time(body["time"])
@@ -581,6 +555,25 @@ def lift_wrapped(row: dict) -> dict:
     if inner is None:
         return row
     return {**row, "Id": inner["Id"], "MetaData": inner.get("MetaData")}
+
+
+TRANSIENT_FAULT_TYPES = frozenset({"systemfault"})
+# Throttled, gateway timeout, service unavailable, "an application error has occurred".
+TRANSIENT_FAULT_CODES = frozenset({"3001", "3002", "6002", "6003", "10000"})
+
+
+def is_transient_fault(fault: dict) -> bool:
+    """Whether a Fault inside a 200 may pass if asked again (QBO's side failed), rather than
+    refuse the request itself whatever the number of tries."""
+    if str(fault.get("type") or "").lower() in TRANSIENT_FAULT_TYPES:
+        return True
+    found = fault.get("Error") or fault.get("error") or []
+    codes = {
+        str(e.get("code"))
+        for e in (found if isinstance(found, list) else [found])
+        if isinstance(e, dict)
+    }
+    return bool(codes & TRANSIENT_FAULT_CODES)
 
 
 def _retry_after(response: requests.Response) -> float | None:

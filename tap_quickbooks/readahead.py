@@ -112,6 +112,11 @@ class PageChain:
             if self._ends == 2 and self._spool is not None:
                 self._spool.close()
 
+    def join(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the chain's thread to end (after :meth:`stop`)."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
     def _fetch(self) -> None:
         stream, context, paginator = self.stream, self.context, self.paginator
         stream.chain_priority.value = self.priority  # for this thread's requests

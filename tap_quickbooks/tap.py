@@ -11,6 +11,7 @@ import math
 import random
 import sys
 import threading
+import time
 import typing as t
 from functools import cached_property
 from urllib.parse import parse_qs, urlparse
@@ -31,7 +32,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from tap_quickbooks import errors, query
+from tap_quickbooks import errors, query, stopping, wire
 from tap_quickbooks.auth import (
     PRODUCTION_TOKEN_URL,
     REALM_HINT,
@@ -297,6 +298,11 @@ class TapQuickBooks(Tap):
         return [QuickBooksStream(self, entity) for entity in ENTITIES] + report_streams(self)
 
     @cached_property
+    def http_session(self) -> requests.Session:
+        """The run's one HTTP session (see wire.py), shared by every stream."""
+        return wire.session()
+
+    @cached_property
     def limiter(self) -> RequestLimiter:
         per_minute = int(self.config.get("requests_per_minute") or 500)
         return RequestLimiter(per_minute=per_minute, per_second=10, in_flight=10)
@@ -343,11 +349,6 @@ class TapQuickBooks(Tap):
     @override
     def sync_all(self) -> None:
         self.reads_ahead = True  # a whole run: every stream's pages are fetched from the start
-        # Page chains wait on the network, the writing holds the GIL: hand it over within a
-        # millisecond (not Python's 5), so an answer that arrived is read and the chain's
-        # next request sent without waiting for the writer's time slice to end.
-        sys.setswitchinterval(0.001)
-        keep_memory_flat()
         try:
             # Streams are written shortest first (the order of Singer streams is free), and
             # their requests are served in that order: each stream's pages are then mostly
@@ -358,15 +359,42 @@ class TapQuickBooks(Tap):
             self.streams.clear()
             self.streams.update((s.name, s) for s in order)
             super().sync_all()
+        except stopping.Stopped:
+            # Every line so far is whole, and the state covers exactly the records among them
+            # (the SDK moves a bookmark only after its record's line): the run ends on it.
+            self.stop_chains()
+            self.state_writer.write_state(self.state)
+            raise
         finally:
-            # A refresh token rotated since the last STATE goes out in a final one.
-            if self._pending_token is not None or self._forgotten is not None:
-                self.state_writer.write_state(self.state)
-            # Lines since the last STATE, and the final STATE if the SDK wrote none after them.
-            self.message_writer.flush()
+            with stopping.whole_lines:  # a signal now waits until the last lines are out
+                # No page chain outlives the run: a thread still at work when the interpreter
+                # shuts down is one more way to crash there.
+                self.stop_chains(wait=1.0)
+                # A refresh token rotated since the last STATE goes out in a final one.
+                if self._pending_token is not None or self._forgotten is not None:
+                    self.state_writer.write_state(self.state)
+                # Lines since the last STATE, and the final STATE if the SDK wrote none after.
+                self.message_writer.flush()
+
+    def stop_chains(self, wait: float = 0.0) -> None:
+        """Stop every page chain of the run; wait up to ``wait`` seconds in all for their
+        threads (one inside a request ends with it, within request_timeout)."""
+        for chain in self._started_chains:
+            chain.stop()
+        deadline = time.monotonic() + wait
+        for chain in self._started_chains:
+            chain.join(max(0.0, deadline - time.monotonic()))
 
     reads_ahead = False
     _chains: dict[str, list[PageChain]] | None = None
+
+    @cached_property
+    def _started_chains(self) -> list[PageChain]:
+        return []
+
+    def _chain(self, chain: PageChain) -> PageChain:
+        self._started_chains.append(chain)
+        return chain.start()
 
     def page_chains(self, stream: QuickBooksStream, context: dict | None) -> list[PageChain]:
         """The stream's page chains, oldest slice of history first. The first stream to ask,
@@ -379,7 +407,7 @@ class TapQuickBooks(Tap):
             return chains
         for chain in chains or []:
             chain.stop()
-        return [PageChain(stream, context, stream.get_new_paginator(), spool=False).start()]
+        return [self._chain(PageChain(stream, context, stream.get_new_paginator(), spool=False))]
 
     def _start_chains(self) -> dict[str, list[PageChain]]:
         plan = self.run_plan
@@ -413,7 +441,7 @@ class TapQuickBooks(Tap):
                         ", ".join(query.utc_text(cut) for cut in cuts),
                     )
             chains[stream.name] = [
-                PageChain(stream, None, p, spool=True, priority=place + n / 1000).start()
+                self._chain(PageChain(stream, None, p, spool=True, priority=place + n / 1000))
                 for n, p in enumerate(paginators)
             ]
         return chains
@@ -555,9 +583,23 @@ class TapQuickBooks(Tap):
 
     # -- failing clearly ---------------------------------------------------------------------
 
+    @override
+    def _handle_termination(self, signum: int, frame: t.Any) -> None:
+        # The SDK's handler writes a STATE wherever the signal lands (within a block being
+        # written, too) and exits 0; stopping.py stops between lines, and the run ends on a
+        # STATE covering exactly what it wrote (sync_all, invoke).
+        stopping.on_signal(signum, frame)
+
     @classmethod
     def invoke(cls, **kwargs: t.Any) -> None:  # type: ignore[override]
         """Run the sync; a failure the tap understands ends with its message, not a traceback."""
+        # Process-wide settings, here at the process's entry rather than in a library method.
+        # Page chains wait on the network, the writing holds the GIL: hand it over within a
+        # millisecond (not Python's 5), so an answer that arrived is read and the chain's
+        # next request sent without waiting for the writer's time slice to end.
+        sys.setswitchinterval(0.001)
+        keep_memory_flat()  # before any thread starts
+        stopping.install()  # until the tap installs its own handler, the same one
         try:
             super().invoke(**kwargs)
             if cls.token_store_failed:
@@ -568,8 +610,23 @@ class TapQuickBooks(Tap):
                     cls.token_store_failed[-1],
                 )
                 sys.exit(1)
-        except (QuickBooksAuthError, FatalAPIError, RetriableAPIError) as exc:
-            cause = "Retries exhausted: " if isinstance(exc, RetriableAPIError) else ""
+        except stopping.Stopped as stop:
+            cls.logger.warning(
+                "Stopped by %s. The last STATE message covers every record written: hand it "
+                "to the next run and it resumes there, missing nothing.",
+                stop,
+            )
+            sys.exit(stop.exit_code)
+        except (
+            QuickBooksAuthError,
+            FatalAPIError,
+            RetriableAPIError,
+            requests.RequestException,
+        ) as exc:
+            retried = isinstance(exc, RetriableAPIError | requests.RequestException)
+            cause = "Retries exhausted: " if retried else ""
+            if isinstance(exc, requests.RequestException):
+                cause += f"{type(exc).__name__}: "
             cls.logger.error("%s%s", cause, exc)
             cls.logger.error(
                 "The run stopped. Its last STATE message covers every record written before "
@@ -624,7 +681,7 @@ class TapQuickBooks(Tap):
                 params={"minorversion": self.minor_version},
                 headers={"Accept": "application/json"},
             ).prepare()
-            response = requests.Session().send(
+            response = self.http_session.send(
                 self.authenticator(request), timeout=float(self.config.get("request_timeout", 60))
             )
         except QuickBooksAuthError as exc:
