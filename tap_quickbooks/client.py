@@ -568,8 +568,12 @@ class QuickBooksStream(QuickBooksTransport):
         for attempt in range(1, DOUBT_TRIES + 1):
             request = self._prepare_request(context=context, page=paginator)
             response = send(request, context)
-            rows = self.page_rows(response)
-            doubt = self.doubt(response, rows, paginator)
+            try:
+                rows = self.page_rows(response)
+            except FatalAPIError:
+                rows, doubt = [], Doubt("an answer without QueryResponse")
+            else:
+                doubt = self.doubt(response, rows, paginator)
             if doubt is None:
                 break
             if doubt.empty:
