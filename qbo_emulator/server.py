@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from . import admin, api, responses
+from . import admin, api, responses, writes
 from .behaviours import ODD_ANSWERS, odd_answer
 from .oauth import OAuthError
 from .responses import (
@@ -316,11 +316,25 @@ def api_request(app: Emulator, h, method: str, path: str, *, params: dict, raw: 
         realm = app.realms[realm_id]
         try:
             salt = hash((app.seed, number)) if behaviour.shuffle_ties else None
-            reply = dispatch(
-                realm, method, rest, params=params, raw=raw, now=now, path=path, h=h, salt=salt
-            )
+            if writes.handles(kind, method, rest):
+                reply = app.writes.handle(realm, kind, rest[0], params, raw, now=now, path=path)
+            else:
+                reply = dispatch(
+                    realm, method, rest, params=params, raw=raw, now=now, path=path, h=h, salt=salt
+                )
         except ApiError as err:
             reply = api.Reply(err.status, err.body(now), JSON_ERR)
+        except writes.BeforeCommit:
+            behaviour.delay()
+            send(h, 503, responses.SERVICE_UNAVAILABLE_503, HTML)
+            return
+        except writes.LostAnswer as lost:
+            behaviour.delay()
+            if lost.how == "reset":
+                reset(h)
+            else:
+                send(h, 504, responses.gateway_timeout_504(now), XML)
+            return
         if fault == "slow":
             behaviour.stall()
         behaviour.delay(reply.records)
