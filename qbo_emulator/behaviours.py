@@ -227,7 +227,12 @@ class Behaviour:
 def odd_answer(kind: str, request_kind: str, body: bytes) -> tuple[bytes, dict]:
     """A 200 answer's body rewritten as the odd answer ``kind`` (see the module's doc), and
     the headers it needs; unchanged when the kind does not apply to this kind of request."""
-    doc = json.loads(body)
+    try:
+        doc = json.loads(body)
+    except ValueError:  # not JSON (a PDF, a report in another shape): left as it is
+        return body, {}
+    if not isinstance(doc, dict):
+        return body, {}
     headers: dict = {}
     page = doc.get("QueryResponse") if request_kind == "query" else None
     rows = next((v for v in page.values() if isinstance(v, list)), None) if page else None
