@@ -528,7 +528,7 @@ def normalise_bookmark(stream_name: str, bookmark: dict) -> None:
             "Fix or remove that bookmark (the stream then re-reads from start_date)."
         )
         raise ConfigValidationError(msg, errors=[msg]) from exc
-    for key, when in (("bookmark", text), ("synced_at", bookmark.get(SYNCED_AT))):
+    for key, when in (("bookmark", value), ("synced_at", bookmark.get(SYNCED_AT))):
         if when and _in_the_future(str(when)):
             msg = (
                 f"State {key} of stream '{stream_name}' is {when}, later than this machine's "
