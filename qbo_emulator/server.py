@@ -159,7 +159,7 @@ def route(h: BaseHTTPRequestHandler, method: str) -> None:
             send_json(h, status, doc, "application/json")
         elif path == "/oauth2/v1/tokens/bearer" and method == "POST":
             token_endpoint(app, h, raw)
-        elif path in (
+        elif path.rstrip("/") in (  # intuit-oauth's AuthClient asks with a trailing slash
             "/.well-known/openid_configuration",
             "/.well-known/openid_sandbox_configuration",
         ):
@@ -299,7 +299,11 @@ def api_request(app: Emulator, h, method: str, path: str, *, params: dict, raw: 
             if fault == "401":
                 app.oauth.revoke_access(h.headers.get("Authorization"))
         status, detail = app.oauth.check_bearer(h.headers.get("Authorization"), realm_id)
-        if status == "wrong_realm" or (status == "ok" and realm_id not in app.realms):
+        if status == "ok" and realm_id not in app.realms:
+            # A live token for a company it was never authorized for (a wrong realm_id).
+            send(h, 403, responses.authorization_failed_403(now), JSON_ERR)
+            return
+        if status == "wrong_realm":
             send(
                 h, 401, responses.wrong_realm_401(now), XML, {"WWW-Authenticate": WWW_AUTHENTICATE}
             )
