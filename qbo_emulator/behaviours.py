@@ -27,7 +27,8 @@ it names and leaves others alone): ``empty_page`` (a query answered ``{"QueryRes
 ``gzip_empty`` (the same, gzip-encoded), ``no_metadata`` (a query page's rows without
 ``MetaData``), ``short_page`` (a query page's rows cut to half, ``maxResults`` kept),
 ``batch_empty`` (every batch item's ``QueryResponse`` is ``{}``), ``cdc_empty`` (a CDC answer
-saying nothing changed), ``future_row`` (a query page's last row stamped
+saying nothing changed), ``cdc_none`` (a CDC answer without ``CDCResponse``), ``future_row``
+(a query page's last row stamped
 ``9999-12-30T00:00:00-08:00``), ``future_time`` (the answer's ``time`` in 2031), ``no_id`` (a
 query page's first row without ``Id``), ``duplicate_id`` (a query page's second row carrying the
 first row's ``Id``) and ``disorder`` (a query page's rows in reverse order).
@@ -63,6 +64,7 @@ ODD_ANSWERS = (
     "short_page",
     "batch_empty",
     "cdc_empty",
+    "cdc_none",
     "future_row",
     "future_time",
     "no_id",
@@ -247,6 +249,8 @@ def odd_answer(kind: str, request_kind: str, body: bytes) -> tuple[bytes, dict]:
                 item["QueryResponse"] = {}
     elif kind == "cdc_empty" and request_kind == "cdc":
         doc = {"CDCResponse": [{"QueryResponse": [{}]}], "time": doc.get("time")}
+    elif kind == "cdc_none" and request_kind == "cdc":
+        doc = {"time": doc.get("time")}
     elif kind == "future_time":
         doc["time"] = "2031-06-01T10:00:00.000-07:00"
     elif rows:

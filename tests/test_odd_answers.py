@@ -171,6 +171,18 @@ def test_an_empty_cdc_answer_does_not_hide_changes_from_later_runs(make_company)
     assert emu.request_counts().get("cdc") == 1
 
 
+def test_a_cdc_answer_without_cdcresponse_is_not_taken_for_no_changes(make_company) -> None:
+    emu, config, catalog = invoices_company(make_company)
+    first = run_tap(config, None, catalog)
+    assert first.returncode == 0, first.stderr[-3000:]
+    ids = edit(emu, "Invoice", 10)
+    emu.behaviour.faults = {1: "cdc_none"}
+    second = run_tap(config, first.last_state, catalog)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "CDC answered without a CDCResponse" in second.stderr
+    assert edited(second, "invoices", ids) == ids  # read by query instead, in the same run
+
+
 def test_a_server_time_in_the_future_does_not_mark_unread_changes_read(make_company) -> None:
     emu, config, catalog = invoices_company(make_company)
     emu.behaviour.faults = {1: "future_time"}  # the batch answer's time reads 2031
