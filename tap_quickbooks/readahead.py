@@ -123,9 +123,7 @@ class PageChain:
         try:
             send = stream.request_decorator(stream._request)
             while not self._stop.is_set():
-                request = stream._prepare_request(context=context, page=paginator)
-                response = send(request, context)
-                rows = stream.read_rows(response, paginator)
+                request, response, rows = stream.fetch_page(send, context, paginator)
                 last = not rows and not paginator.continue_if_empty(response)
                 if not last:
                     paginator.advance(response)

@@ -42,10 +42,10 @@ from tap_quickbooks.auth import (
 )
 from tap_quickbooks.catalog import catalog_text, inline_definitions
 from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
-from tap_quickbooks.changes import FROM_BATCH_HEADER, RunPlan, plan_run
+from tap_quickbooks.changes import FROM_BATCH_HEADER, SYNCED_AT, RunPlan, plan_run
 from tap_quickbooks.client import QuickBooksStream
 from tap_quickbooks.output import BlockWriter
-from tap_quickbooks.paging import KeysetPaginator
+from tap_quickbooks.paging import FUTURE_ALLOWANCE, KeysetPaginator
 from tap_quickbooks.progress import Progress
 from tap_quickbooks.readahead import PageChain, keep_memory_flat, slice_bounds
 from tap_quickbooks.reports import REPORT_SETTINGS, report_settings_problems, report_streams
@@ -314,8 +314,18 @@ class TapQuickBooks(Tap):
         local_now = dt.datetime.now(dt.UTC)
         plan = plan_run(streams, local_now)
         # Streams are complete up to when this run began reading, by QBO's clock if it told us
-        # (a few minutes earlier, for clocks that disagree within QBO).
-        plan.started_at = (self.server_time or local_now) - dt.timedelta(minutes=5)
+        # (a few minutes earlier, for clocks that disagree within QBO). Whichever clock is
+        # behind wins: an answer's time ahead of this machine (a QBO clock gone wrong, or a
+        # time changed on the way) would mark changes not yet read as read.
+        server = self.server_time
+        if server is not None and server > local_now + FUTURE_ALLOWANCE:
+            self.logger.warning(
+                "QBO's answer reads %s, later than this machine's clock (%s): the run counts "
+                "by this machine's clock instead. If this machine's clock is behind, fix it.",
+                query.utc_text(server),
+                query.utc_text(local_now),
+            )
+        plan.started_at = min(server or local_now, local_now) - dt.timedelta(minutes=5)
         return plan
 
     server_time: dt.datetime | None = None
@@ -735,9 +745,25 @@ def normalise_bookmark(stream_name: str, bookmark: dict) -> None:
             "Fix or remove that bookmark (the stream then re-reads from start_date)."
         )
         raise ConfigValidationError(msg, errors=[msg]) from exc
+    for key, when in (("bookmark", value), ("synced_at", bookmark.get(SYNCED_AT))):
+        if when and _in_the_future(str(when)):
+            msg = (
+                f"State {key} of stream '{stream_name}' is {when}, later than this machine's "
+                "clock: a run from it would skip every change until then. Fix this machine's "
+                "clock, or remove that bookmark (the stream then re-reads from start_date)."
+            )
+            raise ConfigValidationError(msg, errors=[msg])
     bookmark.pop("LastUpdatedTime", None)
     bookmark["replication_key"] = "LastUpdatedTime"
     bookmark["replication_key_value"] = text
+
+
+def _in_the_future(text: str) -> bool:
+    try:
+        when = query.parse_instant(text)
+    except (ValueError, TypeError):
+        return False  # not a time at all: said where it is read
+    return when > dt.datetime.now(dt.UTC) + FUTURE_ALLOWANCE
 
 
 def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:

@@ -14,6 +14,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +40,9 @@ TAP = Path(sys.executable).parent / "tap-quickbooks"
 def start_company(seed: int, scale: int) -> Emulator:
     """A company whose history lies further back than the tap's CDC safety margin (5
     minutes before the last run's start), so a second run brings exactly what changed."""
-    emu = Emulator(seed=seed, scale=scale).start()
+    # Generated 10 minutes back, then caught up with this machine's clock (the tap refuses
+    # answers from a QBO clock ahead of its own).
+    emu = Emulator(seed=seed, scale=scale, now=time.time() - 600).start()
     emu.clock.advance(seconds=600)
     return emu
 
