@@ -1,0 +1,162 @@
+"""The Dagster project: ``dagster dev -m quickbooks_orchestrator.definitions``.
+
+- ``companies``: dynamic partitions, one per connected company, kept in step with the
+  registry by ``company_registry_sensor`` (or ``sync_partitions`` called directly).
+- ``quickbooks_company``: the asset of one partition, one company's sync.
+- ``quickbooks_sync``: its job; ``every_15_minutes`` asks for a run of every company, unless
+  the month's metered-call budget is spent (then an ERROR and no run).
+- ``dagster.yaml`` (next to this file) is the instance config ``make orchestrate`` uses: at
+  most one run in flight per company (tag ``quickbooks/realm_id``), a cap on concurrent runs,
+  and run retries.
+"""
+
+
+import datetime as dt
+import os
+
+import dagster as dg
+
+from .runner import Settings, SyncError, sync_company
+from .store import month_of
+
+PARTITIONS = "quickbooks_companies"
+REALM_TAG = "quickbooks/realm_id"
+companies = dg.DynamicPartitionsDefinition(name=PARTITIONS)
+
+
+class QuickBooksOrchestrator(dg.ConfigurableResource):
+    """Settings of the orchestrator; empty fields come from the ``QBO_ORCH_*`` environment."""
+
+    home: str = ""
+    monthly_budget: int = 0
+
+    def settings(self) -> Settings:
+        env = dict(os.environ)
+        if self.home:
+            env["QBO_ORCH_HOME"] = self.home
+        if self.monthly_budget:
+            env["QBO_ORCH_MONTHLY_BUDGET"] = str(self.monthly_budget)
+        return Settings.from_env(env)
+
+
+def budget_spent(settings: Settings, when: dt.datetime | None = None) -> tuple[bool, int]:
+    """Whether reads must stop for the month, and the month's metered calls so far."""
+    used = settings.store.usage(month_of(when or dt.datetime.now(dt.UTC)))
+    return used >= settings.budget_stop, used
+
+
+def budget_message(settings: Settings, used: int) -> str:
+    return (
+        f"Metered-call budget reached: {used:,} of {settings.monthly_budget:,} this month "
+        f"(reads stop at {settings.budget_stop:,}); no company is synced until the month "
+        "ends or QBO_ORCH_MONTHLY_BUDGET is raised."
+    )
+
+
+@dg.asset(
+    partitions_def=companies,
+    # Failed syncs are tried again after 30 s, 60 s, 120 s (a QBO outage, a 429 storm).
+    retry_policy=dg.RetryPolicy(
+        max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+    ),
+    op_tags={"dagster/concurrency_key": "quickbooks"},
+)
+def quickbooks_company(
+    context: dg.AssetExecutionContext, orchestrator: QuickBooksOrchestrator
+) -> dg.MaterializeResult:
+    """One company synced: the tap for its realm_id into the loader, from its own state."""
+    settings = orchestrator.settings()
+    realm_id = context.partition_key
+    spent, used = budget_spent(settings)
+    if spent:
+        context.log.error(budget_message(settings, used))
+        raise dg.Failure(budget_message(settings, used), allow_retries=False)
+    store = settings.store
+    holder = store.take_lease(realm_id, context.run_id, settings.lease_seconds)
+    if holder is not None:
+        # The tag limit keeps a second run queued; this guards runs started around it.
+        msg = f"Company {realm_id} is being synced by run {holder}; this run did nothing."
+        raise dg.Failure(msg, allow_retries=False)
+    try:
+        result = sync_company(settings, realm_id, context.run_id, context.log)
+    except SyncError as exc:
+        raise dg.Failure(str(exc)) from None
+    finally:
+        store.release_lease(realm_id, context.run_id)
+    month = month_of(dt.datetime.now(dt.UTC))
+    return dg.MaterializeResult(
+        metadata={
+            "realm_id": realm_id,
+            "metered_calls": result.metered if result.metered is not None else -1,
+            "metered_calls_company_month": store.usage(month, realm_id),
+            "metered_calls_app_month": store.usage(month),
+            "monthly_budget": settings.monthly_budget,
+        }
+    )
+
+
+quickbooks_sync = dg.define_asset_job(
+    "quickbooks_sync",
+    selection=[quickbooks_company],
+    partitions_def=companies,
+    # Run retries (dagster.yaml enables them) for runs that died outside the step.
+    tags={"dagster/max_retries": "2", "dagster/retry_strategy": "FROM_FAILURE"},
+)
+
+
+def sync_partitions(instance: dg.DagsterInstance, settings: Settings) -> tuple[list, list]:
+    """Partitions made equal to the registry; the realm_ids added and removed."""
+    wanted = {c.realm_id for c in settings.store.companies()}
+    have = set(instance.get_dynamic_partitions(PARTITIONS))
+    added, removed = sorted(wanted - have), sorted(have - wanted)
+    if added:
+        instance.add_dynamic_partitions(PARTITIONS, added)
+    for key in removed:
+        instance.delete_dynamic_partition(PARTITIONS, key)
+    return added, removed
+
+
+@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+def company_registry_sensor(
+    context: dg.SensorEvaluationContext, orchestrator: QuickBooksOrchestrator
+) -> dg.SensorResult:
+    """Adds a partition for each company added to the registry, drops removed ones."""
+    wanted = {c.realm_id for c in orchestrator.settings().store.companies()}
+    have = set(context.instance.get_dynamic_partitions(PARTITIONS))
+    requests = []
+    if wanted - have:
+        requests.append(companies.build_add_request(sorted(wanted - have)))
+    if have - wanted:
+        requests.append(companies.build_delete_request(sorted(have - wanted)))
+    return dg.SensorResult(dynamic_partitions_requests=requests)
+
+
+def run_requests(instance: dg.DagsterInstance, settings: Settings) -> list[dg.RunRequest]:
+    return [
+        dg.RunRequest(partition_key=key, tags={REALM_TAG: key})
+        for key in instance.get_dynamic_partitions(PARTITIONS)
+    ]
+
+
+@dg.schedule(
+    job=quickbooks_sync,
+    cron_schedule=os.environ.get("QBO_ORCH_SCHEDULE", "*/15 * * * *"),
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def every_15_minutes(context: dg.ScheduleEvaluationContext, orchestrator: QuickBooksOrchestrator):
+    """A run per company: "synced within 15 minutes of trigger" is the product's promise."""
+    settings = orchestrator.settings()
+    spent, used = budget_spent(settings)
+    if spent:
+        context.log.error(budget_message(settings, used))
+        return dg.SkipReason(budget_message(settings, used))
+    return run_requests(context.instance, settings)
+
+
+defs = dg.Definitions(
+    assets=[quickbooks_company],
+    jobs=[quickbooks_sync],
+    schedules=[every_15_minutes],
+    sensors=[company_registry_sensor],
+    resources={"orchestrator": QuickBooksOrchestrator()},
+)
