@@ -7,7 +7,7 @@ UV_VENV := .venv-uv
 UV := $(or $(shell command -v uv 2>/dev/null),$(shell $(PY) -m uv --version >/dev/null 2>&1 && echo "$(PY) -m uv"),$(UV_VENV)/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help uv sync postgres test lint demo query bench clean
+.PHONY: help uv sync postgres test lint demo query bench orchestrate clean
 
 help:
 	@echo "make test   - install everything and run the whole test suite"
@@ -15,6 +15,7 @@ help:
 	@echo "make query  - query the demo's DuckDB warehouse (SQL=\"select ...\"; default: revenue by month)"
 	@echo "make bench  - print throughput, call-count and memory figures"
 	@echo "make lint   - ruff"
+	@echo "make orchestrate - Dagster's UI (port 3000) syncing 36 emulated companies"
 
 uv:
 	@if [ "$(UV)" = "$(UV_VENV)/bin/uv" ] && [ ! -x "$(UV_VENV)/bin/uv" ]; then \
@@ -34,7 +35,7 @@ uv:
 # compiling its imports, even where PYTHONDONTWRITEBYTECODE is set.
 sync: uv
 	$(UV) sync --frozen --quiet --compile-bytecode
-	$(UV) run --frozen python -m compileall -q tap_quickbooks qbo_emulator scripts tests
+	$(UV) run --frozen python -m compileall -q tap_quickbooks qbo_emulator quickbooks_orchestrator scripts tests
 
 # The pipeline tests start a private PostgreSQL server with Debian's initdb and pg_ctl.
 postgres:
@@ -64,5 +65,9 @@ query:
 bench: sync
 	$(UV) run --frozen python -m scripts.bench
 
+# Many companies on Dagster (quickbooks_orchestrator): the UI on the bundled emulator, offline.
+orchestrate: sync
+	$(UV) run --frozen python -m quickbooks_orchestrator.dev
+
 clean:
-	rm -rf .venv .venv-uv .venv-meltano .venv-singer-tools .meltano output .pytest_cache .ruff_cache
+	rm -rf .quickbooks_orchestrator .venv .venv-uv .venv-meltano .venv-singer-tools .meltano output .pytest_cache .ruff_cache

@@ -28,14 +28,20 @@ class QuickBooksOrchestrator(dg.ConfigurableResource):
     """Settings of the orchestrator; empty fields come from the ``QBO_ORCH_*`` environment."""
 
     home: str = ""
+    app_config: str = ""
+    catalog: str = ""
     monthly_budget: int = 0
 
     def settings(self) -> Settings:
         env = dict(os.environ)
-        if self.home:
-            env["QBO_ORCH_HOME"] = self.home
-        if self.monthly_budget:
-            env["QBO_ORCH_MONTHLY_BUDGET"] = str(self.monthly_budget)
+        for name, value in (
+            ("HOME", self.home),
+            ("APP_CONFIG", self.app_config),
+            ("CATALOG", self.catalog),
+            ("MONTHLY_BUDGET", str(self.monthly_budget or "")),
+        ):
+            if value:
+                env[f"QBO_ORCH_{name}"] = value
         return Settings.from_env(env)
 
 
