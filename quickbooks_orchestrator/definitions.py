@@ -78,17 +78,17 @@ def quickbooks_company(
         context.log.error(budget_message(settings, used))
         raise dg.Failure(budget_message(settings, used), allow_retries=False)
     store = settings.store
-    holder = store.take_lease(realm_id, context.run_id, settings.lease_seconds)
+    holder = store.take_lease(realm_id, context.run.run_id, settings.lease_seconds)
     if holder is not None:
         # The tag limit keeps a second run queued; this guards runs started around it.
         msg = f"Company {realm_id} is being synced by run {holder}; this run did nothing."
         raise dg.Failure(msg, allow_retries=False)
     try:
-        result = sync_company(settings, realm_id, context.run_id, context.log)
+        result = sync_company(settings, realm_id, context.run.run_id, context.log)
     except SyncError as exc:
         raise dg.Failure(str(exc)) from None
     finally:
-        store.release_lease(realm_id, context.run_id)
+        store.release_lease(realm_id, context.run.run_id)
     month = month_of(dt.datetime.now(dt.UTC))
     return dg.MaterializeResult(
         metadata={
@@ -104,7 +104,6 @@ def quickbooks_company(
 quickbooks_sync = dg.define_asset_job(
     "quickbooks_sync",
     selection=[quickbooks_company],
-    partitions_def=companies,
     # Run retries (dagster.yaml enables them) for runs that died outside the step.
     tags={"dagster/max_retries": "2", "dagster/retry_strategy": "FROM_FAILURE"},
 )
