@@ -136,9 +136,12 @@ def company_registry_sensor(
     return dg.SensorResult(dynamic_partitions_requests=requests)
 
 
-def run_requests(instance: dg.DagsterInstance, settings: Settings) -> list[dg.RunRequest]:
+def run_requests(
+    instance: dg.DagsterInstance, settings: Settings, tick: str = ""
+) -> list[dg.RunRequest]:
+    # One run per company and tick: the run_key makes a re-evaluated tick ask nothing twice.
     return [
-        dg.RunRequest(partition_key=key, tags={REALM_TAG: key})
+        dg.RunRequest(run_key=f"{key}@{tick}", partition_key=key, tags={REALM_TAG: key})
         for key in instance.get_dynamic_partitions(PARTITIONS)
     ]
 
@@ -155,7 +158,8 @@ def every_15_minutes(context: dg.ScheduleEvaluationContext, orchestrator: QuickB
     if spent:
         context.log.error(budget_message(settings, used))
         return dg.SkipReason(budget_message(settings, used))
-    return run_requests(context.instance, settings)
+    tick = context.scheduled_execution_time
+    return run_requests(context.instance, settings, tick.isoformat() if tick else "")
 
 
 defs = dg.Definitions(

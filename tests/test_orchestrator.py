@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -72,7 +73,8 @@ def project(emu, batch_items, tmp_path_factory):
     settings = resource.settings()
     for realm in emu.realm_ids:
         settings.store.add_company(realm, emu.refresh_token(realm))
-    instance = dg.DagsterInstance.ephemeral()
+    (home / "dagster").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(home / "dagster"))
     added, removed = D.sync_partitions(instance, settings)
     assert (added, removed) == (sorted(emu.realm_ids), [])
     emu.reset_counts()
@@ -190,8 +192,9 @@ def test_the_budget_stops_reads_with_an_error(emu, project, caplog) -> None:
     failure = result.get_step_failure_events()[0].step_failure_data.error.message
     assert "Metered-call budget reached" in failure
     assert emu.request_counts() == {}  # nothing was read
+    logged = project["instance"].all_logs(result.run_id)
     assert any(
-        "budget reached" in (e.message or "") and e.level == "ERROR" for e in result.all_events
+        "budget reached" in e.user_message and e.level == logging.ERROR for e in logged
     )
     context = dg.build_schedule_context(
         instance=project["instance"], resources={"orchestrator": tight}
@@ -202,7 +205,10 @@ def test_the_budget_stops_reads_with_an_error(emu, project, caplog) -> None:
     # Under the budget the schedule asks for a run of every company.
     roomy = D.QuickBooksOrchestrator(**{**project["resource"].__dict__, "monthly_budget": 10**9})
     context = dg.build_schedule_context(
-        instance=project["instance"], resources={"orchestrator": roomy}
+        instance=project["instance"],
+        resources={"orchestrator": roomy},
+        scheduled_execution_time=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        repository_def=D.defs.get_repository_def(),
     )
     tick = D.every_15_minutes.evaluate_tick(context)
     assert sorted(r.partition_key for r in tick.run_requests) == sorted(emu.realm_ids)
