@@ -426,8 +426,7 @@ class TapQuickBooks(Tap):
         if catalog is None:
             return
         entries = [
-            (entry.tap_stream_id, bool(entry.metadata.root.selected))
-            for entry in catalog.streams
+            (entry.tap_stream_id, bool(entry.metadata.root.selected)) for entry in catalog.streams
         ]
         selected = [s.name for s in self.streams.values() if s.selected]
         warnings, fatal = catalog_problems(entries, selected, self.streams)
