@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+
 import pytest
 
 from qbo_emulator import Emulator
+
+
+def pytest_configure(config) -> None:
+    """Under `python -m tests.any_day`, stop at once if the shifted clock did not take."""
+    if today := os.environ.get("ANY_DAY"):
+        drift = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(today)
+        if abs(drift) > dt.timedelta(hours=1):
+            pytest.exit(f"the clock reads {dt.datetime.now(dt.UTC)}, not about {today}", 3)
 
 
 @pytest.fixture(scope="session")
