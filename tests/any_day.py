@@ -90,10 +90,10 @@ EVERY_DAY = [
     "tests/emulator/test_store_datagen.py",
     "tests/emulator/test_reports.py",
     "tests/emulator/test_cdc_batch_read.py",
+    "tests/emulator/test_recorded_shapes.py",
 ]
 FULL = [
     *EVERY_DAY,
-    "tests/emulator/test_recorded_shapes.py",
     "tests/emulator/test_query.py",
     "tests/test_reports.py",
     "tests/test_changes.py",
