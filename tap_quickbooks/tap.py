@@ -33,6 +33,7 @@ from tap_quickbooks.auth import (
 from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
 from tap_quickbooks.changes import FROM_BATCH_HEADER, RunPlan, plan_run
 from tap_quickbooks.client import QuickBooksStream
+from tap_quickbooks.outcomes import SYNC_STATUS, RunOutcomes, SyncStatusStream
 from tap_quickbooks.output import BlockWriter
 from tap_quickbooks.paging import KeysetPaginator
 from tap_quickbooks.readahead import PageChain, keep_memory_flat, slice_bounds
@@ -224,7 +225,13 @@ class TapQuickBooks(Tap):
     # -- streams, and what they share ---------------------------------------------------------
 
     def discover_streams(self) -> list:
-        return [QuickBooksStream(self, entity) for entity in ENTITIES] + report_streams(self)
+        entities = [QuickBooksStream(self, entity) for entity in ENTITIES]
+        return [*entities, *report_streams(self), SyncStatusStream(self)]
+
+    @cached_property
+    def outcomes(self) -> RunOutcomes:
+        """How each stream of this run ended (read by the sync_status stream, last)."""
+        return RunOutcomes(self)
 
     @cached_property
     def limiter(self) -> RequestLimiter:
@@ -284,10 +291,15 @@ class TapQuickBooks(Tap):
             # in by the time the writing reaches it, and the longest ones (cut into slices
             # read at once, see readahead.py) end about when the writing does.
             expected = self.run_plan.expected_pages
-            order = sorted(self.streams.values(), key=lambda s: expected.get(s.name, 0))
+            # sync_status comes last: it reports how every other stream went.
+            order = sorted(
+                self.streams.values(),
+                key=lambda s: (s.name == SYNC_STATUS, expected.get(s.name, 0)),
+            )
             self.streams.clear()
             self.streams.update((s.name, s) for s in order)
             super().sync_all()
+            self.outcomes.finish_run()  # exits non-zero if a stream failed
         finally:
             # Lines since the last STATE, and the final STATE if the SDK wrote none after them.
             self.message_writer.flush()
