@@ -30,7 +30,25 @@ PERMISSION_DENIED = "5020"
 
 
 def refusal(entity: str, code: str) -> ApiError:
-    """QBO's answer to a request for an entity or report the company cannot have."""
+    """QBO's answer to a request for an entity or report the company cannot have (4001,
+    5020); any other code is an error of that one entity that is no refusal (for tests of
+    a stream failing alone: "500" a system fault, others a 400 with that code)."""
+    if code == "500":
+        return ApiError(
+            500,
+            "10000",
+            "An application error has occurred while processing your request",
+            "System Failure Error: An unexpected error occurred while accessing or saving your "
+            "data. Please wait a few minutes and try again.",
+            fault_type="SystemFault",
+        )
+    if code not in (METADATA_NOT_FOUND, PERMISSION_DENIED):
+        return ApiError(
+            400,
+            code,
+            "A business validation error has occurred while processing your request",
+            f"Business Validation Error: {entity} cannot be read right now.",
+        )
     if code == METADATA_NOT_FOUND:
         return ApiError(
             400,

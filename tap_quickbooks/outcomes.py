@@ -143,14 +143,13 @@ class RunOutcomes:
 
     def failed(self, stream: Stream, exc: BaseException) -> None:
         outcome = self.by_stream[stream.name]
-        outcome.status, outcome.error = FAILED, _short(str(exc))
-        cause = "retries exhausted: " if isinstance(exc, RetriableAPIError) else ""
+        text = str(exc).removeprefix(f"{stream.name}: ")
+        if isinstance(exc, RetriableAPIError):
+            text = f"retries exhausted: {text}"
+        outcome.status, outcome.error = FAILED, _short(f"{stream.name}: {text}")
         stream.logger.error(
-            "%s: the stream failed, %s%s. The other streams go on; this one resumes from "
-            "its last STATE next run.",
-            stream.name,
-            cause,
-            exc,
+            "%s. The other streams go on; this one resumes from its last STATE next run.",
+            outcome.error,
         )
 
     def end(self, stream: Stream, records: int) -> None:

@@ -118,3 +118,104 @@ def test_every_profile_syncs_what_it_has_and_skips_the_rest(profile: str) -> Non
         edited = [r for r in second.records["customers"] if r["Id"] == customer["Id"]]
         assert edited
         assert edited[-1]["Notes"] == "edited by the profile test"
+
+
+def entity_catalog(config: dict) -> Path:
+    return catalog_selecting(config, {e.stream for e in ENTITIES} | {"sync_status"})
+
+
+@pytest.mark.parametrize("code", ["2500", "500"])
+def test_one_failing_stream_does_not_sink_the_others(code: str) -> None:
+    with Emulator(seed=9, scale=250) as emu:
+        realm = emu.realm_ids[0]
+        store = emu.store(realm)
+        config = {**emu.tap_config(), "max_retries": 1, "max_retry_wait": 0.1}
+        catalog = entity_catalog(config)
+        # Invoices fail for a reason that is no refusal of the feature: an unknown 400, or
+        # server faults until the retries are exhausted.
+        store.refused["Invoice"] = code
+        run = run_tap(config, args=["--catalog", str(catalog)])
+        assert run.returncode == 1, run.stderr[-3000:]
+        status = status_of(run)
+        assert status["invoices"]["status"] == "failed"
+        assert status["invoices"]["consecutive_failures"] == 1
+        assert status["invoices"]["error"].startswith("invoices: ")
+        assert "HTTP" in status["invoices"]["error"]
+        assert ("code 10000" if code == "500" else f"code {code}") in status["invoices"]["error"]
+        assert "Stream invoices failed: invoices: " in run.stderr
+        assert "Traceback" not in run.stderr
+        for entity in ENTITIES:
+            if entity.name == "Invoice":
+                continue
+            assert status[entity.stream]["status"] == "ok", entity.stream
+            expected = truth(emu, realm, entity.stream)
+            assert set(latest_by_id(run.records.get(entity.stream, []))) == set(expected)
+        bookmarks = run.last_state["bookmarks"]
+        assert bookmarks["customers"]["replication_key_value"]
+        assert not bookmarks.get("invoices", {}).get("replication_key_value")
+
+        # Still failing: the count goes on; then mended: the stream is read whole, count 0.
+        again = run_tap(config, run.last_state, args=["--catalog", str(catalog)])
+        assert again.returncode == 1
+        assert status_of(again)["invoices"]["consecutive_failures"] == 2
+        del store.refused["Invoice"]
+        mended = run_tap(config, again.last_state, args=["--catalog", str(catalog)])
+        assert mended.returncode == 0, mended.stderr[-3000:]
+        row = status_of(mended)["invoices"]
+        assert (row["status"], row["consecutive_failures"], row["error"]) == ("ok", 0, None)
+        assert set(latest_by_id(mended.records["invoices"])) == set(truth(emu, realm, "invoices"))
+        assert (
+            row["bookmark"] == mended.last_state["bookmarks"]["invoices"]["replication_key_value"]
+        )
+
+
+def test_a_stream_that_becomes_available_is_read_from_then_on() -> None:
+    with Emulator(seed=5, scale=200, profiles=["us_simple_start"]) as emu:
+        realm = emu.realm_ids[0]
+        config = emu.tap_config()
+        catalog = entity_catalog(config)
+        first = run_tap(config, args=["--catalog", str(catalog)])
+        assert first.returncode == 0, first.stderr[-3000:]
+        assert status_of(first)["classes"]["status"] == "unavailable"
+        # The company upgrades and starts tracking classes.
+        emu.set_profile(realm, "us_plus_no_inventory")
+        emu.clock.advance(seconds=60)
+        created = emu.store(realm).create("Class", {"Name": "Landscaping", "Active": True})
+        emu.clock.advance(seconds=60)
+        second = run_tap(config, first.last_state, args=["--catalog", str(catalog)])
+        assert second.returncode == 0, second.stderr[-3000:]
+        assert status_of(second)["classes"]["status"] == "ok"
+        assert [r["Id"] for r in second.records["classes"]] == [created["Id"]]
+        assert second.last_state["bookmarks"]["classes"]["replication_key_value"]
+
+
+def test_a_cdc_call_refused_for_one_entity_is_asked_again_without_it() -> None:
+    with Emulator(seed=5, scale=200) as emu:
+        realm = emu.realm_ids[0]
+        store = emu.store(realm)
+        config = emu.tap_config()
+        catalog = entity_catalog(config)
+        first = run_tap(config, args=["--catalog", str(catalog)])
+        assert first.returncode == 0, first.stderr[-3000:]
+        # The company loses class tracking (5020 names no entity) and JournalCode-like
+        # 4001 refusals name theirs: CDC refuses any call that includes them.
+        store.refused["Class"] = "5020"
+        store.refused["Vendor"] = "4001"
+        emu.clock.advance(seconds=60)
+        customer = next(c for c in store.all("Customer") if c.get("Active", True))
+        store.update("Customer", customer["Id"], {"Notes": "after the downgrade"})
+        emu.clock.advance(seconds=60)
+        emu.reset_counts()
+        second = run_tap(config, first.last_state, args=["--catalog", str(catalog)])
+        assert second.returncode == 0, second.stderr[-3000:]
+        status = status_of(second)
+        assert status["classes"]["status"] == "unavailable"
+        assert status["vendors"]["status"] == "unavailable"
+        assert "Entity: Vendor" in status["vendors"]["error"]
+        assert [r["Notes"] for r in second.records["customers"]] == ["after the downgrade"]
+        for stream in ("classes", "vendors"):
+            assert second.last_state["bookmarks"][stream] == first.last_state["bookmarks"][stream]
+        counts = emu.request_counts(realm)
+        # One refused call, then halves until Class is found: a few CDC calls, no queries.
+        assert counts.get("query", 0) == 0, counts
+        assert counts["cdc"] <= 12, counts
