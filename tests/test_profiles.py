@@ -16,6 +16,7 @@ from qbo_emulator.profiles import PROFILES
 from tap_quickbooks.catalogue import ENTITIES
 from tap_quickbooks.reports import REPORTS
 from tests.singer import run_tap, strip_tap_fields
+from tests.test_schemas import validate
 from tests.test_tap_sync import latest_by_id, truth
 
 NAMED = [name for name in PROFILES if name != "default"]
@@ -74,8 +75,10 @@ def check_company(emu: Emulator, run, *, first: bool) -> None:
         expected = truth(emu, realm, entity.stream)
         got = latest_by_id(run.records.get(entity.stream, []))
         assert set(got) == set(expected), entity.stream
+        schema = run.schemas[entity.stream]["schema"]
         for key, record in got.items():
             assert strip_tap_fields(record) == expected[key], (entity.stream, key)
+            validate(record, schema)  # VAT/GST codes, FR journal codes, currencies
         assert row["records"] == len(run.records.get(entity.stream, []))
     for report in REPORTS:
         row = status[report.stream]
@@ -84,7 +87,18 @@ def check_company(emu: Emulator, run, *, first: bool) -> None:
 
 @pytest.mark.parametrize("profile", NAMED)
 def test_every_profile_syncs_what_it_has_and_skips_the_rest(profile: str) -> None:
-    with Emulator(seed=5, scale=200, profiles=[profile]) as emu:
+    sync_twice(profile, scale=200)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", NAMED)
+def test_every_profile_at_a_larger_scale(profile: str) -> None:
+    sync_twice(profile, scale=4000)  # several pages per stream, sliced history
+
+
+def sync_twice(profile: str, scale: int) -> None:
+    """A full sync of every stream, a quiet incremental one, then one after edits."""
+    with Emulator(seed=5, scale=scale, profiles=[profile]) as emu:
         realm = emu.realm_ids[0]
         config = config_of(emu)
         catalog = catalog_selecting(config)
