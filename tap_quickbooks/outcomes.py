@@ -138,7 +138,7 @@ class RunOutcomes:
             "%s: not available in this company, skipped this run (QBO: %s). It is read "
             "again on every run, from when the company has it.",
             stream.name,
-            reason,
+            reason.removeprefix(f"{stream.name}: "),
         )
 
     def failed(self, stream: Stream, exc: BaseException) -> None:

@@ -327,7 +327,10 @@ class TapQuickBooks(Tap):
         order = [
             s
             for s in self.streams.values()
-            if isinstance(s, QuickBooksStream) and s.selected and s.entity.name not in plan.changes
+            if isinstance(s, QuickBooksStream)
+            and s.selected
+            and s.entity.name not in plan.changes
+            and s.name not in plan.unavailable  # skipped: QBO said the company has none
         ]
         for place, stream in enumerate(order):
             first = stream.get_new_paginator()

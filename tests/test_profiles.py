@@ -233,3 +233,20 @@ def test_a_cdc_call_refused_for_one_entity_is_asked_again_without_it() -> None:
         # One refused call, then halves until Class is found: a few CDC calls, no queries.
         assert counts.get("query", 0) == 0, counts
         assert counts["cdc"] <= 12, counts
+
+
+def test_an_error_about_the_whole_company_still_stops_the_run_at_once() -> None:
+    with Emulator(seed=5, scale=200, realms=2) as emu:
+        mine, other = emu.realm_ids
+        # A token of one company used for another: QBO refuses every call (401, code 100).
+        config = {**emu.tap_config(mine), "realm_id": other, "max_retries": 1}
+        config["max_retry_wait"] = 0.1
+        catalog = entity_catalog(config)
+        emu.reset_counts()
+        run = run_tap(config, args=["--catalog", str(catalog)])
+        assert run.returncode == 1
+        assert not run.records
+        assert "Stream " not in run.stderr  # no stream-by-stream failures: the run stopped
+        assert "Traceback" not in run.stderr
+        counts = emu.request_counts(other)
+        assert sum(v for k, v in counts.items() if k != "token") <= 2, counts
