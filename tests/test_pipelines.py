@@ -494,8 +494,11 @@ def test_singer_check_tap_reruns_the_tap_with_its_own_state(make_company, tmp_pa
     emu = make_company(seed=47, scale=300)
     config = tmp_path / "config.json"
     config.write_text(json.dumps(emu.tap_config()))
+    # singer-tools' own race (its reader thread is not joined) is closed by a launcher.
+    python = check_tap.parent / "python"
+    launcher = Path(__file__).with_name("singer_check_tap.py")
     done = subprocess.run(
-        [str(check_tap), "--tap", str(TAP), "--config", str(config)],
+        [str(python), str(launcher), "--tap", str(TAP), "--config", str(config)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -505,3 +508,35 @@ def test_singer_check_tap_reruns_the_tap_with_its_own_state(make_company, tmp_pa
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.count("The output is valid.") == 2
     assert "Now re-running tap with state produced by previous run" in done.stdout
+
+
+def test_singer_check_tap_launcher_waits_for_the_last_lines(tmp_path) -> None:
+    """The launcher closes singer-tools' race: a tap that exits with output still unread."""
+    check_tap = P.ensure_singer_tools()
+    fake_tap = tmp_path / "fake-tap"
+    # Past the pipe's 64 KiB buffer: the reader is still parsing when the process has exited.
+    fake_tap.write_text(
+        "#!/usr/bin/env python3\n"
+        "import json\n"
+        'print(json.dumps({"type": "SCHEMA", "stream": "s", "key_properties": ["id"],'
+        ' "schema": {"type": "object", "properties": {"id": {"type": "integer"}}}}))\n'
+        "for i in range(20000):\n"
+        '    print(json.dumps({"type": "RECORD", "stream": "s", "record": {"id": i}}))\n'
+        'print(json.dumps({"type": "STATE", "value": {"n": 1}}))\n'
+    )
+    fake_tap.chmod(0o755)
+    config = tmp_path / "config.json"
+    config.write_text("{}")
+    launcher = Path(__file__).with_name("singer_check_tap.py")
+    command = [str(check_tap.parent / "python"), str(launcher), "--tap", str(fake_tap)]
+    done = subprocess.run(
+        [*command, "--config", str(config)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count("The output is valid.") == 2
+    assert done.stdout.count("20000 record messages") == 2
