@@ -87,9 +87,8 @@ def plan_run(streams: list[QuickBooksStream], now: dt.datetime) -> RunPlan:
                     stream.name,
                 )
     if covered:
-        names = {s.entity.name: s.name for s in selected}
         try:
-            plan.changes = _changes(caller, covered, names, plan.unavailable)
+            plan.changes = _changes(caller, covered)
         except (FatalAPIError, RetriableAPIError) as exc:
             if company_wide(exc):
                 raise
@@ -120,17 +119,13 @@ def plan_run(streams: list[QuickBooksStream], now: dt.datetime) -> RunPlan:
     return plan
 
 
-def _changes(
-    caller: QuickBooksStream,
-    covered: dict[str, dt.datetime],
-    streams: dict[str, str] | None = None,
-    unavailable: dict[str, str] | None = None,
-) -> dict[str, EntityChanges]:
+def _changes(caller: QuickBooksStream, covered: dict[str, dt.datetime]) -> dict[str, EntityChanges]:
     """CDC answers for these entities, split until each answer is complete.
 
-    A call refused because of one entity the company cannot have is asked again without it
-    (found by its name in QBO's answer, else by halving the group); that entity's stream is
-    then skipped, with QBO's reason in ``unavailable``."""
+    A call refused because of one entity (QBO says the company cannot have it) is asked
+    again without it, found by its name in QBO's answer, else by halving the group. That
+    entity is left out of the answer: its stream's query, in the run's batch call, then
+    reads it, or tells (at no further call) that the company has none."""
     since = min(covered.values())
     found: dict[str, EntityChanges] = {}
     groups = [sorted(covered)]
@@ -141,12 +136,12 @@ def _changes(
         except StreamUnavailable as exc:
             named = [n for n in group if f"Entity: {n}" in str(exc)]
             if named or len(group) == 1:
-                for name in named or group:
-                    stream = (streams or {}).get(name, name)
-                    if unavailable is not None:
-                        unavailable[stream] = f"{stream}: CDC: {str(exc).split(': ', 1)[-1]}"
-                rest = [n for n in group if n not in (named or group)]
-                if rest:
+                caller.logger.info(
+                    "CDC refused %s (%s): reading it by query.",
+                    ", ".join(named or group),
+                    str(exc).split(": ", 1)[-1],
+                )
+                if rest := [n for n in group if n not in (named or group)]:
                     groups.append(rest)
             else:
                 half = len(group) // 2

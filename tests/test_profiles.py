@@ -250,3 +250,29 @@ def test_an_error_about_the_whole_company_still_stops_the_run_at_once() -> None:
         assert "Traceback" not in run.stderr
         counts = emu.request_counts(other)
         assert sum(v for k, v in counts.items() if k != "token") <= 2, counts
+
+
+def test_only_refusals_of_the_company_count_as_unavailable() -> None:
+    from tap_quickbooks.outcomes import is_company_fault, is_unavailable_fault
+
+    def fault(code: str, detail: str = "") -> dict:
+        return {
+            "Error": [{"Message": "m", "Detail": detail, "code": code}],
+            "type": "ValidationFault",
+        }
+
+    assert is_unavailable_fault(
+        fault("4001", "QueryValidationError: Metadata not found for Entity: X")
+    )
+    assert is_unavailable_fault(fault("5020", "Permission Denied Error : You do not have ..."))
+    assert is_unavailable_fault(
+        fault("120", "-11014-You do not have access to use QuickBooks Online Plus")
+    )
+    # A query QBO cannot run is the tap's error, not the company's.
+    assert not is_unavailable_fault(
+        fault("4001", "QueryValidationError: property 'X' is not queryable")
+    )
+    assert not is_unavailable_fault(fault("2500"))
+    assert not is_unavailable_fault(None)
+    assert is_company_fault(fault("6190", "Invalid Company Status"))
+    assert not is_company_fault(fault("5020"))
