@@ -145,7 +145,7 @@ class RunOutcomes:
         outcome = self.by_stream[stream.name]
         text = str(exc).removeprefix(f"{stream.name}: ")
         if isinstance(exc, RetriableAPIError):
-            text = f"retries exhausted: {text}"
+            text = f"Retries exhausted: {text}"
         outcome.status, outcome.error = FAILED, _short(f"{stream.name}: {text}")
         stream.logger.error(
             "%s. The other streams go on; this one resumes from its last STATE next run.",
