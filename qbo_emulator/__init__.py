@@ -30,6 +30,8 @@ In-process API::
                                 #   freeze(at=None) / unfreeze(); second precision, ties possible
     emu.behaviour               # latency_ms, per_record_ms, rate_limits, faults, slow_ms,
                                 #   strict_rotation, access_token_lifetime, shuffle_ties
+    emu.writes                  # the write side (writes.py): lost_after_commit,
+                                #   fail_before_commit, requestid_dedup, edit_between
     emu.add_hook(fn)            # fn(realm_id, kind, request_number) before each API request
     emu.remove_hook(fn)
     emu.request_counts(realm=None)  # {"query": n, "batch": n, "cdc": n, "read": n,
@@ -76,7 +78,8 @@ UNCONFIRMED) - the emulator takes the stricter reading:
 
 Modules: ``entities`` (catalogue), ``datagen`` (company), ``store`` (data, clock, mutations),
 ``query`` (query language), ``api`` (endpoints), ``oauth``, ``reports``, ``behaviours``,
-``server`` (HTTP routing), ``admin``, ``cli``, ``bench``, ``timefmt``, ``responses``.
+``server`` (HTTP routing), ``writes`` (the write side), ``admin``, ``cli``, ``bench``,
+``timefmt``, ``responses``.
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ from .oauth import OAuth
 from .query import Engine
 from .server import make_server
 from .store import Clock, Store, to_epoch
+from .writes import WriteSide
 
 __all__ = ["ENTITY_NAMES", "Emulator"]
 
@@ -122,6 +126,7 @@ class Emulator:
         self.port = port
         self.clock = Clock(to_epoch(now) if now is not None else None)
         self.behaviour = Behaviour(seed)
+        self.writes = WriteSide(seed)  # the write side's switches and requestid memory
         rng = random.Random(f"emulator:{seed}")
         self.client_id = "AB" + "".join(
             rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")

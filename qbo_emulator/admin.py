@@ -15,6 +15,9 @@ No authentication; never counted, hooked, throttled or faulted. All bodies are J
                | deactivate {id} | merge {from_id, into_id} | touch_many {ids, when?}
     POST /_emulator/clock       {"advance_seconds"?, "advance_days"?, "freeze"?: bool}
     POST /_emulator/behaviour   any knobs of Behaviour (latency_ms, faults, rate_limits, ...)
+    POST /_emulator/writes      knobs of the write side (lost_after_commit, fail_before_commit,
+                                requestid_dedup, edit_between; see writes.py)
+    POST /_emulator/country     {"realm", "country"}: the company's country (validates writes)
 """
 
 from __future__ import annotations
@@ -86,6 +89,11 @@ def _dispatch(app: Emulator, method: str, parts: list[str], *, params: dict, bod
     if head == "behaviour" and method == "POST":
         app.behaviour.configure(**body)
         return app.behaviour.settings()
+    if head == "writes" and method == "POST":
+        return app.writes.configure(**body)
+    if head == "country" and method == "POST":
+        app.store(str(body["realm"])).meta["country"] = str(body["country"])
+        return {"country": body["country"]}
     if head == "behaviour" and method == "GET":
         return app.behaviour.settings()
     return None

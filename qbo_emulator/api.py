@@ -75,7 +75,9 @@ def query(realm: Realm, text: str, now: float, tie_salt: int | None = None) -> R
 # ----- batch -----------------------------------------------------------------------------------
 
 
-def batch(realm: Realm, raw: bytes, now: float) -> Reply:
+def batch(realm: Realm, raw: bytes, now: float, write=None) -> Reply:
+    """``write``: the writer of one item (writes.WriteSide.write_one adds QBO's checks)."""
+    write = write or _write
     try:
         doc = json.loads(raw or b"{}")
         items = doc["BatchItemRequest"]
@@ -124,7 +126,7 @@ def batch(realm: Realm, raw: bytes, now: float) -> Reply:
             params = {"operation": op} if op in ("delete", "void") else {}
             if item.get("optionsData") == "void":
                 params = {"operation": "void"}
-            key, obj_json = _write(realm, spec.name, params, body)
+            key, obj_json = write(realm, spec.name, params, body)
             out.append(b'{"%s":%s,"bId":%s}' % (key.encode(), obj_json, bid_json))
         except ApiError as err:
             fault = err.fault()

@@ -282,7 +282,9 @@ class OAuth:
         if tok.revoked:
             return "invalid", "Token revoked"
         if self.clock.epoch() >= tok.expires:
-            return "expired", f"Token expired: {value[-50:]}"
+            # QBO echoes the token it refused (recorded Error_401_token_expired): the tap must
+            # never log this text unredacted, and the tests catch it if it does.
+            return "expired", f"Token expired: {value}"
         if tok.realm != realm:
             return "wrong_realm", None
         return "ok", None

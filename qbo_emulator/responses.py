@@ -117,19 +117,35 @@ def system_fault() -> ApiError:
 
 def auth_failed_401(detail: str, now: float) -> bytes:
     """The lower-case serialized envelope QBO sends for an expired or invalid token."""
+    return _serialized_fault(
+        "message=AuthenticationFailed; errorCode=003200; statusCode=401",
+        detail,
+        "3200",
+        "AUTHENTICATION",
+        now,
+    )
+
+
+def authorization_failed_403(now: float) -> bytes:
+    """A valid token used for a company it does not grant (node-quickbooks #154)."""
+    return _serialized_fault(
+        "message=AuthorizationFailed; errorCode=003100; statusCode=403",
+        None,
+        "3100",
+        "SERVICE",
+        now,
+    )
+
+
+def _serialized_fault(
+    message: str, detail: str | None, code: str, fault_type: str, now: float
+) -> bytes:
     doc = {
         "warnings": None,
         "intuitObject": None,
         "fault": {
-            "error": [
-                {
-                    "message": "message=AuthenticationFailed; errorCode=003200; statusCode=401",
-                    "detail": detail,
-                    "code": "3200",
-                    "element": None,
-                }
-            ],
-            "type": "AUTHENTICATION",
+            "error": [{"message": message, "detail": detail, "code": code, "element": None}],
+            "type": fault_type,
         },
         "report": None,
         "queryResponse": None,

@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from . import admin, api, responses
+from . import admin, api, responses, writes
 from .oauth import OAuthError
 from .responses import (
     HTML,
@@ -158,7 +158,7 @@ def route(h: BaseHTTPRequestHandler, method: str) -> None:
             send_json(h, status, doc, "application/json")
         elif path == "/oauth2/v1/tokens/bearer" and method == "POST":
             token_endpoint(app, h, raw)
-        elif path in (
+        elif path.rstrip("/") in (  # intuit-oauth's AuthClient asks with a trailing slash
             "/.well-known/openid_configuration",
             "/.well-known/openid_sandbox_configuration",
         ):
@@ -298,7 +298,11 @@ def api_request(app: Emulator, h, method: str, path: str, *, params: dict, raw: 
             if fault == "401":
                 app.oauth.revoke_access(h.headers.get("Authorization"))
         status, detail = app.oauth.check_bearer(h.headers.get("Authorization"), realm_id)
-        if status == "wrong_realm" or (status == "ok" and realm_id not in app.realms):
+        if status == "ok" and realm_id not in app.realms:
+            # A live token for a company it was never authorized for (a wrong realm_id).
+            send(h, 403, responses.authorization_failed_403(now), JSON_ERR)
+            return
+        if status == "wrong_realm":
             send(
                 h, 401, responses.wrong_realm_401(now), XML, {"WWW-Authenticate": WWW_AUTHENTICATE}
             )
@@ -315,11 +319,25 @@ def api_request(app: Emulator, h, method: str, path: str, *, params: dict, raw: 
         realm = app.realms[realm_id]
         try:
             salt = hash((app.seed, number)) if behaviour.shuffle_ties else None
-            reply = dispatch(
-                realm, method, rest, params=params, raw=raw, now=now, path=path, h=h, salt=salt
-            )
+            if writes.handles(kind, method, rest):
+                reply = app.writes.handle(realm, kind, rest[0], params, raw, now=now, path=path)
+            else:
+                reply = dispatch(
+                    realm, method, rest, params=params, raw=raw, now=now, path=path, h=h, salt=salt
+                )
         except ApiError as err:
             reply = api.Reply(err.status, err.body(now), JSON_ERR)
+        except writes.BeforeCommit:
+            behaviour.delay()
+            send(h, 503, responses.SERVICE_UNAVAILABLE_503, HTML)
+            return
+        except writes.LostAnswer as lost:
+            behaviour.delay()
+            if lost.how == "reset":
+                reset(h)
+            else:
+                send(h, 504, responses.gateway_timeout_504(now), XML)
+            return
         if fault == "slow":
             behaviour.stall()
         behaviour.delay(reply.records)

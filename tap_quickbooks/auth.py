@@ -3,8 +3,8 @@
 Intuit rotates refresh tokens (a new one every 24 hours of use, the old one dying 24 hours
 later, or at once). An extractor that loses the new token strands its next run with
 ``invalid_grant``. So every refresh token QBO returns is handed to ``on_refresh_token`` (which
-writes it to the token file and to Singer state) before the access token that came with it is
-used for anything.
+writes it to the token file at once, and has the next STATE message carry it) before the access
+token that came with it is used for anything.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from singer_sdk.authenticators import OAuthAuthenticator
 
+from tap_quickbooks import errors
+
 logger = logging.getLogger("tap_quickbooks.auth")
 
 PRODUCTION_TOKEN_URL = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"  # noqa: S105
@@ -34,6 +36,10 @@ REAUTHORIZE_HINT = (
     "Re-authorize the connection: run `tap-quickbooks-auth --config <your config.json>` "
     "(or the Intuit OAuth Playground), which writes a fresh refresh_token into the config, "
     "then run the tap again."
+)
+REALM_HINT = (
+    "check realm_id in the config: it must be the company this refresh token was authorized "
+    "for (the realmId shown by `tap-quickbooks-auth` or the OAuth Playground)"
 )
 _TRANSIENT_TRIES = 4
 
@@ -77,29 +83,100 @@ class TokenSealer:
             return None
 
 
-class TokenFile:
-    """A durable home for the newest refresh token: written atomically, mode 0600."""
+def default_token_store(realm_id: str) -> Path:
+    """Where rotated refresh tokens go unless token_store_path says otherwise: the user's state
+    directory, so that a run whose STATE is not kept (--test, meltano invoke) strands no one."""
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "tap-quickbooks" / f"{realm_id}.json"
 
-    def __init__(self, path: str | Path) -> None:
+
+class TokenFile:
+    """A durable home for the newest refresh token of one company: written atomically, 0600.
+
+    Each write goes to a temporary ``.<name>.*`` beside the file, then replaces it; a process
+    killed between the two leaves the newest token in the temporary, so reading looks there too.
+    """
+
+    def __init__(self, path: str | Path, realm_id: str) -> None:
         self.path = Path(path).expanduser()
+        self.realm_id = realm_id
+
+    def _copies(self) -> list[Path]:
+        try:
+            leftovers = sorted(self.path.parent.glob(f".{self.path.name}.*"))
+        except OSError:
+            leftovers = []
+        return [self.path, *leftovers]
 
     def read(self) -> RefreshTokenCandidate | None:
-        try:
-            data = json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            logger.warning("Ignoring unreadable token file %s: %s", self.path, type(exc).__name__)
-            return None
-        token = data.get("refresh_token") if isinstance(data, dict) else None
-        if not token:
-            return None
-        return RefreshTokenCandidate("token file", token, _parse_time(data.get("updated_at")))
+        """The newest token of this company in the file or a leftover temporary, or None."""
+        found = self.read_all()
+        return found[0] if found else None
 
-    def write(self, token: str, realm_id: str) -> None:
+    def read_all(self) -> list[RefreshTokenCandidate]:
+        """Every token of this company in the file and leftover temporaries, newest first."""
+        found: list[RefreshTokenCandidate] = []
+        for copy in self._copies():
+            try:
+                data = json.loads(copy.read_text())
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError) as exc:
+                if copy == self.path:
+                    logger.warning(
+                        "Ignoring unreadable token file %s: %s", copy, type(exc).__name__
+                    )
+                continue  # a temporary cut short by a kill
+            token = data.get("refresh_token") if isinstance(data, dict) else None
+            if not token or not isinstance(token, str):
+                continue
+            errors.register_secret(token)
+            realm = data.get("realm_id")
+            if realm is not None and str(realm) != self.realm_id:
+                logger.warning(
+                    "Token file %s holds a token of realm %s, not of this run's realm %s: not "
+                    "used. Give each company its own token_store_path.",
+                    copy,
+                    realm,
+                    self.realm_id,
+                )
+                continue
+            if self.realm_id in (data.get("refused_by") or []):
+                continue
+            source = "token file" if copy == self.path else f"token file (leftover {copy.name})"
+            found.append(RefreshTokenCandidate(source, token, _parse_time(data.get("updated_at"))))
+        return newest_first(found)
+
+    def problem(self) -> str | None:
+        """Why a token could not be saved here, found before any refresh; None when it can."""
+        try:
+            if self.path.is_dir():
+                return f"token_store_path {self.path} is a directory; name a file in it instead."
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.probe.")
+            try:
+                os.write(fd, b"{}" * 256)  # a full disk refuses bytes, not the empty file
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                Path(tmp).unlink(missing_ok=True)
+        except OSError as exc:
+            return (
+                f"token_store_path {self.path} cannot be written ({exc.strerror or exc}): a "
+                "rotated refresh token would be lost. Point token_store_path at a writable file."
+            )
+        return None
+
+    def write(self, token: str, realm_id: str | None = None, **extra: object) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         body = json.dumps(
-            {"refresh_token": token, "realm_id": realm_id, "updated_at": _now_text()}, indent=2
+            {
+                "refresh_token": token,
+                "realm_id": self.realm_id if realm_id is None else realm_id,
+                "updated_at": _now_text(),
+                **extra,
+            },
+            indent=2,
         )
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         try:
@@ -113,6 +190,17 @@ class TokenFile:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def disown(self, token: str) -> None:
+        """The token proved not to be this company's: keep it (it may be the only live one of
+        another company) but never offer it to this company again."""
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return
+        if isinstance(data, dict) and data.get("refresh_token") == token:
+            refused = [*(data.get("refused_by") or []), self.realm_id]
+            self.write(token, realm_id=None, refused_by=refused)
+
 
 class QuickBooksAuthenticator(OAuthAuthenticator):
     """Refresh-token grant against Intuit's token endpoint, shared by every stream of a run."""
@@ -124,8 +212,11 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
         client_secret: str,
         token_url: str,
         candidates: list[RefreshTokenCandidate],
-        on_refresh_token: Callable[[str], None],
+        on_refresh_token: Callable[[str], str | None],
         timeout: float = 60,
+        reread: Callable[[], RefreshTokenCandidate | None] | None = None,
+        on_wrong_company: Callable[[str], None] | None = None,
+        realm_id: str = "?",
     ) -> None:
         super().__init__(
             client_id=client_id,
@@ -136,11 +227,19 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
         if not candidates:
             msg = "No refresh token: set refresh_token in the config. " + REAUTHORIZE_HINT
             raise QuickBooksAuthError(msg)
+        for secret in (client_secret, *(c.token for c in candidates)):
+            errors.register_secret(secret)
         self._candidates = candidates
         self._on_refresh_token = on_refresh_token
+        self._reread = reread
+        self._on_wrong_company = on_wrong_company
+        self.realm_id = realm_id
         self._timeout = timeout
         self._lock = threading.Lock()
         self.refresh_count = 0
+        self._proven = False  # a request succeeded with the current access token
+        self._wrong_company = 0  # fresh tokens QBO refused for this company
+        self._refusal = ""  # QBO's answer to the last of them, as errors.describe reads it
 
     @property
     def oauth_request_body(self) -> dict:
@@ -160,31 +259,84 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
         with self._lock:
             self.access_token = None
 
+    def worked(self, request: requests.PreparedRequest) -> None:
+        """QBO answered a request: the access token it carried is good for this company."""
+        if not self._proven and request.headers.get("Authorization") == self._bearer:
+            self._proven = True
+
+    def not_authorized(self, request: requests.PreparedRequest, answer: str = "") -> None:
+        """QBO refused a token for this company (403 3100, or a 401 not about expiry).
+
+        A token that already worked was revoked: refresh. A fresh one that never worked is not
+        authorized for the company: try the next candidate once, then stop with the cause.
+        """
+        with self._lock:
+            if request.headers.get("Authorization") != self._bearer:
+                return  # sent with an older token; the current one is judged by its own answer
+            self.access_token = None
+            if self._proven:
+                return
+            self._wrong_company += 1
+            self._refusal = answer
+            final = self._wrong_company > 1
+            # The one retry: with the next candidate if there is one, else a fresh refresh.
+            if self._candidates and (final or len(self._candidates) > 1):
+                refused = self._candidates.pop(0)
+                if self._on_wrong_company:
+                    self._on_wrong_company(refused.token)
+            if final or not self._candidates:
+                raise QuickBooksAuthError(self._wrong_company_message())
+            logger.warning(
+                "QuickBooks refused a fresh access token for realm %s; trying once more with "
+                "the refresh token from %s.",
+                self.realm_id,
+                self._candidates[0].source,
+            )
+
+    def _wrong_company_message(self) -> str:
+        return (
+            f"QuickBooks refused freshly issued access tokens for realm {self.realm_id}: the "
+            f"token is not authorized for that company; {REALM_HINT}. QBO said: "
+            f"{self._refusal or '-'}"
+        )
+
+    @property
+    def _bearer(self) -> str:
+        return f"Bearer {self.access_token}"
+
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         with self._lock:
             if not self.is_token_valid():
                 self.update_access_token()
-            self.auth_headers["Authorization"] = f"Bearer {self.access_token}"
+            self.auth_headers["Authorization"] = self._bearer
         request.headers.update(self.auth_headers)
         return request
 
     def update_access_token(self) -> None:
         """Refresh, trying each known refresh token newest first until QBO takes one."""
         refused: list[str] = []
-        while self._candidates:
-            candidate = self._candidates[0]
-            answer = self._request_token(candidate)
+        tried = {c.token for c in self._candidates}
+        reread = False
+        while True:
+            while self._candidates:
+                candidate = self._candidates[0]
+                answer = self._request_token(candidate)
+                if answer is not None:
+                    break
+                refused.append(candidate.source)
+                self._candidates.pop(0)
             if answer is not None:
                 break
-            refused.append(candidate.source)
-            self._candidates.pop(0)
-        else:
-            msg = (
-                "QuickBooks refused the refresh token (invalid_grant) from "
-                f"{', '.join(refused)}: the connection was revoked, or the token expired or "
-                f"was replaced and lost. {REAUTHORIZE_HINT}"
-            )
-            raise QuickBooksAuthError(msg)
+            # Another run of this company may have rotated the token meanwhile: its token file
+            # holds the live one. Read it once more before giving up.
+            newer = self._reread() if self._reread and not reread else None
+            reread = True
+            if newer is not None and newer.token not in tried:
+                logger.warning("Another run rotated the refresh token meanwhile; using its token.")
+                tried.add(newer.token)
+                self._candidates.append(newer)
+                continue
+            raise QuickBooksAuthError(self._refused_message(refused, raced=newer is not None))
         if refused:
             logger.warning(
                 "Refresh token from %s was refused; the one from %s worked.",
@@ -193,19 +345,38 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
             )
         request_time, body = answer
         new_refresh = body.get("refresh_token") or candidate.token
+        errors.register_secret(new_refresh)
+        errors.register_secret(body["access_token"])
         # Persist first: if the process dies right after this line, the next run has the token.
-        self._on_refresh_token(new_refresh)
+        # The callback says where it went, as a phrase for the log line below.
+        kept_in = self._on_refresh_token(new_refresh)
         self._candidates[0] = RefreshTokenCandidate("rotation", new_refresh, request_time)
         self.access_token = body["access_token"]
+        self._proven = False
         self.expires_in = int(body.get("expires_in") or 3600)
         self.last_refreshed = request_time
         self.refresh_count += 1
         logger.info(
             "Access token refreshed (valid %ss)%s.",
             self.expires_in,
-            "; QBO rotated the refresh token and it was saved"
+            f"; QBO rotated the refresh token: {kept_in or 'kept in this run only'}"
             if new_refresh != candidate.token
             else "",
+        )
+
+    def _refused_message(self, refused: list[str], *, raced: bool) -> str:
+        if self._wrong_company:
+            return self._wrong_company_message()
+        if raced:
+            return (
+                "QuickBooks refused the refresh token (invalid_grant): another run of this "
+                "company rotated it while this one ran. Run again (one run per company at a "
+                "time); no re-authorization is needed."
+            )
+        return (
+            "QuickBooks refused the refresh token (invalid_grant) from "
+            f"{', '.join(refused)}: the connection was revoked, or the token expired or "
+            f"was replaced and lost. {REAUTHORIZE_HINT}"
         )
 
     def _request_token(self, candidate: RefreshTokenCandidate) -> tuple[dt.datetime, dict] | None:
@@ -220,12 +391,19 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
         for attempt in range(1, _TRANSIENT_TRIES + 1):
             request_time = dt.datetime.now(dt.UTC)
             try:
-                response = self._session.post(
-                    self.auth_endpoint, headers=headers, data=data, timeout=self._timeout
+                response = post_token_request(
+                    self._session, self.auth_endpoint, headers, data, self._timeout
                 )
             except requests.RequestException as exc:
                 problem = f"{type(exc).__name__} reaching the token endpoint"
             else:
+                if response.is_redirect:
+                    msg = (
+                        f"The token endpoint answered HTTP {response.status_code}, a redirect: "
+                        "the refresh token is never sent anywhere else. Check token_url (it "
+                        "must be Intuit's token endpoint itself)."
+                    )
+                    raise QuickBooksAuthError(msg)
                 if response.status_code == 200:
                     try:
                         body = response.json()
@@ -270,6 +448,14 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
         raise QuickBooksAuthError(msg)
 
 
+def post_token_request(
+    session: requests.Session, url: str, headers: dict, data: dict, timeout: float
+) -> requests.Response:
+    """The one HTTP call of a token grant. Never follows a redirect: a 307/308 would re-post
+    the refresh token and the client secret to wherever it points."""
+    return session.post(url, headers=headers, data=data, timeout=timeout, allow_redirects=False)
+
+
 def _oauth_error(response: requests.Response) -> str | None:
     try:
         body = response.json()
@@ -279,7 +465,8 @@ def _oauth_error(response: requests.Response) -> str | None:
 
 
 def _now_text() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    # Microseconds: a temporary left by a kill must read as newer than the file it would replace.
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
 def _parse_time(text: object) -> dt.datetime | None:

@@ -246,6 +246,13 @@ class QuickBooksTransport(RESTStream[t.Any]):
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
+        if errors.not_authorized_for_company(response):
+            # A fresh token QBO will not take for this company: one more candidate, then a
+            # sentence naming realm_id (raised by the authenticator), never 8 more refreshes.
+            self.authenticator.not_authorized(response.request, errors.describe(response))
+            raise RetriableAPIError(errors.describe(response), response)
+        if status < HTTPStatus.MULTIPLE_CHOICES:
+            self.authenticator.worked(response.request)
         if status == HTTPStatus.UNAUTHORIZED:
             # The access token died early (revoked, or QBO's clock disagrees): refresh, retry.
             self.authenticator.expire()
@@ -295,7 +302,7 @@ class QuickBooksTransport(RESTStream[t.Any]):
             wait = min(cap, 2.0**attempt)
             response = getattr(exc, "response", None)
             if response is not None:
-                if response.status_code == HTTPStatus.UNAUTHORIZED:
+                if response.status_code in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
                     wait = 0.0  # a fresh token is all it needs
                 elif (after := _retry_after(response)) is not None:
                     wait = min(cap, after)

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 
-from tap_quickbooks.auth import PRODUCTION_TOKEN_URL, TokenFile
+from tap_quickbooks.auth import PRODUCTION_TOKEN_URL, TokenFile, default_token_store
 
 AUTHORIZE_URL = "https://appcenter.intuit.com/connect/oauth2"
 SCOPE = "com.intuit.quickbooks.accounting"
@@ -68,6 +68,7 @@ def exchange_code(
         headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
         data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
         timeout=60,
+        allow_redirects=False,  # a redirect would re-post the code and the client secret
     )
     if response.status_code != 200:
         try:
@@ -179,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
             "realm_id": realm_id,
         },
     )
-    if existing.get("token_store_path"):
-        # The token file is read before the config: it must not hold the revoked token.
-        TokenFile(existing["token_store_path"]).write(tokens["refresh_token"], realm_id)
+    # The token file is newer than the config to the tap: it must not hold a revoked token.
+    store = existing.get("token_store_path") or default_token_store(realm_id)
+    TokenFile(store, realm_id).write(tokens["refresh_token"])
     print(f"\nAuthorized realm {realm_id}; tokens saved to {args.config} (mode 0600).")
     return 0
 

@@ -18,16 +18,21 @@ import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+from singer_sdk.helpers._state import StateWriter
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from tap_quickbooks import errors, query
 from tap_quickbooks.auth import (
     PRODUCTION_TOKEN_URL,
+    REALM_HINT,
     QuickBooksAuthenticator,
     QuickBooksAuthError,
     RefreshTokenCandidate,
     TokenFile,
     TokenSealer,
+    default_token_store,
     newest_first,
 )
 from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
@@ -50,6 +55,26 @@ API_URLS = {
     "sandbox": "https://sandbox-quickbooks.api.intuit.com",
 }
 AUTH_STATE_KEY = "quickbooks_auth"
+# Every log record of the process is redacted (QBO's 401 echoes the token it refused).
+errors.install_log_redaction()
+
+
+class _SealingStateWriter(StateWriter):
+    """The SDK's state writer, adding the newest rotated refresh token (sealed) to each STATE.
+
+    Token refreshes happen in page-fetching threads; they record the token, and the main
+    thread's next STATE message carries it: only the main thread writes Singer messages.
+    """
+
+    def __init__(self, tap: TapQuickBooks) -> None:
+        super().__init__(tap.message_writer)
+        self._tap = tap
+
+    def write_state(self, state: dict) -> None:
+        self._tap.seal_rotated_token(state)
+        super().write_state(state)
+
+
 LOWEST_MINOR_VERSION = 75  # QBO serves anything lower as 75 since 2025-08-01
 
 
@@ -147,7 +172,10 @@ class TapQuickBooks(Tap):
             "token_store_path",
             th.StringType,
             description="File in which every rotated refresh token is saved (atomically, mode "
-            "0600) before it is used. Recommended wherever state might be lost.",
+            "0600) before it is used, so that no command (--test, meltano invoke, a run whose "
+            "state is lost) strands the next one. Default: "
+            "$XDG_STATE_HOME/tap-quickbooks/<realm_id>.json (~/.local/state/...). One file "
+            "per company; it must be writable (checked before any token refresh).",
         ),
         th.Property(
             "request_timeout",
@@ -190,16 +218,39 @@ class TapQuickBooks(Tap):
         *REPORT_SETTINGS,
     ).to_dict()
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._state_writer = _SealingStateWriter(self)
+
+    #: Set when a rotated refresh token could not be saved to the token file: the run exits 1.
+    token_store_failed: t.ClassVar[list[str]] = []
+
     # -- settings ----------------------------------------------------------------------------
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        problems = super()._validate_config(raise_errors=raise_errors)
+        for name, value in self.config.items():
+            if errors.is_secret_setting(name, self.config_jsonschema):
+                errors.register_secret(value)
+        try:
+            problems = super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            # The SDK's schema messages quote the value: never that of a secret setting.
+            raise ConfigValidationError(
+                str(exc),
+                errors=self.hide_secrets(exc.errors),
+                schema=self.config_jsonschema,
+            ) from None
         problems += settings_problems(self.config)
+        problems = self.hide_secrets(problems)
         if problems and raise_errors:
             raise ConfigValidationError(
                 "Config validation failed", errors=problems, schema=self.config_jsonschema
             )
         return problems
+
+    def hide_secrets(self, messages: list[str]) -> list[str]:
+        """Config messages without the values of secret settings (call on any such message)."""
+        return errors.hide_secret_values(messages, self.config, self.config_jsonschema)
 
     @cached_property  # read for every record; the config does not change during a run
     def realm_id(self) -> str:
@@ -301,6 +352,9 @@ class TapQuickBooks(Tap):
             super().sync_all()
             self.outcomes.finish_run()  # exits non-zero if a stream failed
         finally:
+            # A refresh token rotated since the last STATE goes out in a final one.
+            if self._pending_token is not None or self._forgotten is not None:
+                self.state_writer.write_state(self.state)
             # Lines since the last STATE, and the final STATE if the SDK wrote none after them.
             self.message_writer.flush()
 
@@ -412,28 +466,39 @@ class TapQuickBooks(Tap):
         return TokenSealer(self.config["client_id"], self.config["client_secret"])
 
     @cached_property
-    def _token_file(self) -> TokenFile | None:
-        path = self.config.get("token_store_path")
-        return TokenFile(path) if path else None
+    def _token_file(self) -> TokenFile:
+        path = self.config.get("token_store_path") or default_token_store(self.realm_id)
+        return TokenFile(path, self.realm_id)
+
+    _pending_token: str | None = None  # rotated, not yet in a STATE message
+    _kept_token: str | None = None  # the one the last STATE message carries
+    _forgotten: str | None = None  # another company's: out of the next STATE message
+    _auth_lock = threading.Lock()
 
     @cached_property
     def authenticator(self) -> QuickBooksAuthenticator:
         """The one authenticator of the run: streams share it, so one refresh serves all."""
+        # Before any refresh: a token QBO rotates must have somewhere to go.
+        if problem := self._token_file.problem():
+            raise QuickBooksAuthError(problem)
         candidates = [RefreshTokenCandidate("config", self.config["refresh_token"])]
-        if self._token_file and (stored := self._token_file.read()):
-            candidates.append(stored)
+        candidates += self._token_file.read_all()
         sealed = self.state.get(AUTH_STATE_KEY) or {}
         if sealed.get("refresh_token"):
             token = self._sealer.open(sealed["refresh_token"])
             if token:
                 updated = query.parse_instant(sealed.get("updated_at") or "1970-01-01")
                 candidates.append(RefreshTokenCandidate("state", token, updated))
+                self._kept_token = token
             else:
                 self.logger.warning(
-                    "The refresh token in state was sealed under other client credentials; "
-                    "ignoring it."
+                    "The refresh token in state was sealed under another client_id or "
+                    "client_secret (changed since that state was written), so it cannot be "
+                    "read; using the token file %s and the config's refresh_token instead. If "
+                    "the run then fails with invalid_grant, run once with the previous "
+                    "client_secret, or re-authorize with `tap-quickbooks-auth`.",
+                    self._token_file.path,
                 )
-        self._kept_token = sealed and self._sealer.open(sealed.get("refresh_token", ""))
         return QuickBooksAuthenticator(
             client_id=self.config["client_id"],
             client_secret=self.config["client_secret"],
@@ -441,21 +506,65 @@ class TapQuickBooks(Tap):
             candidates=newest_first(candidates),
             on_refresh_token=self._keep_refresh_token,
             timeout=float(self.config.get("request_timeout", 300)),
+            reread=self._token_file.read,
+            on_wrong_company=self._forget_token,
+            realm_id=self.realm_id,
         )
 
-    def _keep_refresh_token(self, token: str) -> None:
-        """Save the newest refresh token where the next run looks, before it is used."""
-        if self._token_file:
+    def _keep_refresh_token(self, token: str) -> str:
+        """Save the newest refresh token where the next run looks, before it is used; say where.
+
+        Called by whichever thread refreshed: it writes the token file at once, and leaves
+        the STATE message to the main thread (:meth:`seal_rotated_token`).
+        """
+        kept = []
+        path = self._token_file.path
+        try:
             stored = self._token_file.read()
             if not stored or stored.token != token:
-                self._token_file.write(token, self.realm_id)
-        if token != getattr(self, "_kept_token", None):
-            self.state[AUTH_STATE_KEY] = {
+                self._token_file.write(token)
+            kept.append(f"saved to {path}")
+        except OSError as exc:
+            type(self).token_store_failed.append(str(path))
+            self.logger.error(
+                "The rotated refresh token could NOT be saved to %s (%s): only this run's "
+                "STATE messages carry it now. Hand the last STATE to the next run, fix "
+                "token_store_path; this run will exit with an error.",
+                path,
+                exc.strerror or type(exc).__name__,
+            )
+        with self._auth_lock:
+            self._pending_token = token
+        if threading.current_thread() is threading.main_thread():
+            self.state_writer.write_state(self.state)
+            kept.append("written in a STATE message")
+        else:
+            kept.append("the next STATE message carries it")
+        return "; ".join(kept)
+
+    def seal_rotated_token(self, state: dict) -> None:
+        """Put the token rotated since the last STATE message into ``state`` (main thread)."""
+        with self._auth_lock:
+            token, self._pending_token = self._pending_token, None
+            forget, self._forgotten = self._forgotten, None
+        if forget is not None and forget == self._kept_token:
+            state.pop(AUTH_STATE_KEY, None)
+            self._kept_token = None
+        if token is not None and token != self._kept_token:
+            state[AUTH_STATE_KEY] = {
                 "refresh_token": self._sealer.seal(token),
                 "updated_at": query.utc_text(dt.datetime.now(dt.UTC)),
             }
-            self.state_writer.write_state(self.state)
             self._kept_token = token
+
+    def _forget_token(self, token: str) -> None:
+        """A refresh token proved to be another company's: neither sealed nor offered again."""
+        with self._auth_lock:  # the main thread's next STATE drops it (seal_rotated_token)
+            if self._pending_token == token:
+                self._pending_token = None
+            self._forgotten = token
+        with contextlib.suppress(OSError):
+            self._token_file.disown(token)
 
     # -- failing clearly ---------------------------------------------------------------------
 
@@ -464,6 +573,14 @@ class TapQuickBooks(Tap):
         """Run the sync; a failure the tap understands ends with its message, not a traceback."""
         try:
             super().invoke(**kwargs)
+            if cls.token_store_failed:
+                cls.logger.error(
+                    "A rotated refresh token could not be saved to %s: the last STATE message "
+                    "carries it (sealed). Fix token_store_path and hand that state to the next "
+                    "run.",
+                    cls.token_store_failed[-1],
+                )
+                sys.exit(1)
         except (QuickBooksAuthError, FatalAPIError, RetriableAPIError) as exc:
             cause = "Retries exhausted: " if isinstance(exc, RetriableAPIError) else ""
             cls.logger.error("%s%s", cause, exc)
@@ -483,7 +600,13 @@ class TapQuickBooks(Tap):
             super().cb_test(ctx, param, value)
             return
         config = ctx.params.get("config")
-        tap = cls(config=config.config, parse_env_config=config.parse_env, validate_config=True)
+        try:
+            tap = cls(config=config.config, parse_env_config=config.parse_env, validate_config=True)
+        except ConfigValidationError as exc:  # the sync's own way of saying it, not a traceback
+            for problem in exc.errors:
+                cls.logger.error("%s", problem)
+            cls.logger.error("Config validation failed")
+            ctx.exit(1)
         ok, verdict = tap.check_connection()
         (cls.logger.info if ok else cls.logger.error)(verdict)
         click.echo(verdict, err=True)
@@ -509,6 +632,8 @@ class TapQuickBooks(Tap):
                 False,
                 f"Connection test FAILED: cannot reach {self.api_url}: {type(exc).__name__}",
             )
+        if errors.not_authorized_for_company(response):
+            return False, f"Connection test FAILED: {errors.describe(response)}; {REALM_HINT}."
         if response.status_code != 200:
             return False, f"Connection test FAILED: {errors.describe(response)}"
         name = (response.json().get("CompanyInfo") or {}).get("CompanyName", "?")
@@ -568,12 +693,24 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
 
 
 def _url_problem(url: str) -> str | None:
-    parsed = urlparse(url)
-    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+    # Read as the HTTP client reads it (urllib3), not as urllib.parse does: the two disagree
+    # on e.g. "http://example.com\\@127.0.0.1/", which would send tokens to example.com.
+    if "\\" in url:
+        return "a backslash is refused in a URL (HTTP clients disagree on where its host is)."
+    try:
+        parsed = parse_url(url)
+    except LocationParseError:
+        parsed = None
+    if parsed is None or parsed.scheme not in {"http", "https"} or not parsed.host:
         return f"{url!r} is not an http(s) URL."
-    if parsed.scheme == "http" and not _is_loopback(parsed.hostname):
+    if parsed.auth is not None:
+        return "user:password@ is refused in a URL (credentials belong in client_id/secret)."
+    if parsed.fragment is not None:
+        return "a #fragment is refused in a URL."
+    host = parsed.host.strip("[]")
+    if parsed.scheme == "http" and not _is_loopback(host):
         return (
-            f"plain http is refused for {parsed.hostname!r}: tokens would cross the network "
+            f"plain http is refused for {host!r}: tokens would cross the network "
             "unencrypted. Use https (http is allowed for loopback hosts only)."
         )
     return None

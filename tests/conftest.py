@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from qbo_emulator import Emulator
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_token_store(tmp_path_factory):
+    """The same for taps run in session- and class-scoped fixtures (the SDK's standard tests)."""
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state-session"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = before
+
+
+@pytest.fixture(autouse=True)
+def own_token_store(tmp_path_factory, monkeypatch):
+    """Each test's tap runs keep rotated tokens in a state directory of that test alone (the
+    tap's default token store is under $XDG_STATE_HOME), never in the user's."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
 
 
 @pytest.fixture(scope="session")

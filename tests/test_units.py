@@ -119,6 +119,41 @@ def test_throttle_xml_and_gateway_html_read_as_one_line() -> None:
     assert "not valid JSON" in cut
 
 
+def test_redaction_takes_tokens_and_keeps_what_a_reader_needs() -> None:
+    errors.register_secret("98765432109876")
+    access = "eyJlbmMiOiJBMTI4Q0JDLUhTMjU2IiwiYWxnIjoiZGlyIn0..Qx7kP2mZ9aB4cD8e.Rt5Yu7Io9Pa1Sd3F"
+    cases = {
+        f"Token expired: {access}": "Token expired: [redacted]",
+        "refresh RT1-12-H0-1700000000abcdefghij01234 died": "refresh [redacted] died",
+        "client_secret 98765432109876 is wrong": "client_secret [redacted] is wrong",
+        "Authorization: Basic QUJDOmRlZg==": "Authorization: Basic [redacted]",
+        "POST grant_type=refresh_token&refresh_token=abc&x=1": (
+            "POST grant_type=refresh_token&refresh_token=[redacted]&x=1"
+        ),
+        '{"access_token": "abc", "expires_in": 3600}': (
+            '{"access_token": "[redacted]", "expires_in": 3600}'
+        ),
+    }
+    for text, expected in cases.items():
+        assert errors.redact(text) == expected
+    # What support and users need stays: tids, paths, realm ids, timestamps, stream names.
+    for text in (
+        "[intuit_tid=1-5f7330f0-039c1234567890abcdef]",
+        "QBO rotated the refresh token: saved to /tmp/pytest-3/test_x0/token.json",
+        "HTTP 401 from /v3/company/9130351234567890/query at 2026-12-01T00:00:00+00:00",
+        "tap_quickbooks.streams.journal_entries",
+    ):
+        assert errors.redact(text) == text
+
+
+def test_a_secret_setting_of_the_wrong_type_is_named_not_shown() -> None:
+    message = "98765432109876 is not of type 'string' in config['client_secret']"
+    hidden = errors.hide_secret_values([message], {"client_secret": 98765432109876})
+    assert hidden == ["[redacted] is not of type 'string' in config['client_secret']"]
+    assert errors.is_secret_setting("refresh_token")
+    assert not errors.is_secret_setting("token_store_path")
+
+
 def test_sealed_token_opens_only_with_the_same_credentials() -> None:
     sealed = TokenSealer("client", "secret").seal("RT-123")
     assert "RT-123" not in sealed
@@ -128,10 +163,10 @@ def test_sealed_token_opens_only_with_the_same_credentials() -> None:
 
 
 def test_token_file_is_atomic_and_private(tmp_path: Path) -> None:
-    store = TokenFile(tmp_path / "sub" / "token.json")
+    store = TokenFile(tmp_path / "sub" / "token.json", "42")
     assert store.read() is None
-    store.write("RT-1", "42")
-    store.write("RT-2", "42")
+    store.write("RT-1")
+    store.write("RT-2")
     assert stat.S_IMODE((tmp_path / "sub" / "token.json").stat().st_mode) == 0o600
     stored = store.read()
     assert stored is not None

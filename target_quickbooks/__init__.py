@@ -1,0 +1,1 @@
+"""target-quickbooks: push sales, payments and stock to QuickBooks Online exactly once."""

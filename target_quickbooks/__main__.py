@@ -1,0 +1,3 @@
+from target_quickbooks.target import main
+
+main()
