@@ -1,20 +1,34 @@
 # Two commands a newcomer runs: `make demo` and `make test`. Both install what they need.
 PY ?= python3
-# `python3 -m uv` works wherever pip put uv, even when its bin dir is not on PATH.
-UV := $(shell command -v uv 2>/dev/null || echo "$(PY) -m uv")
+# uv, in order: on PATH, importable by $(PY) (pip put it there), or our own copy in .venv-uv.
+# The last is made with `python -m venv`, never `pip install` into the system Python: Debian's
+# and Ubuntu's refuse that (PEP 668, "externally-managed-environment").
+UV_VENV := .venv-uv
+UV := $(or $(shell command -v uv 2>/dev/null),$(shell $(PY) -m uv --version >/dev/null 2>&1 && echo "$(PY) -m uv"),$(UV_VENV)/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help uv sync postgres test lint demo bench clean
+.PHONY: help uv sync postgres test lint demo query bench clean
 
 help:
 	@echo "make test   - install everything and run the whole test suite"
 	@echo "make demo   - start the emulator and run meltano tap-quickbooks -> DuckDB"
+	@echo "make query  - query the demo's DuckDB warehouse (SQL=\"select ...\"; default: revenue by month)"
 	@echo "make bench  - print throughput, call-count and memory figures"
 	@echo "make lint   - ruff"
 
 uv:
-	@command -v uv >/dev/null 2>&1 || $(PY) -m uv --version >/dev/null 2>&1 || \
-		$(PY) -m pip install --quiet --disable-pip-version-check uv
+	@if [ "$(UV)" = "$(UV_VENV)/bin/uv" ] && [ ! -x "$(UV_VENV)/bin/uv" ]; then \
+		echo "Installing uv into $(UV_VENV) (a virtual environment of its own)"; \
+		$(PY) -m venv $(UV_VENV) || { \
+			echo "Could not make a virtual environment with $(PY) -m venv."; \
+			echo "On Debian/Ubuntu: apt-get install python3-venv (or install uv: https://docs.astral.sh/uv/)."; \
+			exit 1; }; \
+		$(UV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv; \
+	fi
+	@$(UV) python find '>=3.11' >/dev/null 2>&1 || { \
+		echo "tap-quickbooks needs Python 3.11 or newer, and none was found ($(PY) is $$($(PY) -V 2>&1))."; \
+		echo "Install one (e.g. apt-get install python3.11, or uv python install 3.12) and rerun."; \
+		exit 1; }
 
 # Bytecode compiled once at install: each run of the tap (the tests start hundreds) then skips
 # compiling its imports, even where PYTHONDONTWRITEBYTECODE is set.
@@ -41,8 +55,14 @@ lint: sync
 demo: sync
 	$(UV) run --frozen python -m scripts.demo
 
+# The duckdb that wrote the warehouse (target-duckdb's environment) reads it: nothing to install.
+DEMO_DUCKDB := .meltano/loaders/target-duckdb/venv/bin/python
+query:
+	@[ -x $(DEMO_DUCKDB) ] || { echo "Run make demo first: it installs target-duckdb and loads the warehouse."; exit 1; }
+	@SQL='$(SQL)' $(DEMO_DUCKDB) scripts/query.py
+
 bench: sync
 	$(UV) run --frozen python -m scripts.bench
 
 clean:
-	rm -rf .venv .venv-meltano .venv-singer-tools .meltano output .pytest_cache .ruff_cache
+	rm -rf .venv .venv-uv .venv-meltano .venv-singer-tools .meltano output .pytest_cache .ruff_cache

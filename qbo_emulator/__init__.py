@@ -56,7 +56,8 @@ Behaviours (all off by default; see ``behaviours.py``): ``latency_ms``, ``per_re
 ``rate_limits`` (500/min, 10/s, 10 in flight per realm -> XML 429), ``faults`` (a list of
 ``(kind, probability)`` drawn from a seeded RNG, or ``{n: kind}`` where ``n`` counts API requests
 from the moment ``faults`` is set; kinds ``429 500 502 503 504 401 truncated reset slow
-fault200``), ``slow_ms``, ``strict_rotation``, ``access_token_lifetime``, ``shuffle_ties``.
+fault200``, and odd answers such as ``empty_page future_row disorder cdc_empty``),
+``slow_ms``, ``strict_rotation``, ``access_token_lifetime``, ``shuffle_ties``.
 Faults and limits apply to ``/v3/company/...`` requests, not to the OAuth endpoints.
 
 Choices where the real API's behaviour is not documented (the facts file marks them

@@ -21,10 +21,23 @@ Fault kinds: ``429`` (XML), ``500`` (JSON SystemFault 10000), ``502`` (HTML), ``
 ``truncated_close``: full Content-Length announced, connection closed mid-body), ``reset``
 (TCP reset, no response), ``slow`` (stall ``slow_ms`` then answer normally) and ``fault200``
 (HTTP 200 carrying a ``Fault``).
+
+Odd answers (HTTP 200, well-formed, but not what QBO would send; each changes only the answers
+it names and leaves others alone): ``empty_page`` (a query answered ``{"QueryResponse": {}}``),
+``gzip_empty`` (the same, gzip-encoded), ``no_metadata`` (a query page's rows without
+``MetaData``), ``short_page`` (a query page's rows cut to half, ``maxResults`` kept),
+``batch_empty`` (every batch item's ``QueryResponse`` is ``{}``), ``cdc_empty`` (a CDC answer
+saying nothing changed), ``cdc_none`` (a CDC answer without ``CDCResponse``), ``future_row``
+(a query page's last row stamped
+``9999-12-30T00:00:00-08:00``), ``future_time`` (the answer's ``time`` in 2031), ``no_id`` (a
+query page's first row without ``Id``), ``duplicate_id`` (a query page's second row carrying the
+first row's ``Id``) and ``disorder`` (a query page's rows in reverse order).
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import random
 import threading
 import time
@@ -44,6 +57,21 @@ FAULT_KINDS = (
     "slow",
     "fault200",
 )
+ODD_ANSWERS = (
+    "empty_page",
+    "gzip_empty",
+    "no_metadata",
+    "short_page",
+    "batch_empty",
+    "cdc_empty",
+    "cdc_none",
+    "future_row",
+    "future_time",
+    "no_id",
+    "duplicate_id",
+    "disorder",
+)
+FAULT_KINDS += ODD_ANSWERS
 
 PER_MINUTE = 500
 PER_SECOND = 10
@@ -195,3 +223,48 @@ class Behaviour:
             ):
                 raise ValueError(f"unknown behaviour knob {k!r}")
             setattr(self, k, v)
+
+
+# ----- odd answers -----------------------------------------------------------------------------
+def odd_answer(kind: str, request_kind: str, body: bytes) -> tuple[bytes, dict]:
+    """A 200 answer's body rewritten as the odd answer ``kind`` (see the module's doc), and
+    the headers it needs; unchanged when the kind does not apply to this kind of request."""
+    try:
+        doc = json.loads(body)
+    except ValueError:  # not JSON (a PDF, a report in another shape): left as it is
+        return body, {}
+    if not isinstance(doc, dict):
+        return body, {}
+    headers: dict = {}
+    page = doc.get("QueryResponse") if request_kind == "query" else None
+    rows = next((v for v in page.values() if isinstance(v, list)), None) if page else None
+    if kind in ("empty_page", "gzip_empty") and request_kind == "query":
+        doc = {"QueryResponse": {}, "time": doc.get("time")}
+        if kind == "gzip_empty":
+            raw = gzip.compress(json.dumps(doc).encode())
+            return raw, {"Content-Encoding": "gzip"}
+    elif kind == "batch_empty" and request_kind == "batch":
+        for item in doc.get("BatchItemResponse") or []:
+            if "QueryResponse" in item:
+                item["QueryResponse"] = {}
+    elif kind == "cdc_empty" and request_kind == "cdc":
+        doc = {"CDCResponse": [{"QueryResponse": [{}]}], "time": doc.get("time")}
+    elif kind == "cdc_none" and request_kind == "cdc":
+        doc = {"time": doc.get("time")}
+    elif kind == "future_time":
+        doc["time"] = "2031-06-01T10:00:00.000-07:00"
+    elif rows:
+        if kind == "no_metadata":
+            for row in rows:
+                row.pop("MetaData", None)
+        elif kind == "short_page":
+            del rows[len(rows) // 2 :]
+        elif kind == "future_row":
+            rows[-1].setdefault("MetaData", {})["LastUpdatedTime"] = "9999-12-30T00:00:00-08:00"
+        elif kind == "no_id":
+            rows[0].pop("Id", None)
+        elif kind == "duplicate_id" and len(rows) > 1:
+            rows[1]["Id"] = rows[0]["Id"]
+        elif kind == "disorder":
+            rows.reverse()
+    return json.dumps(doc, separators=(",", ":")).encode(), headers

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import admin, api, responses, writes
+from .behaviours import ODD_ANSWERS, odd_answer
 from .oauth import OAuthError
 from .responses import (
     HTML,
@@ -344,6 +345,10 @@ def api_request(app: Emulator, h, method: str, path: str, *, params: dict, raw: 
         if fault == "fault200":
             reply = api.Reply(200, responses.system_fault().body(now), JSON_OK)
         headers = dict(reply.headers)
+        if fault in ODD_ANSWERS and reply.status == 200:
+            body, extra = odd_answer(fault, kind, reply.body)
+            reply = api.Reply(200, body, reply.content_type, reply.headers, reply.records)
+            headers.update(extra)
         if reply.status == 200:
             headers.setdefault("QBO-Version", "1944.190")
         mode = fault if fault in ("truncated_json", "truncated_close") else None

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from tap_quickbooks.catalogue import ENTITIES
+from tap_quickbooks.schemas import entity_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "output" / "demo"
@@ -27,7 +28,10 @@ WAREHOUSE = ROOT / "output" / "warehouse.duckdb"
 
 
 def uv() -> list[str]:
-    found = shutil.which("uv")
+    """The uv that runs us (`uv run` names itself in $UV), else one on PATH or in .venv-uv."""
+    found = os.environ.get("UV") or shutil.which("uv")
+    if not found and (ROOT / ".venv-uv" / "bin" / "uv").exists():
+        found = str(ROOT / ".venv-uv" / "bin" / "uv")
     return [found] if found else [sys.executable, "-m", "uv"]
 
 
@@ -98,6 +102,40 @@ def table_counts() -> dict[str, int]:
     return json.loads(out.stdout)
 
 
+def declared_types() -> dict[str, dict[str, str]]:
+    """Per stream, the top-level columns the tap declares as decimal numbers or dates."""
+    out: dict[str, dict[str, str]] = {}
+    for entity in ENTITIES:
+        for name, prop in entity_schema(entity.name)["properties"].items():
+            types = prop.get("type", [])
+            if "number" in types:
+                out.setdefault(entity.stream, {})[name] = "decimal"
+            elif prop.get("format") == "date" and "string" in types:
+                out.setdefault(entity.stream, {})[name] = "date"
+    return out
+
+
+def type_columns(warehouse: Path, schema: str) -> None:
+    """target-duckdb makes money DOUBLE and dates VARCHAR: give them their declared types."""
+    script = ROOT / "scripts" / "duckdb_types.py"
+    columns = json.dumps(declared_types())
+    subprocess.run([str(DUCKDB_PYTHON), str(script), str(warehouse), schema, columns], check=True)
+
+
+def column_types(table: str, columns: list[str]) -> dict[str, str]:
+    script = (
+        "import duckdb, json\n"
+        f"con = duckdb.connect({str(WAREHOUSE)!r}, read_only=True)\n"
+        'print(json.dumps(dict(con.sql("select column_name, data_type from '
+        f"information_schema.columns where table_schema = 'quickbooks' and table_name = '{table}'"
+        f' and column_name in {tuple(columns)!r}").fetchall())))\n'
+    )
+    out = subprocess.run(
+        [str(DUCKDB_PYTHON), "-c", script], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
 def truth_counts(base_url: str, realm: str) -> dict[str, int]:
     """How many rows of each entity the emulated company holds (inactive ones included)."""
     counts = {}
@@ -118,6 +156,9 @@ def main() -> None:
         env = {**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}
         env.update({f"TAP_QUICKBOOKS_{k.upper()}": str(v) for k, v in config.items()})
         env.pop("VIRTUAL_ENV", None)
+        # The demo's own selection (every stream, reports too), whatever `meltano select` has
+        # added to meltano.yml: the environment variable replaces the project's `select`.
+        env["TAP_QUICKBOOKS__SELECT"] = json.dumps(["*.*"])
         print(f"Emulated QuickBooks company at {config['api_url']} (realm {config['realm_id']})")
         print("meltano install ...", flush=True)
         meltano("--log-level=warning", "install", env=env)
@@ -133,7 +174,9 @@ def main() -> None:
             env=env,
         )
         took = time.monotonic() - started
+        type_columns(WAREHOUSE, "quickbooks")
         loaded = table_counts()
+        typed = column_types("invoices", ["totalamt", "txndate"])
         expected = truth_counts(config["api_url"], config["realm_id"])
     finally:
         emulator.terminate()
@@ -156,9 +199,13 @@ def main() -> None:
             print(f"{name:<34}{rows:>10,}")
     if mismatches:
         sys.exit(f"{mismatches} tables differ from the emulator's ground truth.")
+    money, date = typed.get("totalamt"), typed.get("txndate")
+    print(f"\ninvoices.totalamt is {money}, invoices.txndate is {date}.")
+    if not str(money).startswith("DECIMAL") or date != "DATE":
+        sys.exit("Money or dates did not land with their declared types.")
     print(
-        "\nEvery table matches QuickBooks' row count. Query it: "
-        f"duckdb {WAREHOUSE.relative_to(ROOT)}"
+        "\nEvery table matches QuickBooks' row count. Query it: `make query` (revenue by "
+        'month), or make query SQL="select count(*) from quickbooks.invoices"'
     )
 
 

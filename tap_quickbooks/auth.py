@@ -17,6 +17,7 @@ import os
 import tempfile
 import threading
 import time
+import typing as t
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from singer_sdk.authenticators import OAuthAuthenticator
 
-from tap_quickbooks import errors
+from tap_quickbooks import errors, wire
 
 logger = logging.getLogger("tap_quickbooks.auth")
 
@@ -200,6 +201,62 @@ class TokenFile:
         if isinstance(data, dict) and data.get("refresh_token") == token:
             refused = [*(data.get("refused_by") or []), self.realm_id]
             self.write(token, realm_id=None, refused_by=refused)
+
+
+class TokenKeeper:
+    """Where one company's refresh tokens are kept, for the tap and the target alike.
+
+    Three homes, tried newest first: the config's token, the token file (written at once on
+    every rotation) and a sealed copy kept beside the caller's progress (Singer state for the
+    tap, the ledger for the target), given here as ``{"refresh_token": sealed, "updated_at"}``.
+    """
+
+    def __init__(self, config: t.Mapping[str, t.Any], realm_id: str) -> None:
+        self.realm_id = realm_id
+        self._config_token = str(config["refresh_token"])
+        self.sealer = TokenSealer(str(config["client_id"]), str(config["client_secret"]))
+        path = config.get("token_store_path") or default_token_store(realm_id)
+        self.file = TokenFile(path, realm_id)
+
+    def candidates(self, sealed: t.Mapping[str, t.Any] | None) -> list[RefreshTokenCandidate]:
+        """Every known token, newest first. Raises when a rotated token would have no home."""
+        # Before any refresh: a token QBO rotates must have somewhere to go.
+        if problem := self.file.problem():
+            raise QuickBooksAuthError(problem)
+        found = [RefreshTokenCandidate("config", self._config_token), *self.file.read_all()]
+        if opened := self.open_sealed(sealed):
+            found.append(opened)
+        return newest_first(found)
+
+    def open_sealed(self, sealed: t.Mapping[str, t.Any] | None) -> RefreshTokenCandidate | None:
+        if not sealed or not sealed.get("refresh_token"):
+            return None
+        token = self.sealer.open(str(sealed["refresh_token"]))
+        if token is None:
+            logger.warning(
+                "The kept refresh token was sealed under another client_id or client_secret "
+                "(changed since it was kept), so it cannot be read; using the token file %s and "
+                "the config's refresh_token instead. If the run then fails with invalid_grant, "
+                "run once with the previous client_secret, or re-authorize with "
+                "`tap-quickbooks-auth`.",
+                self.file.path,
+            )
+            return None
+        return RefreshTokenCandidate("state", token, _parse_time(sealed.get("updated_at")))
+
+    def save(self, token: str) -> str | None:
+        """Write ``token`` to the token file unless it is there already; the error, if any."""
+        try:
+            stored = self.file.read()
+            if not stored or stored.token != token:
+                self.file.write(token)
+        except OSError as exc:
+            return exc.strerror or type(exc).__name__
+        return None
+
+    def sealed(self, token: str) -> dict[str, str]:
+        """``token`` sealed for the caller's own store, stamped now."""
+        return {"refresh_token": self.sealer.seal(token), "updated_at": _now_text()}
 
 
 class QuickBooksAuthenticator(OAuthAuthenticator):
@@ -453,7 +510,10 @@ def post_token_request(
 ) -> requests.Response:
     """The one HTTP call of a token grant. Never follows a redirect: a 307/308 would re-post
     the refresh token and the client secret to wherever it points."""
-    return session.post(url, headers=headers, data=data, timeout=timeout, allow_redirects=False)
+    # Read by wire.py: the timeout bounds the whole answer, and its size is capped.
+    return wire.mounted(session).post(
+        url, headers=headers, data=data, timeout=timeout, allow_redirects=False
+    )
 
 
 def _oauth_error(response: requests.Response) -> str | None:

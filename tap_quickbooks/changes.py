@@ -39,6 +39,9 @@ CDC_MAX_OBJECTS = 1000
 BATCH_MAX_ITEMS = 30
 FROM_BATCH_HEADER = "X-Tap-From-Batch"  # marks a first page served from the batch answer
 SYNCED_AT = "synced_at"  # stream state: QBO's time when the last complete read of it began
+# How far back of a run's start an all-empty CDC answer still leaves synced_at (see
+# QuickBooksStream.synced_up_to): a week of runs must all lose their answers to lose a change.
+QUIET_CDC_TRUST = dt.timedelta(days=7)
 
 
 @dataclass
@@ -60,6 +63,7 @@ class RunPlan:
     first_page_end: dict[str, dt.datetime] = field(default_factory=dict)
     # Streams QBO said (in the batch or CDC answer) the company cannot have: QBO's reason.
     unavailable: dict[str, str] = field(default_factory=dict)
+    cdc_silent: bool = False  # CDC answered that nothing at all changed
 
 
 def plan_run(streams: list[QuickBooksStream], now: dt.datetime) -> RunPlan:
@@ -89,6 +93,7 @@ def plan_run(streams: list[QuickBooksStream], now: dt.datetime) -> RunPlan:
     if covered:
         try:
             plan.changes = _changes(caller, covered)
+            plan.cdc_silent = bool(plan.changes) and not any(c.rows for c in plan.changes.values())
         except (FatalAPIError, RetriableAPIError) as exc:
             if company_wide(exc):
                 raise
@@ -180,6 +185,11 @@ def _cdc(caller: QuickBooksStream, entities: list[str], since: dt.datetime) -> d
         kind="cdc",
     )
     body = response.qbo_body  # parsed and checked for faults inside the retried call
+    blocks = body.get("CDCResponse") if isinstance(body, dict) else None
+    if not blocks or not isinstance(blocks, list):
+        # Even "nothing changed" is [{"QueryResponse": [{}]}]: this answer is not CDC's.
+        msg = f"CDC answered without a CDCResponse [{errors.intuit_tid(response)}]"
+        raise FatalAPIError(msg)
     out: dict[str, list] = {}
     for block in body.get("CDCResponse") or []:
         for page in block.get("QueryResponse") or []:

@@ -17,19 +17,18 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import requests
-import urllib3
-from requests.adapters import HTTPAdapter
-from singer_sdk import RESTStream
+from singer_sdk import RESTStream, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.pagination import BaseAPIPaginator, OffsetPaginator, SinglePagePaginator
-from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib import MetadataMapping, RecordMessage
 
 from tap_quickbooks import errors, outcomes, query
-from tap_quickbooks.changes import FROM_BATCH_HEADER, SYNCED_AT
-from tap_quickbooks.paging import KeysetPaginator, Window, record_time
+from tap_quickbooks.catalog import top_level_only
+from tap_quickbooks.changes import FROM_BATCH_HEADER, QUIET_CDC_TRUST, SYNCED_AT
+from tap_quickbooks.paging import FUTURE_ALLOWANCE, Doubt, KeysetPaginator, Window, record_time
 from tap_quickbooks.passthrough import RawRecord, RawRow, UnusualPage, read_batch, read_page
 from tap_quickbooks.schemas import entity_schema
 
@@ -45,6 +44,10 @@ except ImportError:  # Python 3.11
     from typing_extensions import override
 
 
+# A page QBO could not have sent for its query is asked for this many times in all.
+DOUBT_TRIES = 3
+
+
 def record_schema(entity: Entity) -> dict:
     """The entity's schema plus the fields the tap adds to every record."""
     schema = entity_schema(entity.name)
@@ -58,29 +61,7 @@ def record_schema(entity: Entity) -> dict:
     return schema
 
 
-class WholeBodyAdapter(HTTPAdapter):
-    """Reads each answer's body in one call. requests reads it in 10 KB pieces, each a round
-    of Python through urllib3: for a 2 MB page of 1000 rows, more CPU than splitting it."""
-
-    @override
-    def send(
-        self, request: requests.PreparedRequest, stream: bool = False, **kwargs: t.Any
-    ) -> requests.Response:
-        response = super().send(request, stream=True, **kwargs)
-        if stream:
-            return response
-        try:  # failures worded as requests words them, so that retries see the same errors
-            response._content = response.raw.read(decode_content=True)
-        except urllib3.exceptions.ProtocolError as exc:
-            raise requests.exceptions.ChunkedEncodingError(exc) from exc
-        except urllib3.exceptions.DecodeError as exc:
-            raise requests.exceptions.ContentDecodingError(exc) from exc
-        except urllib3.exceptions.ReadTimeoutError as exc:
-            raise requests.exceptions.ConnectionError(exc) from exc
-        except urllib3.exceptions.SSLError as exc:
-            raise requests.exceptions.SSLError(exc) from exc
-        response._content_consumed = True
-        return response
+PLAN_ENDPOINTS = ("cdc", "batch")  # called for the whole run (changes.py), not for a stream
 
 
 class QuickBooksTransport(RESTStream[t.Any]):
@@ -107,12 +88,9 @@ class QuickBooksTransport(RESTStream[t.Any]):
     @property
     @override
     def requests_session(self) -> requests.Session:
-        if not self._requests_session:
-            session = requests.Session()
-            session.mount("https://", WholeBodyAdapter())
-            session.mount("http://", WholeBodyAdapter())
-            self._requests_session = session
-        return self._requests_session
+        # One session for the run (its connections reused by every stream), whose answers
+        # are read whole, within request_timeout and a size cap (wire.py).
+        return self._tap.http_session
 
     @property
     @override
@@ -133,6 +111,50 @@ class QuickBooksTransport(RESTStream[t.Any]):
         # QBO streams have no child streams; the SDK would still copy every record for them.
         if self.child_streams:
             yield from super().generate_child_contexts(record, context)
+
+    @override
+    def _write_request_duration_log(
+        self,
+        endpoint: str,
+        response: requests.Response,
+        context: Context | None,
+        extra_tags: dict | None,
+    ) -> None:
+        # The run plan's CDC and batch calls go out through the first selected stream, but
+        # are the run's, not that stream's, and are not its `/query` endpoint: say so.
+        path = urlsplit(response.request.url or "").path if response.request else ""
+        called = path.rsplit("/", 1)[-1]
+        if called not in PLAN_ENDPOINTS:
+            super()._write_request_duration_log(endpoint, response, context, extra_tags)
+            return
+        point = metrics.Point(
+            "timer",
+            metric=metrics.Metric.HTTP_REQUEST_DURATION,
+            value=response.elapsed.total_seconds(),
+            tags={
+                metrics.Tag.STREAM: "run plan",
+                metrics.Tag.ENDPOINT: f"/{called}",
+                metrics.Tag.HTTP_STATUS_CODE: response.status_code,
+                metrics.Tag.STATUS: (
+                    metrics.Status.SUCCEEDED
+                    if response.status_code < HTTPStatus.BAD_REQUEST
+                    else metrics.Status.FAILED
+                ),
+                **(extra_tags or {}),
+            },
+        )
+        self._log_metric(point)
+
+    @property
+    @override
+    def metadata(self) -> MetadataMapping:
+        # Discovered metadata only for top-level properties (catalog.py says why); a catalog
+        # given as input is kept as it is.
+        if self._metadata is None and not (
+            self._tap_input_catalog and self._tap_input_catalog.get_stream(self.tap_stream_id)
+        ):
+            self._metadata = top_level_only(super().metadata)
+        return super().metadata
 
     @cached_property
     def _all_selected(self) -> bool:
@@ -272,8 +294,12 @@ class QuickBooksTransport(RESTStream[t.Any]):
         except ValueError as exc:
             raise RetriableAPIError(f"{self.name}: {errors.describe(response)}", response) from exc
         if fault := errors.fault_of(body):
+            # QBO's own failure may pass; a refusal of what was asked (a ValidationFault, an
+            # authorization fault) is the same every time: retrying it only waits.
             msg = f"{self.name}: QBO answered 200 with a fault: {errors.fault_text(fault)}"
-            raise RetriableAPIError(msg, response)
+            if is_transient_fault(fault):
+                raise RetriableAPIError(msg, response)
+            raise FatalAPIError(f"{msg} [intuit_tid={errors.intuit_tid(response)}]")
         response.qbo_body = body  # parsed once
         if isinstance(body, dict) and body.get("time"):
             self._tap.note_server_time(body["time"])
@@ -350,6 +376,39 @@ class QuickBooksStream(QuickBooksTransport):
     def known_unavailable(self) -> str | None:
         return self._tap.run_plan.unavailable.get(self.name)
 
+    def apply_catalog(self, catalog: t.Any) -> None:
+        super().apply_catalog(catalog)
+        # The SDK believes the catalog's keys and its metadata as written, so a hand-edited
+        # catalog could drop a key (records then come without the field that identifies
+        # them) or the replication key (the bookmark cannot be read). Those are QBO's, not
+        # a choice: they are put back, and kept whatever the selection says.
+        keys = ("realm_id", *self.entity.key)
+        replication_key = "LastUpdatedTime" if self.entity.incremental else None
+        if tuple(self.primary_keys or ()) != keys or self.replication_key != replication_key:
+            self.logger.warning(
+                "%s: the catalog's key properties or replication key differ from the tap's "
+                "(%s; %s); the tap's are used.",
+                self.name,
+                ", ".join(keys),
+                replication_key or "no replication key",
+            )
+            self.primary_keys, self.replication_key = keys, replication_key
+        metadata = self.metadata
+        for name in (*keys, *([replication_key] if replication_key else [])):
+            entry = metadata.get(("properties", name))
+            if entry is None:
+                continue
+            if entry.selected is False:
+                self.logger.warning(
+                    "%s: the catalog deselects '%s', which every record needs (a key or the "
+                    "replication key): it is kept.",
+                    self.name,
+                    name,
+                )
+            entry.inclusion = entry.InclusionType.AUTOMATIC
+        self._mask = None  # worked out again from the repaired metadata
+        vars(self).pop("_all_selected", None)
+
     # -- where and what to ask ---------------------------------------------------------------
 
     @override
@@ -422,6 +481,13 @@ class QuickBooksStream(QuickBooksTransport):
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         plan = self._tap.run_plan
         changes = plan.changes.get(self.entity.name)
+        if changes is not None and (problem := self.changes_problem(changes.rows)):
+            self.logger.warning(
+                "%s: CDC's answer cannot be right (%s); reading the changes by query instead.",
+                self.name,
+                problem,
+            )
+            changes = None
         if changes is None:
             yield from super().get_records(context)
         else:
@@ -435,8 +501,32 @@ class QuickBooksStream(QuickBooksTransport):
         # Reached only when every record was passed on: the stream is complete up to the
         # moment (by QBO's clock) this run began reading.
         if self.entity.incremental:
-            self.stream_state[SYNCED_AT] = query.utc_text(plan.started_at)
+            self.stream_state[SYNCED_AT] = query.utc_text(self.synced_up_to(changes is not None))
             self.state_manager.is_flushed = False  # the SDK marks state dirty only per record
+
+    def synced_up_to(self, from_cdc: bool) -> dt.datetime:
+        """Up to when this stream is now known complete: the run's start, unless CDC said
+        nothing at all changed in the company. That answer cannot be told from one lost on the
+        way, so it moves synced_at at most to QUIET_CDC_TRUST before the run's start: the
+        next runs ask again, from there, for what a single empty answer may have hidden."""
+        started = self._tap.run_plan.started_at
+        if not (from_cdc and self._tap.run_plan.cdc_silent):
+            return started
+        known = self.stream_state.get(SYNCED_AT)
+        previous = query.parse_instant(str(known)) if known else None
+        trusted = started - QUIET_CDC_TRUST
+        return min(started, max(previous, trusted) if previous else trusted)
+
+    def changes_problem(self, rows: list[dict]) -> str | None:
+        """Why CDC's rows for this entity cannot be right (a row without Id, or stamped in
+        the future), if they cannot."""
+        if problem := self.key_problem(rows, unique=False):
+            return problem
+        horizon = dt.datetime.now(dt.UTC) + FUTURE_ALLOWANCE
+        for row in rows:
+            if (time := record_time(row)) is not None and time > horizon:
+                return f"row {row.get('Id')!r} is stamped {query.utc_text(time)}, in the future"
+        return None
 
     @override
     def request_records(self, context: Context | None) -> t.Iterable[dict]:
@@ -449,6 +539,9 @@ class QuickBooksStream(QuickBooksTransport):
                     for page in chain.pages():
                         request_counter.increment()
                         self.update_sync_costs(page.request, page.response, context)
+                        plan = vars(self._tap).get("run_plan")  # not made here: it calls QBO
+                        expected = plan.expected_pages.get(self.name) if plan else None
+                        self._tap.progress.page(self.name, len(page.rows or ()), expected)
                         yield from page.rows
         finally:
             # A consumer that stops early (a dry run's record limit, an error) leaves at most
@@ -459,7 +552,10 @@ class QuickBooksStream(QuickBooksTransport):
     @override
     def get_new_paginator(self) -> BaseAPIPaginator:
         if self.entity.incremental:
-            return KeysetPaginator(self.start_time(), self._tap.page_size)
+            start, bookmark = self.start_time(), self.bookmark_time()
+            # Reading from the bookmark, the first page holds at least the bookmarked row.
+            expect = bookmark is not None and start == bookmark
+            return KeysetPaginator(start, self._tap.page_size, expect_rows=expect)
         if self.entity.singleton:
             return SinglePagePaginator()
         return _FullPagePaginator(start_value=1, page_size=self._tap.page_size)
@@ -533,10 +629,90 @@ class QuickBooksStream(QuickBooksTransport):
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         yield from self.page_rows(response)
 
-    def read_rows(self, response: requests.Response, paginator: BaseAPIPaginator) -> list[dict]:
-        """A page's rows not passed on before; a keyset paginator sees the whole page."""
-        rows = self.page_rows(response)
-        return paginator.admit(rows) if isinstance(paginator, KeysetPaginator) else rows
+    def fetch_page(
+        self, send: t.Callable, context: Context | None, paginator: BaseAPIPaginator
+    ) -> tuple[requests.PreparedRequest, requests.Response, list[dict]]:
+        """The paginator's next page, and its rows not passed on before.
+
+        A page QBO could not have sent for the query (see :meth:`doubt`) is asked for again,
+        never taken as the stream's end; if it stays wrong, the stream fails with the reason,
+        its bookmark on the last row written, where the next run resumes.
+        """
+        remaining = None  # rows QBO's COUNT says the window holds, once asked
+        for attempt in range(1, DOUBT_TRIES + 1):
+            request = self._prepare_request(context=context, page=paginator)
+            response = send(request, context)
+            try:
+                rows = self.page_rows(response)
+            except FatalAPIError:
+                rows, doubt = [], Doubt("an answer without QueryResponse")
+            else:
+                doubt = self.doubt(response, rows, paginator)
+            if doubt is None:
+                break
+            if doubt.empty:
+                if remaining is None:
+                    remaining = self.count_window(paginator.current_value)
+                if remaining == 0:  # the rows read there were deleted since: a true end
+                    break
+            if attempt < DOUBT_TRIES:
+                self._tap.count_call("metered query asked again")
+                self.logger.warning(
+                    "%s: QBO's answer cannot be right (%s) [%s]; asking again.",
+                    self.name,
+                    doubt.reason,
+                    errors.intuit_tid(response),
+                )
+        else:
+            msg = (
+                f"{self.name}: QBO answered {DOUBT_TRIES} times with {doubt.reason} "
+                f"[{errors.intuit_tid(response)}]. The stream stops before that page; its "
+                "bookmark stays on the last row written, where the next run resumes."
+            )
+            raise FatalAPIError(msg)
+        if isinstance(paginator, KeysetPaginator):
+            rows = paginator.admit(rows)
+        return request, response, rows
+
+    def doubt(
+        self, response: requests.Response, rows: list[dict], paginator: BaseAPIPaginator
+    ) -> Doubt | None:
+        """Why a page cannot be QBO's answer to the query asked, if it cannot."""
+        page = response.qbo_body.get("QueryResponse") or {}
+        stated = page.get("maxResults")  # QBO's own count of the rows it returned
+        if type(stated) is int and stated != len(rows):
+            return Doubt(f"a page of {len(rows)} rows that says it holds {stated}")
+        if problem := self.key_problem(rows, unique=True):
+            return Doubt(problem)
+        if isinstance(paginator, KeysetPaginator):
+            return paginator.doubt(rows, dt.datetime.now(dt.UTC) + FUTURE_ALLOWANCE)
+        return None
+
+    def key_problem(self, rows: list[dict], *, unique: bool) -> str | None:
+        """A row without its Id, or (``unique``) an Id twice, among rows of one answer."""
+        if self.entity.key != ("Id",):  # the few keyless entities are not read as raw rows
+            return None
+        seen = set()
+        for position, row in enumerate(rows, 1):
+            row_id = row.get("Id")
+            if row_id is None or row_id == "":
+                return f"row {position} without an Id"
+            if unique and row_id in seen:
+                return f"Id {row_id!r} twice in one page (a row it displaced goes unseen)"
+            seen.add(row_id)
+        return None
+
+    def count_window(self, window: Window) -> int | None:
+        """How many rows QBO counts in a window (from its position, for a tied second), by a
+        COUNT query: asked only when a page came back empty where rows were expected. None
+        if the answer holds no count."""
+        statement = self.statement(window)
+        count = query.Select(statement.entity, statement.where, count=True)
+        response = self.send("GET", "query", params={"query": str(count)}, kind="count")
+        total = (response.qbo_body.get("QueryResponse") or {}).get("totalCount")
+        if type(total) is not int:
+            return None
+        return max(0, total - (window.tie_position or 1) + 1)
 
     def page_rows(self, response: requests.Response) -> list[dict]:
         """The entity rows of a query page (validated by validate_response, or from /batch)."""
@@ -573,6 +749,25 @@ def lift_wrapped(row: dict) -> dict:
     if inner is None:
         return row
     return {**row, "Id": inner["Id"], "MetaData": inner.get("MetaData")}
+
+
+TRANSIENT_FAULT_TYPES = frozenset({"systemfault"})
+# Throttled, gateway timeout, service unavailable, "an application error has occurred".
+TRANSIENT_FAULT_CODES = frozenset({"3001", "3002", "6002", "6003", "10000"})
+
+
+def is_transient_fault(fault: dict) -> bool:
+    """Whether a Fault inside a 200 may pass if asked again (QBO's side failed), rather than
+    refuse the request itself whatever the number of tries."""
+    if str(fault.get("type") or "").lower() in TRANSIENT_FAULT_TYPES:
+        return True
+    found = fault.get("Error") or fault.get("error") or []
+    codes = {
+        str(e.get("code"))
+        for e in (found if isinstance(found, list) else [found])
+        if isinstance(e, dict)
+    }
+    return bool(codes & TRANSIENT_FAULT_CODES)
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -45,8 +45,19 @@ def authorization_url(authorize_url: str, client_id: str, redirect_uri: str, sta
     return f"{authorize_url}?{urlencode(query)}"
 
 
+def default_authorize_url(token_url: str) -> str:
+    """Intuit's consent page; for a token URL on this machine (the bundled emulator), that
+    server's own consent page, so trying the login offline needs no extra option."""
+    parts = urlparse(token_url)
+    if parts.hostname in ("localhost", "127.0.0.1", "::1"):
+        return f"{parts.scheme}://{parts.netloc}/connect/oauth2"
+    return AUTHORIZE_URL
+
+
 def read_redirect(url: str, expected_state: str) -> tuple[str, str]:
     """The (code, realm_id) of Intuit's redirect, after checking the CSRF state."""
+    if not url.strip():
+        raise LoginError("Nothing was pasted: paste the whole URL your browser was sent to.")
     params = parse_qs(urlparse(url.strip()).query)
     if "error" in params:
         raise LoginError(f"Intuit refused the authorization: {params['error'][0]}")
@@ -141,7 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="no listener: paste the URL your browser was redirected to",
     )
-    parser.add_argument("--authorize-url", default=AUTHORIZE_URL, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--authorize-url",
+        help="Intuit's consent page, or the bundled emulator's: default, derived from a "
+        "loopback token URL (the emulator's /connect/oauth2), else Intuit's",
+    )
     parser.add_argument("--token-url", help="default: token_url from the config, or Intuit's")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait (listener)")
     parser.add_argument("--no-browser", action="store_true", help="print the URL only")
@@ -154,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("client_id and client_secret are needed (in the config or as options)")
     token_url = args.token_url or existing.get("token_url") or PRODUCTION_TOKEN_URL
 
+    authorize_url = args.authorize_url or default_authorize_url(token_url)
     state = secrets.token_urlsafe(24)
-    url = authorization_url(args.authorize_url, client_id, args.redirect_uri, state)
+    url = authorization_url(authorize_url, client_id, args.redirect_uri, state)
     print("Open this URL, sign in and choose the company to connect:\n", flush=True)
     print(url, flush=True)
     try:

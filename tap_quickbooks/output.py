@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import threading
 import typing as t
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder
 from singer_sdk.singerlib import SchemaMessage, StateMessage
 
+from tap_quickbooks import stopping
 from tap_quickbooks.passthrough import RawRecord
 
 if t.TYPE_CHECKING:
@@ -24,6 +26,10 @@ class BlockWriter(MsgSpecWriter):
     with every STATE message (a target acts on state as soon as it sees it, and a killed
     run then loses only lines that no state had yet covered), and when the run ends.
     Pass-through records skip the message objects altogether (:meth:`write_raw_record`).
+
+    Safe from any thread: one lock covers adding a line and writing the block, so a line
+    added while a block goes out is never dropped nor interleaved; and a stop signal waits
+    until the block is out (see stopping.py), so stdout only ever holds whole lines.
     """
 
     BLOCK_BYTES = 1 << 20
@@ -33,6 +39,7 @@ class BlockWriter(MsgSpecWriter):
         self._pending: list[bytes | memoryview] = []  # the lines since the last write, in parts
         self._pending_bytes = 0
         self._record_heads: dict[tuple[str, int | None], bytes] = {}  # '{"type":...,"record":'
+        self._lock = threading.RLock()  # re-entered: a line that fills the block flushes it
 
     @staticmethod
     def message_dict(message: Message) -> dict[str, t.Any]:
@@ -49,9 +56,11 @@ class BlockWriter(MsgSpecWriter):
         return message.to_dict()
 
     def write_message(self, message: Message) -> None:
-        self._add(encoder.encode(self.message_dict(message)), b"\n")
-        if isinstance(message, StateMessage):
-            self.flush()
+        line = encoder.encode(self.message_dict(message))
+        with self._lock, stopping.whole_lines:
+            self._add(line, b"\n")
+            if isinstance(message, StateMessage):
+                self.flush()
 
     def write_raw_record(
         self, stream: str, record: RawRecord, version: int | None, extracted: dt.datetime
@@ -66,9 +75,11 @@ class BlockWriter(MsgSpecWriter):
         added, body = record.json_parts()
         version_text = b"" if version is None else b',"version":%d' % version
         tail = b'%s,"time_extracted":%s}\n' % (version_text, encoder.encode(extracted))
-        self._add(head, added, body, tail)
+        with self._lock, stopping.whole_lines:
+            self._add(head, added, body, tail)
 
     def _add(self, *parts: bytes | memoryview) -> None:
+        """Add one line, in parts (the lock held)."""
         self._pending += parts
         self._pending_bytes += sum(map(len, parts))
         if self._pending_bytes >= self.BLOCK_BYTES:
@@ -76,9 +87,11 @@ class BlockWriter(MsgSpecWriter):
 
     def flush(self) -> None:
         """Write out every line so far."""
-        if self._pending:
-            # Joined once: a growing buffer would be copied again each time it grew.
-            sys.stdout.buffer.write(b"".join(self._pending))
-            self._pending.clear()
-            self._pending_bytes = 0
-        sys.stdout.flush()
+        with self._lock, stopping.whole_lines:
+            if self._pending:
+                # Joined once: a growing buffer would be copied again each time it grew.
+                block = b"".join(self._pending)
+                self._pending.clear()
+                self._pending_bytes = 0
+                sys.stdout.buffer.write(block)
+            sys.stdout.flush()

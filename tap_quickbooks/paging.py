@@ -13,6 +13,13 @@ the tap pages through that second alone, ordered by Id. That set can only shrink
 (an update moves a record to a later second), which can only shift positions down, so each page
 starts a little before the previous one ended and must share an Id with it; where it shares none,
 rows shifted past the overlap and the tap steps back. Page one needs no proof.
+
+The proof holds only for answers that follow the query. So, before a page is admitted, the
+tap checks what the query promises (see :meth:`KeysetPaginator.doubt`): every row stamped,
+within the window, in ORDERBY order, not later than the local clock allows; and a ``>=``
+window that starts at a second already read (or at the bookmark) is never empty, since at
+least the rows of that second answer it. A page that breaks one of these is asked again,
+never taken as the end.
 """
 
 from __future__ import annotations
@@ -22,7 +29,19 @@ from dataclasses import dataclass
 
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_quickbooks.query import as_utc, parse_instant
+from tap_quickbooks.query import as_utc, parse_instant, utc_text
+
+# How far past this machine's clock a timestamp from QBO may lie (clocks disagree a little).
+FUTURE_ALLOWANCE = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Doubt:
+    """Why a page cannot be trusted as QBO's answer to the query asked."""
+
+    reason: str
+    empty: bool = False
+    """The page is empty where rows must be: QBO's COUNT can tell a deletion from a lie."""
 
 
 @dataclass(frozen=True)
@@ -73,10 +92,18 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
     """
 
     def __init__(
-        self, since: dt.datetime | None, page_size: int, until: dt.datetime | None = None
+        self,
+        since: dt.datetime | None,
+        page_size: int,
+        until: dt.datetime | None = None,
+        *,
+        expect_rows: bool = False,
     ) -> None:
         super().__init__(Window(since, until=until))
         self.page_size = page_size
+        self.expect_rows = expect_rows
+        """``since`` is the time of a row already written (the bookmark): the first page
+        holds at least that row, unless it was deleted since."""
         self.until = until
         """The bound of every window after the first (see Window.until)."""
         # Rows shift at most this far between two tie pages before the proof of contiguity fails.
@@ -111,6 +138,55 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
             fresh.append(row)
         self._first_time, self._last_time = first, last
         return fresh
+
+    def doubt(self, rows: list[dict], horizon: dt.datetime) -> Doubt | None:
+        """What makes this page, the answer to the current window, untrustworthy (None:
+        nothing). ``horizon`` is the latest timestamp believable (the local clock plus
+        FUTURE_ALLOWANCE)."""
+        window = self.current_value
+        if not rows:
+            # ">=" a second already read: at least the rows read at that second come back.
+            seen = self._boundary is not None or self.expect_rows
+            if seen and window.since is not None and not window.strict:
+                return Doubt(
+                    f"an empty page where rows stamped {utc_text(window.since)} or later "
+                    "were read before",
+                    empty=True,
+                )
+            return None
+        previous = window.since
+        timed = 0
+        for row in rows:
+            time = record_time(row)
+            if time is None:
+                if window.since is not None:
+                    return Doubt(
+                        f"row {row.get('Id')!r} has no MetaData.LastUpdatedTime, though the "
+                        "query asked for rows by it"
+                    )
+                continue
+            timed += 1
+            if time > horizon:
+                return Doubt(
+                    f"row {row.get('Id')!r} is stamped {utc_text(time)}, later than this "
+                    f"machine's clock allows ({utc_text(horizon)})"
+                )
+            outside = (
+                (window.tie_position is not None and time != window.since)
+                or (window.strict and time == window.since)
+                or (window.until is not None and time >= window.until)
+            )
+            if outside or (previous is not None and time < previous):
+                order = "Id" if window.tie_position else "MetaData.LastUpdatedTime"
+                return Doubt(
+                    f"rows out of the window or the order asked for (ORDERBY {order}): row "
+                    f"{row.get('Id')!r} stamped {utc_text(time)} comes after "
+                    f"{utc_text(previous) if previous else 'the window start'}"
+                )
+            previous = time
+        if not timed and len(rows) >= self.page_size:
+            return Doubt("a full page of rows without MetaData.LastUpdatedTime: no way to page on")
+        return None
 
     def has_more(self, response: object) -> bool:
         if self.current_value.tie_position is not None:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
+import threading
 import typing as t
-from functools import cache
 
 import msgspec
 
@@ -79,6 +80,27 @@ class RawRecord(dict):
         return added[:-1] + b",", body[1:]
 
 
+# msgspec attaches a struct's type information to it on first use, and fills it in after
+# attaching it, evaluating annotations in Python (which hands the GIL to other threads): a
+# page chain's thread that decodes with a struct another thread is still preparing reads
+# half-built information and crashes the process (SIGSEGV). So every decoder and struct is
+# built under one lock, whole, before any thread decodes with it.
+_BUILDING = threading.RLock()
+
+
+def cache(build: t.Callable[[str], t.Any]) -> t.Callable[[str], t.Any]:
+    """functools.cache, building under :data:`_BUILDING`."""
+    cached = functools.cache(build)
+
+    @functools.wraps(build)
+    def get(entity: str) -> t.Any:
+        with _BUILDING:
+            return cached(entity)
+
+    get.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    return get
+
+
 @cache
 def _query_response(entity: str) -> type:
     """One entity's QueryResponse, typed, each row left raw."""
@@ -106,6 +128,11 @@ def _page_decoder(entity: str) -> msgspec.json.Decoder:
         ],
     )
     return msgspec.json.Decoder(envelope)
+
+
+@cache
+def _query_response_decoder(entity: str) -> msgspec.json.Decoder:
+    return msgspec.json.Decoder(_query_response(entity))
 
 
 class UnusualPage(Exception):
@@ -259,9 +286,7 @@ def page_extent(
     row (for estimating how long the stream is)."""
     if isinstance(query_response, msgspec.Raw):
         try:
-            rows = getattr(
-                msgspec.json.decode(query_response, type=_query_response(entity)), entity
-            )
+            rows = getattr(_query_response_decoder(entity).decode(query_response), entity)
         except msgspec.ValidationError:
             return 0, None, None
         ends = [msgspec.json.decode(raw) for raw in rows[:1] + rows[-1:]]

@@ -51,6 +51,9 @@ def as_utc(value: dt.datetime) -> dt.datetime:
 
 def parse_instant(text: str) -> dt.datetime:
     """Parse a QBO or ISO-8601 timestamp (offset, ``Z``, or date only) into aware UTC."""
+    if not text[:1].isdigit():  # pendulum also reads words ("now"): a time that moves
+        msg = f"not an ISO-8601 timestamp: {text!r}"
+        raise ValueError(msg)
     parsed = pendulum.parse(text)
     if not isinstance(parsed, dt.datetime):  # a bare date means its midnight, UTC
         parsed = pendulum.datetime(parsed.year, parsed.month, parsed.day, tz="UTC")

@@ -67,6 +67,9 @@ class PageChain:
         self._spool: t.IO[bytes] | None = None  # opened when a page first has to wait
         self._spooled_bytes = 0
         self._consumed = False  # whether the writing has reached this chain
+        self._ends = 0  # of the fetching thread and of the consumer: the spool closes at 2
+        self._ends_lock = threading.Lock()
+        self._consumer_ended = False
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._fetch, name=f"{stream.name}-pages", daemon=True
@@ -79,18 +82,40 @@ class PageChain:
     def pages(self) -> t.Iterator[Page]:
         """The chain's pages in order, rows loaded; raises the chain's failure in its place."""
         self._consumed = True  # from now on, pages that find the consumer waiting stay in memory
-        while (item := self._pages.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            if item.spooled is not None:
-                offset, length, raw = item.spooled
-                item.rows = rows_from_json(os.pread(self._spool.fileno(), length, offset), raw=raw)
-            yield item
+        try:
+            while (item := self._pages.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                if item.spooled is not None:
+                    offset, length, raw = item.spooled
+                    data = os.pread(self._spool.fileno(), length, offset)
+                    item.rows = rows_from_json(data, raw=raw)
+                yield item
+        finally:
+            self._consumer_end()
 
     def stop(self) -> None:
-        """Stop fetching: the consumer stopped early, or is done. (The spool, a file with
-        no name, goes when the chain does.)"""
+        """Stop fetching: the consumer stopped early, or is done."""
         self._stop.set()
+        self._consumer_end()
+
+    def _consumer_end(self) -> None:
+        if not self._consumer_ended:
+            self._consumer_ended = True
+            self._end()
+
+    def _end(self) -> None:
+        """One side is done with the spool (a file with no name); closed when both are, so
+        neither reads nor writes a closed file."""
+        with self._ends_lock:
+            self._ends += 1
+            if self._ends == 2 and self._spool is not None:
+                self._spool.close()
+
+    def join(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the chain's thread to end (after :meth:`stop`)."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def _fetch(self) -> None:
         stream, context, paginator = self.stream, self.context, self.paginator
@@ -98,9 +123,7 @@ class PageChain:
         try:
             send = stream.request_decorator(stream._request)
             while not self._stop.is_set():
-                request = stream._prepare_request(context=context, page=paginator)
-                response = send(request, context)
-                rows = stream.read_rows(response, paginator)
+                request, response, rows = stream.fetch_page(send, context, paginator)
                 last = not rows and not paginator.continue_if_empty(response)
                 if not last:
                     paginator.advance(response)
@@ -111,6 +134,7 @@ class PageChain:
         except BaseException as exc:  # handed to the consumer, raised there
             self._put(exc)
         self._put(_END)
+        self._end()
 
     def _keep(self, page: Page) -> Page:
         """Move a page's rows to the spool, unless the consumer is waiting for it (there is

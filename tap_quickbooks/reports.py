@@ -921,9 +921,8 @@ class ReportStream(QuickBooksTransport):
                 answer = json.loads(response.content, parse_float=decimal.Decimal)
         except ValueError as exc:  # a body cut short in transit: asked for again
             raise RetriableAPIError(f"{self.name}: {errors.describe(response)}", response) from exc
-        if fault := errors.fault_of(answer):
-            msg = f"{self.name}: QBO answered 200 with a fault: {errors.fault_text(fault)}"
-            raise FatalAPIError(msg)
+        # A Fault inside a 200 was judged by validate_response (retried or fatal), as for
+        # every request of the tap.
         if not isinstance(answer, dict) or "Header" not in answer:
             msg = f"{self.name}: an answer that is no report [{errors.intuit_tid(response)}]"
             raise RetriableAPIError(msg, response)

@@ -29,15 +29,11 @@ from singer_sdk.exceptions import (
 )
 from singer_sdk.sinks import BatchSink
 
-from tap_quickbooks import query
 from tap_quickbooks.auth import (
     PRODUCTION_TOKEN_URL,
     QuickBooksAuthenticator,
     QuickBooksAuthError,
-    RefreshTokenCandidate,
-    TokenFile,
-    TokenSealer,
-    newest_first,
+    TokenKeeper,
 )
 from tap_quickbooks.tap import API_URLS, LOWEST_MINOR_VERSION, settings_problems
 
@@ -202,40 +198,39 @@ class TargetQuickBooks(Target):
         return Ledger(Path(self.config.get("ledger_path") or DEFAULT_LEDGER))
 
     @cached_property
-    def _sealer(self) -> TokenSealer:
-        return TokenSealer(self.config["client_id"], self.config["client_secret"])
-
-    @cached_property
-    def _token_file(self) -> TokenFile | None:
-        path = self.config.get("token_store_path")
-        return TokenFile(path) if path else None
+    def _tokens(self) -> TokenKeeper:
+        return TokenKeeper(self.config, self.realm_id)
 
     @cached_property
     def authenticator(self) -> QuickBooksAuthenticator:
-        candidates = [RefreshTokenCandidate("config", self.config["refresh_token"])]
-        if self._token_file and (stored := self._token_file.read()):
-            candidates.append(stored)
-        if sealed := self.ledger.sealed_token(self.realm_id):
-            token = self._sealer.open(sealed[0])
-            if token:
-                when = query.parse_instant(sealed[1])
-                candidates.append(RefreshTokenCandidate("ledger", token, when))
+        """The tap's token keeping; the sealed copy lives in the ledger instead of state."""
+        kept = self.ledger.sealed_token(self.realm_id)
+        sealed = {"refresh_token": kept[0], "updated_at": kept[1]} if kept else None
         return QuickBooksAuthenticator(
             client_id=self.config["client_id"],
             client_secret=self.config["client_secret"],
             token_url=self.config.get("token_url") or PRODUCTION_TOKEN_URL,
-            candidates=newest_first(candidates),
+            candidates=self._tokens.candidates(sealed),
             on_refresh_token=self._keep_refresh_token,
             timeout=float(self.config.get("request_timeout") or 120),
+            reread=self._tokens.file.read,
+            realm_id=self.realm_id,
         )
 
-    def _keep_refresh_token(self, token: str) -> None:
-        """Save the newest refresh token where the next run looks, before it is used."""
-        if self._token_file:
-            stored = self._token_file.read()
-            if not stored or stored.token != token:
-                self._token_file.write(token, self.realm_id)
-        self.ledger.keep_sealed_token(self.realm_id, self._sealer.seal(token))
+    def _keep_refresh_token(self, token: str) -> str:
+        """Save the newest refresh token where the next run looks, before it is used; say where."""
+        kept = []
+        if (failure := self._tokens.save(token)) is None:
+            kept.append(f"saved to {self._tokens.file.path}")
+        else:
+            self.logger.error(
+                "The rotated refresh token could NOT be saved to %s (%s); the ledger keeps it.",
+                self._tokens.file.path,
+                failure,
+            )
+        self.ledger.keep_sealed_token(self.realm_id, self._tokens.sealed(token)["refresh_token"])
+        kept.append(f"sealed in the ledger {self.ledger.path}")
+        return "; ".join(kept)
 
     @cached_property
     def qbo(self) -> Qbo:

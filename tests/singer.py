@@ -54,6 +54,10 @@ def parse_messages(text: str) -> list[dict]:
     return messages
 
 
+# A crash of the tap (a segfault in a C extension) prints every thread's stack to stderr.
+FAULTHANDLER = {"PYTHONFAULTHANDLER": "1"}
+
+
 def write_json(directory: Path, name: str, data: object) -> Path:
     path = directory / name
     path.write_text(json.dumps(data, default=str))
@@ -88,7 +92,7 @@ def run_tap(
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **FAULTHANDLER, **(env or {})},
             check=False,
         )
     return TapRun(done.returncode, done.stdout, done.stderr, parse_messages(done.stdout))
@@ -106,7 +110,11 @@ def run_tap_until_killed(
     with tempfile.TemporaryDirectory() as tmp:
         command = tap_command(config, state, args or [], Path(tmp))
         process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, **FAULTHANDLER},
         )
         lines = []
         seen = 0

@@ -191,3 +191,42 @@ def test_resume_from_bookmark_misses_nothing() -> None:
     second, _ = sync(model, 25, resumed, churn=0.0)
     for record_id, sec in model.times.items():
         assert sec in first.get(record_id, {}) or sec in second.get(record_id, {})
+
+
+def page_of(*seconds: int, ids: list[str] | None = None) -> list[dict]:
+    ids = ids or [str(n) for n in range(1, len(seconds) + 1)]
+    return [
+        {"Id": i, "MetaData": {"LastUpdatedTime": (T0 + dt.timedelta(seconds=s)).isoformat()}}
+        for i, s in zip(ids, seconds, strict=True)
+    ]
+
+
+def test_pages_the_query_could_not_have_answered_are_doubted() -> None:
+    horizon = T0 + dt.timedelta(days=1)
+    fresh = KeysetPaginator(None, 3)
+    assert fresh.doubt([], horizon) is None  # an empty stream
+    assert fresh.doubt(page_of(1, 2, 3), horizon) is None
+    assert "out of the window or the order" in fresh.doubt(page_of(1, 3, 2), horizon).reason
+    assert "no way to page on" in fresh.doubt([{"Id": "1"}] * 3, horizon).reason
+    future = page_of(1, 2, 86400 * 2)
+    assert "later than this machine's clock allows" in fresh.doubt(future, horizon).reason
+    # After a full page, the next ">=" window holds at least the rows of its first second.
+    fresh.admit(page_of(1, 2, 3))
+    fresh.advance(None)
+    empty = fresh.doubt([], horizon)
+    assert empty is not None
+    assert empty.empty
+    assert "no MetaData" in fresh.doubt([{"Id": "9"}], horizon).reason
+    assert "out of the window" in fresh.doubt(page_of(2, ids=["7"]), horizon).reason
+    # From a bookmark, the bookmarked row answers the first page; from start_date, nothing must.
+    assert KeysetPaginator(T0, 3, expect_rows=True).doubt([], horizon).empty
+    assert KeysetPaginator(T0, 3).doubt([], horizon) is None
+    # A strict window (after a tie pass) may well be empty; a tie window holds only its second.
+    assert KeysetPaginator(T0, 3).doubt(page_of(0), horizon) is None
+    tie = Window(T0 + dt.timedelta(seconds=1), tie_position=1)
+    paginator = KeysetPaginator(T0, 3)
+    paginator._value = tie
+    assert "out of the window" in paginator.doubt(page_of(1, 2), horizon).reason
+    paginator._value = Window(T0, strict=True)
+    assert paginator.doubt([], horizon) is None
+    assert "out of the window" in paginator.doubt(page_of(0), horizon).reason

@@ -14,6 +14,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +40,9 @@ TAP = Path(sys.executable).parent / "tap-quickbooks"
 def start_company(seed: int, scale: int) -> Emulator:
     """A company whose history lies further back than the tap's CDC safety margin (5
     minutes before the last run's start), so a second run brings exactly what changed."""
-    emu = Emulator(seed=seed, scale=scale).start()
+    # Generated 10 minutes back, then caught up with this machine's clock (the tap refuses
+    # answers from a QBO clock ahead of its own).
+    emu = Emulator(seed=seed, scale=scale, now=time.time() - 600).start()
     emu.clock.advance(seconds=600)
     return emu
 
@@ -301,6 +304,25 @@ def test_postgres_flags_the_deleted_invoice(postgres_pipeline) -> None:
     assert row["_sdc_deleted_at"]
     assert deleted not in {
         P.loaded_key("invoices", r) for r in live_rows(pipeline.second["invoices"])
+    }
+
+
+def test_postgres_holds_money_as_numeric_and_dates_as_date(postgres_pipeline, postgres) -> None:
+    """What users query: exact money (NUMERIC, never a float) and real dates, as declared."""
+    out = postgres.psql(
+        "select table_name || '.' || column_name || '=' || data_type "
+        "from information_schema.columns where table_schema = 'quickbooks' and "
+        "(table_name, column_name) in (('invoices', 'TotalAmt'), ('invoices', 'TxnDate'), "
+        "('payments', 'TotalAmt'), ('bills', 'DueDate'), ('customers', 'Balance'))",
+        "warehouse_pg",
+    )
+    types = dict(line.split("=", 1) for line in out.split())
+    assert types == {
+        "invoices.TotalAmt": "numeric",
+        "invoices.TxnDate": "date",
+        "payments.TotalAmt": "numeric",
+        "bills.DueDate": "date",
+        "customers.Balance": "numeric",
     }
 
 

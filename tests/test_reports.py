@@ -626,6 +626,9 @@ class NoAuth:
     def expire(self) -> None:  # pragma: no cover - called on a 401 only
         pass
 
+    def worked(self, request) -> None:  # a request the token was good for: nothing to note
+        pass
+
 
 class FakeQBO:
     """Answers report requests from a handler(report name, params) -> (status, body)."""
@@ -998,6 +1001,35 @@ def test_a_fault_inside_a_200_is_an_error(capsys) -> None:
     # Retried first or not (the entity streams' policy decides), it ends the sync: no rows.
     assert "Report not available" in failed_sync(tap, stream)
     capsys.readouterr()
+
+
+def test_a_validation_fault_inside_a_200_fails_at_once_with_one_sentence(capsys) -> None:
+    fault = {
+        "Fault": {
+            "Error": [{"Message": "Invalid date", "Detail": "end_date", "code": "2020"}],
+            "type": "ValidationFault",
+        }
+    }
+    tap, fake = make_tap(lambda n, p: (200, fault), report_end_date="2024-01-31", max_retries=8)
+    stream = tap.streams["cash_flow_report"]
+    stream.selected = True
+    error = failed_sync(tap, stream)
+    assert "ValidationFault code 2020: Invalid date" in error
+    assert len(fake.calls) == 1  # the same question gets the same refusal: never asked again
+    assert "\n" not in error
+    assert "retry" not in capsys.readouterr().err
+
+
+def test_a_system_fault_inside_a_200_is_asked_again(capsys) -> None:
+    fault = {"Fault": {"Error": [{"Message": "An application error", "code": "10000"}]}}
+    answers = iter([(200, fault), (200, fault)])
+    tap, fake = make_tap(
+        lambda n, p: next(answers, (200, {"Header": {}, "Rows": {}})),
+        report_end_date="2024-01-31",
+        report_start_date="2024-01-01",
+    )
+    sync(tap, "cash_flow_report", capsys)
+    assert len(fake.calls) == 3  # two faults retried, then the report
 
 
 def test_kinds_cover_the_issue_reports() -> None:

@@ -315,3 +315,31 @@ def test_concurrent_paging_while_data_changes_never_breaks(fresh):
     mutator.join()
     assert statuses
     assert set(statuses) == {200}
+
+
+def test_odd_answers_rewrite_only_the_answers_they_name(fresh):
+    emu = fresh()
+    api = Api(emu)
+    text = "SELECT * FROM Invoice ORDERBY MetaData.LastUpdatedTime MAXRESULTS 20"
+    clean = api.query(text).json()["QueryResponse"]["Invoice"]
+    kinds = ["cdc_empty", "empty_page", "gzip_empty", "no_metadata", "short_page", "future_row"]
+    kinds += ["no_id", "duplicate_id", "disorder", "future_time"]
+    emu.behaviour.faults = dict(enumerate(kinds, 1))
+    # A query is not a CDC answer: cdc_empty leaves it alone.
+    assert api.query(text).json()["QueryResponse"]["Invoice"] == clean
+    assert api.query(text).json()["QueryResponse"] == {}
+    gzipped = api.query(text)
+    assert gzipped.headers["Content-Encoding"] == "gzip"
+    assert gzipped.json()["QueryResponse"] == {}
+    assert all("MetaData" not in r for r in api.query(text).json()["QueryResponse"]["Invoice"])
+    short = api.query(text).json()["QueryResponse"]
+    assert len(short["Invoice"]) == 10
+    assert short["maxResults"] == 20
+    future = api.query(text).json()["QueryResponse"]["Invoice"]
+    assert future[-1]["MetaData"]["LastUpdatedTime"] == "9999-12-30T00:00:00-08:00"
+    assert "Id" not in api.query(text).json()["QueryResponse"]["Invoice"][0]
+    twice = api.query(text).json()["QueryResponse"]["Invoice"]
+    assert twice[1]["Id"] == twice[0]["Id"] == clean[0]["Id"]
+    assert api.query(text).json()["QueryResponse"]["Invoice"] == clean[::-1]
+    assert api.query(text).json()["time"].startswith("2031-")
+    assert [k for _, k in emu.behaviour.injected] == kinds

@@ -1,0 +1,240 @@
+"""Answers QBO could not have sent: asked again, refused with a sentence, never taken as an end.
+
+The emulator rewrites one answer (see qbo_emulator/behaviours.py, "odd answers"); the tap must
+still write every record, or stop with one sentence and a state from which the next clean run
+misses nothing. The request numbers count from the run's start: with one stream selected and no
+state, request 1 is the run plan's batch call (the first page) and 2, 3, ... the next pages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tap_quickbooks.query import parse_instant
+from tests.singer import run_tap, strip_tap_fields
+from tests.test_tap_sync import latest_by_id, select, truth
+
+PAGE = {"page_size": 50}
+
+
+def equals_truth(emu, records: list[dict], stream: str) -> bool:
+    got = {k: strip_tap_fields(v) for k, v in latest_by_id(records).items()}
+    return got == truth(emu, emu.realm_ids[0], stream)
+
+
+def invoices_company(make_company, **emulator):
+    emu = make_company(seed=11, scale=1000, **emulator)  # 192 invoices: 4 pages of 50
+    config = {**emu.tap_config(), **PAGE}
+    return emu, config, ["--catalog", str(select(config, ["invoices"]))]
+
+
+def edit(emu, entity: str, count: int) -> set[str]:
+    """Edit ``count`` rows a few seconds later; their Ids."""
+    emu.clock.advance(seconds=5)
+    realm = emu.realm_ids[0]
+    ids = [r["Id"] for r in emu.ground_truth(realm, entity)][:count]
+    for row_id in ids:
+        emu.store(realm).update(entity, row_id, {"PrivateNote": "edited after the sync"})
+    return set(ids)
+
+
+def edited(run, stream: str, ids: set[str]) -> set[str]:
+    return {
+        r["Id"]
+        for r in run.records.get(stream, [])
+        if r["Id"] in ids and r.get("PrivateNote") == "edited after the sync"
+    }
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "empty_page",
+        "gzip_empty",
+        "no_metadata",
+        "short_page",
+        "future_row",
+        "disorder",
+        "no_id",
+        "duplicate_id",
+    ],
+)
+def test_an_odd_page_mid_stream_is_asked_again(make_company, kind: str) -> None:
+    emu, config, catalog = invoices_company(make_company)
+    emu.behaviour.faults = {3: kind}  # the third page
+    run = run_tap(config, None, catalog)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert emu.behaviour.injected, "no odd answer was sent"
+    assert "QBO's answer cannot be right" in run.stderr
+    assert "asking again" in run.stderr
+    records = run.records["invoices"]
+    assert all(r.get("Id") for r in records)
+    assert equals_truth(emu, records, "invoices")
+    bookmark = run.last_state["bookmarks"]["invoices"]["replication_key_value"]
+    assert parse_instant(bookmark) <= dt.datetime.now(dt.UTC)
+
+
+def test_an_odd_page_that_persists_stops_the_stream_with_a_sentence(make_company) -> None:
+    emu, config, catalog = invoices_company(make_company)
+    emu.behaviour.faults = {3: "future_row", 4: "future_row", 5: "future_row"}
+    run = run_tap(config, None, catalog)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert "QBO answered 3 times with row" in run.stderr
+    assert "9999-12-30T08:00:00+00:00, later than this machine's clock allows" in run.stderr
+    state = run.last_state
+    assert "synced_at" not in state["bookmarks"]["invoices"]
+    assert not state["bookmarks"]["invoices"]["replication_key_value"].startswith("9999")
+    # The next clean run, from that state, brings what the first could not.
+    again = run_tap(config, state, catalog)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert equals_truth(emu, run.records["invoices"] + again.records["invoices"], "invoices")
+
+
+def test_an_empty_batch_item_on_a_run_by_query_is_asked_again(make_company) -> None:
+    """A stream read by query from an old bookmark (beyond CDC's 30 days): an empty first page
+    would end it, and synced_at would then send later runs to CDC from this run's start."""
+    emu, config, catalog = invoices_company(make_company)
+    first = run_tap(config, None, catalog)
+    assert first.returncode == 0, first.stderr[-3000:]
+    realm = emu.realm_ids[0]
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=35)
+    times = sorted(
+        parse_instant(r["MetaData"]["LastUpdatedTime"]) for r in emu.ground_truth(realm, "Invoice")
+    )
+    since = max(t for t in times if t < old)  # the bookmark is a row's own time
+    unread = sum(1 for t in times if t > since)
+    assert unread >= 10, "the test needs rows past the bookmark"
+    state = {
+        "bookmarks": {
+            "invoices": {"replication_key": "LastUpdatedTime", "replication_key_value": str(since)}
+        }
+    }
+    emu.reset_counts()
+    emu.behaviour.faults = {1: "batch_empty"}
+    second = run_tap(config, state, catalog)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert emu.behaviour.injected == [(emu.behaviour.injected[0][0], "batch_empty")]
+    assert "asking again" in second.stderr
+    merged = first.records["invoices"] + second.records["invoices"]
+    assert equals_truth(emu, merged, "invoices")
+    assert len({r["Id"] for r in second.records["invoices"]}) >= unread
+    # One COUNT told the empty page from a deletion: no more than that was spent on it.
+    assert emu.request_counts()["query"] <= -(-unread // 50) + 2
+
+
+def test_an_empty_page_where_the_bookmarked_row_was_deleted_ends_after_one_count(
+    make_company,
+) -> None:
+    emu = make_company(seed=11, scale=1000)
+    config = {**emu.tap_config(), **PAGE}
+    # TimeActivity has no CDC: every incremental run reads it by query, from its bookmark.
+    catalog = ["--catalog", str(select(config, ["time_activities"]))]
+    first = run_tap(config, None, catalog)
+    assert first.returncode == 0, first.stderr[-3000:]
+    realm = emu.realm_ids[0]
+    state = first.last_state["bookmarks"]["time_activities"]
+    bookmark = parse_instant(state["replication_key_value"])
+    for row in emu.ground_truth(realm, "TimeActivity"):
+        if parse_instant(row["MetaData"]["LastUpdatedTime"]) >= bookmark:
+            emu.store(realm).delete("TimeActivity", row["Id"])
+    emu.reset_counts()
+    second = run_tap(config, first.last_state, catalog)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert not second.records.get("time_activities")
+    counts = emu.request_counts()
+    assert counts.get("batch") == 1
+    assert counts.get("query") == 1  # the COUNT, and nothing asked again
+
+
+def test_an_empty_cdc_answer_does_not_hide_changes_from_later_runs(make_company) -> None:
+    # QBO's clock an hour behind this machine's, so that the run's start is by QBO's clock.
+    emu, config, catalog = invoices_company(make_company, now=time.time() - 3600)
+    first = run_tap(config, None, catalog)
+    assert first.returncode == 0, first.stderr[-3000:]
+    ids = edit(emu, "Invoice", 10)
+    emu.clock.advance(seconds=600)  # beyond the run start's margin: edits well before the run
+    emu.behaviour.faults = {1: "cdc_empty"}
+    second = run_tap(config, first.last_state, catalog)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert emu.behaviour.injected, "no odd answer was sent"
+    assert not edited(second, "invoices", ids)  # the empty answer looked like a quiet company
+    emu.reset_counts()
+    third = run_tap(config, second.last_state, catalog)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert edited(third, "invoices", ids) == ids
+    assert emu.request_counts().get("cdc") == 1
+
+
+def test_a_cdc_answer_without_cdcresponse_is_not_taken_for_no_changes(make_company) -> None:
+    emu, config, catalog = invoices_company(make_company)
+    first = run_tap(config, None, catalog)
+    assert first.returncode == 0, first.stderr[-3000:]
+    ids = edit(emu, "Invoice", 10)
+    emu.behaviour.faults = {1: "cdc_none"}
+    second = run_tap(config, first.last_state, catalog)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "CDC answered without a CDCResponse" in second.stderr
+    assert edited(second, "invoices", ids) == ids  # read by query instead, in the same run
+
+
+def test_a_server_time_in_the_future_does_not_mark_unread_changes_read(make_company) -> None:
+    emu, config, catalog = invoices_company(make_company)
+    emu.behaviour.faults = {1: "future_time"}  # the batch answer's time reads 2031
+    first = run_tap(config, None, catalog)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "later than this machine's clock" in first.stderr
+    synced = parse_instant(first.last_state["bookmarks"]["invoices"]["synced_at"])
+    assert synced <= dt.datetime.now(dt.UTC)
+    ids = edit(emu, "Invoice", 10)
+    second = run_tap(config, first.last_state, catalog)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert edited(second, "invoices", ids) == ids
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("replication_key_value", "9999-12-30T00:00:00-08:00"),
+        ("replication_key_value", "now"),
+        ("synced_at", "2031-06-01T10:00:00+00:00"),
+    ],
+)
+def test_a_bookmark_in_the_future_is_refused_with_a_sentence(
+    make_company, field: str, value: str
+) -> None:
+    _, config, catalog = invoices_company(make_company)
+    first = run_tap(config, None, catalog)
+    assert first.returncode == 0, first.stderr[-3000:]
+    state = json.loads(json.dumps(first.last_state))
+    state["bookmarks"]["invoices"][field] = value
+    run = run_tap(config, state, catalog)
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    assert "invoices" in run.stderr
+    assert value in run.stderr
+    assert not run.records
+
+
+@pytest.mark.parametrize("field", ["Id", "LastUpdatedTime"])
+def test_a_catalog_cannot_deselect_a_key(make_company, field: str) -> None:
+    emu, config, catalog = invoices_company(make_company)
+    path = Path(catalog[1])
+    data = json.loads(path.read_text())
+    for entry in data["streams"]:
+        for meta in entry["metadata"]:
+            if meta["breadcrumb"] == ["properties", field]:
+                meta["metadata"] = {"inclusion": "available", "selected": False}
+    path.write_text(json.dumps(data))
+    run = run_tap(config, None, catalog)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"the catalog deselects '{field}'" in run.stderr
+    records = run.records["invoices"]
+    assert all(r.get(field) for r in records)
+    assert equals_truth(emu, records, "invoices")
+    assert run.last_state["bookmarks"]["invoices"]["replication_key_value"]

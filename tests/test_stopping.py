@@ -1,0 +1,120 @@
+"""A run stopped by SIGTERM or SIGINT (schedulers, Ctrl-C) into a pipe leaves whole lines,
+ends on a STATE covering what it wrote, exits 143 / 130, and resumes missing nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.singer import FAULTHANDLER, TapRun, parse_messages, run_tap, tap_command
+from tests.test_resilience import assert_equals_truth, tagged
+from tests.test_tap_sync import select
+
+STREAMS = ["invoices", "customers", "payments"]
+REPORT = "profit_and_loss_report"
+REPORTS = {"report_start_date": "2025-01-01", "report_end_date": "2025-12-31"}
+
+
+def run_tap_until_signalled(
+    config: dict, state: dict | None, args: list[str], signum: int, after_line
+) -> tuple[TapRun, float]:
+    """Start a sync writing into a pipe and send it ``signum`` once ``after_line(line, n)``
+    says so; read on to the end. Returns the run and how long it took to exit after the
+    signal."""
+    with tempfile.TemporaryDirectory() as tmp:
+        command = tap_command(config, state, args, Path(tmp))
+        stderr = Path(tmp) / "stderr"
+        with stderr.open("w") as err:
+            process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=err, env={**os.environ, **FAULTHANDLER}
+            )
+            assert process.stdout is not None
+            lines: list[bytes] = []
+            signalled = None
+            for n, line in enumerate(process.stdout):
+                lines.append(line)
+                if signalled is None and after_line(line, n):
+                    process.send_signal(signum)
+                    signalled = time.monotonic()
+            code = process.wait(timeout=60)
+        took = time.monotonic() - (signalled or time.monotonic())
+        assert signalled is not None, "the run ended before the signal"
+        text = b"".join(lines).decode()
+        return TapRun(code, text, stderr.read_text(), parse_messages(text)), took
+
+
+def records_seen(at_least: int, stream: str | None = None):
+    seen = {"n": 0}
+
+    def after_line(line: bytes, n: int) -> bool:
+        if b'"type":"RECORD"' in line and (stream is None or f'"{stream}"'.encode() in line):
+            seen["n"] += 1
+        return seen["n"] >= at_least
+
+    return after_line
+
+
+def assert_stopped_cleanly(run: TapRun, text: str, signum: int, took: float) -> None:
+    for line in text.splitlines():
+        json.loads(line)  # every line whole: no line cut, none glued to another
+    assert text.endswith("\n")
+    assert run.messages[-1]["type"] == "STATE", run.messages[-1]
+    assert run.returncode == 128 + signum, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+    assert "Fatal Python error" not in run.stderr
+    assert f"Stopped by {signal.Signals(signum).name}" in run.stderr
+    assert took < 10  # page chains and waits stop promptly
+
+
+@pytest.mark.parametrize(
+    ("signum", "point"),
+    [
+        (signal.SIGTERM, "early"),
+        (signal.SIGTERM, "mid-stream"),
+        (signal.SIGINT, "mid-stream"),
+        (signal.SIGTERM, "late"),
+    ],
+)
+def test_a_stopped_run_ends_on_whole_lines_and_a_state_and_resumes(
+    make_company, signum: int, point: str
+) -> None:
+    emu = make_company(seed=61, scale=600)
+    emu.behaviour.latency_ms = 15  # a run of some seconds: the signal lands inside it
+    config = {**emu.tap_config(), "page_size": 5}
+    args = ["--catalog", str(select(config, STREAMS))]
+    after = {
+        "early": lambda line, n: n == 0,  # the first line out: chains just started
+        "mid-stream": records_seen(40),
+        "late": records_seen(15, "payments"),
+    }[point]
+    stopped, took = run_tap_until_signalled(config, None, args, signum, after)
+    assert_stopped_cleanly(stopped, stopped.stdout, signum, took)
+    resumed = run_tap(config, stopped.last_state, args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_equals_truth(emu, tagged(stopped) + tagged(resumed), STREAMS)
+
+
+def test_a_run_stopped_during_a_report_resumes_it(make_company) -> None:
+    emu = make_company(seed=67, scale=300)
+    emu.behaviour.latency_ms = 150  # each month's report takes a while
+    config = {**emu.tap_config(), **REPORTS, "report_period": "month"}
+    args = ["--catalog", str(select(config, [REPORT, "terms"]))]
+    after = records_seen(1, REPORT)
+    stopped, took = run_tap_until_signalled(config, None, args, signal.SIGTERM, after)
+    assert_stopped_cleanly(stopped, stopped.stdout, signal.SIGTERM, took)
+    resumed = run_tap(config, stopped.last_state, args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    periods = {
+        r["period_start"] for r in tagged(stopped) + tagged(resumed) if r["_stream"] == REPORT
+    }
+    complete = {
+        r["period_start"] for r in tagged(run_tap(config, None, args)) if r["_stream"] == REPORT
+    }
+    assert periods == complete  # every month, read by one run or the other
