@@ -56,13 +56,14 @@ faketime:
 			$$sudo apt-get install -y -qq --no-install-recommends faketime >/dev/null; \
 	} || echo "Could not install faketime: the any-day tests cannot run"
 
+# -X faulthandler: a crash of the test process itself prints every thread's stack.
 test: sync postgres faketime
-	$(UV) run --frozen pytest
+	$(UV) run --frozen python -X faulthandler -m pytest -m "not full"
 	$(UV) run --frozen python -m tests.any_day
 
 # Every date-sensitive test on every day of tests/any_day.py, and a few more days.
 test-full: sync postgres faketime
-	$(UV) run --frozen pytest
+	$(UV) run --frozen python -X faulthandler -m pytest
 	$(UV) run --frozen python -m tests.any_day --full
 
 lint: sync

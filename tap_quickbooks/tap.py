@@ -52,6 +52,7 @@ from tap_quickbooks.inputs import (
     did_you_mean,
     unknown_bookmarks,
 )
+from tap_quickbooks.outcomes import SYNC_STATUS, RunOutcomes, SyncStatusStream
 from tap_quickbooks.output import BlockWriter
 from tap_quickbooks.paging import FUTURE_ALLOWANCE, KeysetPaginator
 from tap_quickbooks.progress import Progress
@@ -311,7 +312,13 @@ class TapQuickBooks(Tap):
         return catalog_text(self.catalog_dict)  # small enough for Meltano (catalog.py)
 
     def discover_streams(self) -> list:
-        return [QuickBooksStream(self, entity) for entity in ENTITIES] + report_streams(self)
+        entities = [QuickBooksStream(self, entity) for entity in ENTITIES]
+        return [*entities, *report_streams(self), SyncStatusStream(self)]
+
+    @cached_property
+    def outcomes(self) -> RunOutcomes:
+        """How each stream of this run ended (read by the sync_status stream, last)."""
+        return RunOutcomes(self)
 
     @cached_property
     def http_session(self) -> requests.Session:
@@ -381,10 +388,15 @@ class TapQuickBooks(Tap):
             # in by the time the writing reaches it, and the longest ones (cut into slices
             # read at once, see readahead.py) end about when the writing does.
             expected = self.run_plan.expected_pages
-            order = sorted(self.streams.values(), key=lambda s: expected.get(s.name, 0))
+            # sync_status comes last: it reports how every other stream went.
+            order = sorted(
+                self.streams.values(),
+                key=lambda s: (s.name == SYNC_STATUS, expected.get(s.name, 0)),
+            )
             self.streams.clear()
             self.streams.update((s.name, s) for s in order)
             super().sync_all()
+            self.outcomes.finish_run()  # exits non-zero if a stream failed
         except stopping.Stopped:
             # Every line so far is whole, and the state covers exactly the records among them
             # (the SDK moves a bookmark only after its record's line): the run ends on it.
@@ -442,7 +454,10 @@ class TapQuickBooks(Tap):
         order = [
             s
             for s in self.streams.values()
-            if isinstance(s, QuickBooksStream) and s.selected and s.entity.name not in plan.changes
+            if isinstance(s, QuickBooksStream)
+            and s.selected
+            and s.entity.name not in plan.changes
+            and s.name not in plan.unavailable  # skipped: QBO said the company has none
         ]
         for place, stream in enumerate(order):
             first = stream.get_new_paginator()
