@@ -1,4 +1,4 @@
-"""Settings from ``--config webhooks.json`` and ``QUICKBOOKS_WEBHOOKS_<KEY>`` (the environment wins)."""
+"""Settings from ``--config webhooks.json`` and ``QUICKBOOKS_WEBHOOKS_<KEY>`` (env wins)."""
 
 from __future__ import annotations
 

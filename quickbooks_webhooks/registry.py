@@ -7,6 +7,7 @@ it with its own company list; here it is a list in the config (``companies``) or
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from pathlib import Path
@@ -49,10 +50,9 @@ class FileRegistry:
             except OSError:
                 stamp = self._stamp  # a file being replaced: keep the last good list
             if stamp != self._stamp:
-                try:
+                # Half-written: keep the last good list, read it again next time.
+                with contextlib.suppress(ValueError):
                     self._load()
-                except ValueError:
-                    pass  # half-written: keep the last good list, read it again next time
             return realm in self._realms
 
     def _load(self) -> None:

@@ -1,4 +1,4 @@
-"""Intuit's webhook signature: base64(HMAC-SHA256(verifier token, raw body)) in ``intuit-signature``."""
+"""The ``intuit-signature`` header: base64(HMAC-SHA256(verifier token, raw body))."""
 
 from __future__ import annotations
 
