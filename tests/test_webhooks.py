@@ -14,7 +14,7 @@ import pytest
 
 from qbo_emulator import Emulator
 from quickbooks_webhooks.store import EventStore
-from tests.webhook_receiver import BIN, TOKEN, Receiver, cloud_event, sign, wait_for
+from tests.webhook_receiver import BIN, TOKEN, Receiver, cloud_event, sign
 
 REALM = "9130350000000001"
 
@@ -132,7 +132,7 @@ def test_both_formats_and_duplicates(receiver):
                     },
                 }
             ]
-        }  # fmt: skip
+        }
     ).encode()
     assert receiver.post(legacy) == (200, {"stored": 2, "duplicates": 0})
     assert receiver.post(legacy) == (200, {"stored": 0, "duplicates": 2})
@@ -196,7 +196,7 @@ def test_status_json_and_the_scheduler_api(receiver):
     metrics = receiver.url.rsplit("/webhooks", 1)[0] + "/metrics"
     import urllib.request
 
-    text = urllib.request.urlopen(metrics, timeout=30).read().decode()
+    text = urllib.request.urlopen(metrics, timeout=30).read().decode()  # noqa: S310
     assert "quickbooks_webhooks_events_pending 11" in text
 
 
@@ -253,13 +253,15 @@ def _mutate(emu: Emulator) -> list[tuple[str, str, str, str]]:
     ids=["cloudevents", "legacy", "duplicated-reordered-delayed", "dropped"],
 )
 def test_emulator_mutations_reach_the_receiver(tmp_path, knobs, complete):
-    with Emulator(seed=5, scale=120, realms=2) as emu:
-        with Receiver(tmp_path / "rx", companies=emu.realm_ids) as rx:
-            emu.webhooks.configure(url=rx.url, verifier_token=TOKEN, **knobs)
-            changes = _mutate(emu)
-            assert emu.webhooks.flush(60)
-            stored = rx.events()
-            sent = emu.webhooks.settings()["counts"]
+    with (
+        Emulator(seed=5, scale=120, realms=2) as emu,
+        Receiver(tmp_path / "rx", companies=emu.realm_ids) as rx,
+    ):
+        emu.webhooks.configure(url=rx.url, verifier_token=TOKEN, **knobs)
+        changes = _mutate(emu)
+        assert emu.webhooks.flush(60)
+        stored = rx.events()
+        sent = emu.webhooks.settings()["counts"]
     got = {(e[1], e[2], e[3], "Update") for e in stored}
     truth = set(changes)
     assert got <= truth
@@ -275,27 +277,31 @@ def test_emulator_mutations_reach_the_receiver(tmp_path, knobs, complete):
 
 
 def test_emulator_retries_failed_deliveries(tmp_path):
-    with Emulator(seed=5, scale=120, realms=1) as emu:
-        with Receiver(tmp_path / "rx", companies=emu.realm_ids) as rx:
-            # A wrong token: every attempt is refused (401), retried, then given up.
-            emu.webhooks.configure(url=rx.url, verifier_token="wrong", retry_delays_s=[0.05, 0.05])
-            _mutate(emu)
-            assert emu.webhooks.flush(60)
-            counts = emu.webhooks.settings()["counts"]
-            assert (counts["attempts"], counts["given_up"]) == (3, 1)
-            assert rx.status()["rejected"]["signature"] == 3
-            # Refused once, then the receiver takes it: delivered on the retry.
-            emu.webhooks.configure(verifier_token=TOKEN, retry_delays_s=[1.0])
-            changes = _mutate(emu)
-            time.sleep(0.4)  # the first attempt goes out with the right token already
-            assert emu.webhooks.flush(60)
-            assert len(rx.events()) == len(changes)
+    with (
+        Emulator(seed=5, scale=120, realms=1) as emu,
+        Receiver(tmp_path / "rx", companies=emu.realm_ids) as rx,
+    ):
+        # A wrong token: every attempt is refused (401), retried, then given up.
+        emu.webhooks.configure(url=rx.url, verifier_token="wrong", retry_delays_s=[0.05, 0.05])
+        _mutate(emu)
+        assert emu.webhooks.flush(60)
+        counts = emu.webhooks.settings()["counts"]
+        assert (counts["attempts"], counts["given_up"]) == (3, 1)
+        assert rx.status()["rejected"]["signature"] == 3
+        # Refused once, then the receiver takes it: delivered on the retry.
+        emu.webhooks.configure(verifier_token=TOKEN, retry_delays_s=[1.0])
+        changes = _mutate(emu)
+        time.sleep(0.4)  # the first attempt goes out with the right token already
+        assert emu.webhooks.flush(60)
+        assert len(rx.events()) == len(changes)
 
 
 def test_emulator_sends_only_to_loopback():
-    with Emulator(seed=5, scale=50, realms=1) as emu:
-        with pytest.raises(ValueError, match="loopback"):
-            emu.webhooks.configure(url="http://example.com/webhooks")
+    with (
+        Emulator(seed=5, scale=50, realms=1) as emu,
+        pytest.raises(ValueError, match="loopback"),
+    ):
+        emu.webhooks.configure(url="http://example.com/webhooks")
 
 
 def _run(tmp_path, config: dict | None, env: dict | None = None):
@@ -305,7 +311,12 @@ def _run(tmp_path, config: dict | None, env: dict | None = None):
         path.write_text(json.dumps(config))
         args += ["--config", str(path)]
     return subprocess.run(
-        args, capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin", **(env or {})}
+        args,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin", **(env or {})},
     )
 
 
