@@ -10,6 +10,7 @@ No authentication; never counted, hooked, throttled or faulted. All bodies are J
     GET  /_emulator/deleted/{realm}/{Entity}        deleted stubs
     GET  /_emulator/changes/{realm}[?since=N]       the mutation log
     POST /_emulator/mutate      {"realm", "op", "entity", ...}
+    POST /_emulator/profile     {"realm", "profile"}: what the company has from now on
            op: update {id, changes} | create {obj} | delete {id} | void {id}
                | deactivate {id} | merge {from_id, into_id} | touch_many {ids, when?}
     POST /_emulator/clock       {"advance_seconds"?, "advance_days"?, "freeze"?: bool}
@@ -83,6 +84,9 @@ def _dispatch(app: Emulator, method: str, parts: list[str], *, params: dict, bod
         if body.get("freeze") is False:
             app.clock.unfreeze()
         return {"now": app.clock.iso(), "frozen": app.clock.frozen}
+    if head == "profile" and method == "POST":
+        app.set_profile(str(body["realm"]), str(body["profile"]))
+        return {"realm": str(body["realm"]), "profile": app.profile(str(body["realm"])).name}
     if head == "behaviour" and method == "POST":
         app.behaviour.configure(**body)
         return app.behaviour.settings()

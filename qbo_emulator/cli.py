@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 from . import Emulator
+from . import profiles as company_profiles
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--scale", type=int, default=2000)
     p.add_argument("--realms", type=int, default=1)
+    p.add_argument(
+        "--profile",
+        action="append",
+        metavar="NAME",
+        help="company profile of a realm (repeat: one per realm); one of "
+        + ", ".join(company_profiles.PROFILES),
+    )
     p.add_argument("--write-config", metavar="PATH")
     p.add_argument("--write-info", metavar="PATH")
     p.add_argument("--latency-ms", type=float, default=0)
@@ -43,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     emu = Emulator(
-        seed=args.seed, scale=args.scale, realms=args.realms, host=args.host, port=args.port
+        seed=args.seed,
+        scale=args.scale,
+        realms=args.realms,
+        host=args.host,
+        port=args.port,
+        profiles=args.profile,
     )
     emu.behaviour.latency_ms = args.latency_ms
     emu.behaviour.per_record_ms = args.per_record_ms
