@@ -346,3 +346,29 @@ def test_environment_overrides_the_file(tmp_path):
     done = _run(tmp_path, {"verifier_token": "s3cret-value"}, env)
     assert done.returncode == 2
     assert "max_body_bytes must be between 1024" in done.stderr
+
+
+def test_emulator_admin_api_switches_webhooks_on(tmp_path):
+    import urllib.request
+
+    def admin(path: str, doc: dict | None = None) -> dict:
+        data = None if doc is None else json.dumps(doc).encode()
+        request = urllib.request.Request(emu.base_url + path, data=data)  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            return json.loads(answer.read())
+
+    with (
+        Emulator(seed=5, scale=60, realms=1) as emu,
+        Receiver(tmp_path / "rx", companies=emu.realm_ids) as rx,
+    ):
+        assert admin("/_emulator/webhooks", {"url": rx.url, "verifier_token": TOKEN})["url"]
+        realm = emu.realm_ids[0]
+        customer = emu.ground_truth(realm, "Customer")[0]["Id"]
+        admin(
+            "/_emulator/mutate",
+            {"realm": realm, "op": "update", "entity": "Customer", "id": customer,
+             "changes": {"Notes": "x"}},
+        )  # fmt: skip
+        assert admin("/_emulator/webhooks/flush", {"timeout_s": 30}) == {"flushed": True}
+        assert admin("/_emulator/webhooks")["counts"]["delivered"] == 1
+        assert [e[1:5] for e in rx.events()] == [(realm, "Customer", customer, "Update")]
