@@ -99,6 +99,7 @@ from .oauth import OAuth
 from .query import Engine
 from .server import make_server
 from .store import Clock, Store, to_epoch
+from .webhooks import WebhookSender
 from .writes import WriteSide
 
 __all__ = ["ENTITY_NAMES", "Emulator"]
@@ -161,6 +162,7 @@ class Emulator:
             self.realms[realm_id] = Realm(store, Engine(store))
             self.realm_ids.append(realm_id)
             self.oauth.issue_initial(realm_id)
+        self.webhooks = WebhookSender(self, seed)  # off until given a url (webhooks.py)
         self._hooks: list = []
         self._counts: dict[str | None, Counter] = {}
         self._counts_lock = threading.Lock()
@@ -186,6 +188,7 @@ class Emulator:
         return self
 
     def stop(self) -> None:
+        self.webhooks.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

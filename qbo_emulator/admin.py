@@ -18,6 +18,7 @@ No authentication; never counted, hooked, throttled or faulted. All bodies are J
     POST /_emulator/writes      knobs of the write side (lost_after_commit, fail_before_commit,
                                 requestid_dedup, edit_between; see writes.py)
     POST /_emulator/country     {"realm", "country"}: the company's country (validates writes)
+    GET|POST /_emulator/webhooks, POST /_emulator/webhooks/flush   webhook sending (webhooks.py)
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ def _dispatch(app: Emulator, method: str, parts: list[str], *, params: dict, bod
     if head == "country" and method == "POST":
         app.store(str(body["realm"])).meta["country"] = str(body["country"])
         return {"country": body["country"]}
+    if head == "webhooks":
+        if len(parts) > 1 and parts[1] == "flush" and method == "POST":
+            return {"flushed": app.webhooks.flush(float(body.get("timeout_s", 30)))}
+        return app.webhooks.configure(**body) if method == "POST" else app.webhooks.settings()
     if head == "behaviour" and method == "GET":
         return app.behaviour.settings()
     return None
