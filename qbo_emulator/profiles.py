@@ -156,18 +156,6 @@ FEATURE_ENTITIES = {
     "bills": ("Bill", "BillPayment", "VendorCredit"),
 }
 FEATURES = tuple(FEATURE_ENTITIES)
-ALL_REPORTS = (
-    "ProfitAndLoss",
-    "ProfitAndLossDetail",
-    "BalanceSheet",
-    "TrialBalance",
-    "GeneralLedger",
-    "CashFlow",
-    "AgedReceivables",
-    "AgedPayables",
-    "CustomerBalance",
-    "VendorBalance",
-)
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,7 @@ named, and marked in sync_status; one failing stream never sinks the run."""
 
 from __future__ import annotations
 
-import json
 import re
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from tap_quickbooks.catalogue import ENTITIES
 from tap_quickbooks.reports import REPORTS
 from tests.singer import run_tap, strip_tap_fields
 from tests.test_schemas import validate
-from tests.test_tap_sync import latest_by_id, truth
+from tests.test_tap_sync import latest_by_id, select, truth
 
 NAMED = [name for name in PROFILES if name != "default"]
 # A short report window keeps every report at a few calls (the dates are the emulator's own).
@@ -26,17 +24,7 @@ REPORT_WINDOW = {"report_period": "year", "report_lookback_periods": 0}
 
 def catalog_selecting(config: dict, streams: set[str] | None = None) -> Path:
     """The discovered catalog with these streams selected (None: every stream, reports too)."""
-    discovered = run_tap(config, args=["--discover"])
-    assert discovered.returncode == 0, discovered.stderr
-    catalog = json.loads(discovered.stdout)
-    for entry in catalog["streams"]:
-        for meta in entry["metadata"]:
-            if meta["breadcrumb"] == []:
-                wanted = streams is None or entry["tap_stream_id"] in streams
-                meta["metadata"]["selected"] = wanted
-    path = Path(tempfile.mkdtemp()) / "catalog.json"
-    path.write_text(json.dumps(catalog))
-    return path
+    return select(config, streams)
 
 
 def status_of(run) -> dict[str, dict]:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import random
 import tempfile
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -18,15 +19,17 @@ from tests.singer import as_decimal_json, run_tap, run_tap_until_killed, strip_t
 INCREMENTAL = [e for e in ENTITIES if e.incremental]
 
 
-def select(config: dict, streams: list[str]) -> Path:
-    """A catalog file selecting only these streams, made by --discover as a user would."""
+def select(config: dict, streams: t.Collection[str] | None) -> Path:
+    """A catalog file selecting only these streams (None: every one, reports too), made by
+    --discover as a user would."""
     discovered = run_tap(config, args=["--discover"])
     assert discovered.returncode == 0, discovered.stderr
     catalog = json.loads(discovered.stdout)
     for entry in catalog["streams"]:
         for meta in entry["metadata"]:
             if meta["breadcrumb"] == []:
-                meta["metadata"]["selected"] = entry["tap_stream_id"] in streams
+                wanted = streams is None or entry["tap_stream_id"] in streams
+                meta["metadata"]["selected"] = wanted
     path = Path(tempfile.mkdtemp()) / "catalog.json"
     path.write_text(json.dumps(catalog))
     return path
