@@ -7,10 +7,11 @@ UV_VENV := .venv-uv
 UV := $(or $(shell command -v uv 2>/dev/null),$(shell $(PY) -m uv --version >/dev/null 2>&1 && echo "$(PY) -m uv"),$(UV_VENV)/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help uv sync postgres test lint demo query bench orchestrate clean
+.PHONY: help uv sync postgres faketime test test-full lint demo query bench orchestrate clean
 
 help:
 	@echo "make test   - install everything and run the whole test suite"
+	@echo "make test-full - the suite, then every date-sensitive test on every awkward day"
 	@echo "make demo   - start the emulator and run meltano tap-quickbooks -> DuckDB"
 	@echo "make query  - query the demo's DuckDB warehouse (SQL=\"select ...\"; default: revenue by month)"
 	@echo "make bench  - print throughput, call-count and memory figures"
@@ -46,8 +47,25 @@ postgres:
 			$$sudo apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
 	} || echo "Could not install postgresql: the PostgreSQL pipeline tests will be skipped"
 
-test: sync postgres
-	$(UV) run --frozen pytest
+# The date-sensitive tests run again as if today were each of several awkward days
+# (tests/any_day.py): Debian's libfaketime shifts the clock of every process they start.
+faketime:
+	@ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 || { \
+		echo "Installing Debian's faketime for the any-day tests"; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			$$sudo apt-get install -y -qq --no-install-recommends faketime >/dev/null; \
+	} || echo "Could not install faketime: the any-day tests cannot run"
+
+# -X faulthandler: a crash of the test process itself prints every thread's stack.
+test: sync postgres faketime
+	$(UV) run --frozen python -X faulthandler -m pytest -m "not full"
+	$(UV) run --frozen python -m tests.any_day
+
+# Every date-sensitive test on every day of tests/any_day.py, and a few more days.
+test-full: sync postgres faketime
+	$(UV) run --frozen python -X faulthandler -m pytest
+	$(UV) run --frozen python -m tests.any_day --full
 
 lint: sync
 	$(UV) run --frozen ruff check .

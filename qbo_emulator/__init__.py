@@ -39,6 +39,11 @@ In-process API::
     emu.reset_counts()
     emu.stop()
 
+Company profiles (``profiles.py``): ``Emulator(profiles=["us_simple_start", "fr"])`` gives
+each realm an edition, country and features (a single name applies to every realm; default
+``default``, the historic company with everything); what a company cannot have is refused
+as QBO refuses it. ``emu.profile(realm)``, ``emu.set_profile(realm, name)`` (an upgrade).
+
 Constructor extras: ``prewarm`` (serialize every object up front; default from scale 20000),
 ``now`` (pin the clock's start: epoch, datetime or ISO string; default the real current
 time - the data is generated relative to it, so a seed gives the same ids, names and amounts
@@ -86,6 +91,7 @@ from collections import Counter
 from datetime import datetime
 
 from . import datagen
+from . import profiles as company_profiles
 from .api import Realm
 from .behaviours import Behaviour
 from .entities import ENTITY_NAMES, spec
@@ -93,6 +99,7 @@ from .oauth import OAuth
 from .query import Engine
 from .server import make_server
 from .store import Clock, Store, to_epoch
+from .webhooks import WebhookSender
 from .writes import WriteSide
 
 __all__ = ["ENTITY_NAMES", "Emulator"]
@@ -113,6 +120,7 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         prewarm: bool | None = None,
+        profiles: str | list[str] | tuple[str, ...] | None = None,
     ):
         self.seed = seed
         self.scale = scale
@@ -134,18 +142,27 @@ class Emulator:
         self.realms: dict[str, Realm] = {}
         self.realm_ids: list[str] = []
         anchor = self.clock.seconds()
+        if isinstance(profiles, str):
+            profiles = [profiles] * realms
+        elif profiles is not None:
+            profiles = list(profiles)
+            realms = max(realms, len(profiles)) if realms != 1 else len(profiles)
+            if len(profiles) != realms:
+                raise ValueError(f"{len(profiles)} profiles for {realms} realms")
         for i in range(realms):
             realm_id = str(9130350000000000 + rng.randrange(10**10))
             while realm_id in self.realms:
                 realm_id = str(9130350000000000 + rng.randrange(10**10))
             store = Store(realm_id, self.clock)
-            datagen.generate(store, seed * 1000 + i, scale, anchor)
+            profile = company_profiles.get(profiles[i] if profiles else None)
+            datagen.generate(store, seed * 1000 + i, scale, anchor, profile)
             if prewarm or (prewarm is None and scale >= PREWARM_FROM_SCALE):
                 for table in store.tables.values():
                     table.prewarm()
             self.realms[realm_id] = Realm(store, Engine(store))
             self.realm_ids.append(realm_id)
             self.oauth.issue_initial(realm_id)
+        self.webhooks = WebhookSender(self, seed)  # off until given a url (webhooks.py)
         self._hooks: list = []
         self._counts: dict[str | None, Counter] = {}
         self._counts_lock = threading.Lock()
@@ -171,6 +188,7 @@ class Emulator:
         return self
 
     def stop(self) -> None:
+        self.webhooks.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -232,12 +250,20 @@ class Emulator:
             "now": self.clock.iso(),
             "frozen": self.clock.frozen,
             "entities": ENTITY_NAMES,
+            "profiles": {r: self.realms[r].store.profile.name for r in self.realm_ids},
             "behaviour": self.behaviour.settings(),
         }
 
     # ----- data --------------------------------------------------------------------------------
     def store(self, realm_id: str | None = None) -> Store:
         return self.realms[self._realm(realm_id)].store
+
+    def profile(self, realm_id: str | None = None) -> company_profiles.Profile:
+        return self.store(realm_id).profile
+
+    def set_profile(self, realm_id: str | None, profile: str) -> None:
+        """Change what a company has (an upgrade or downgrade); its data stays as it is."""
+        self.store(realm_id).set_profile(profile)
 
     def ground_truth(self, realm_id: str | None, entity: str) -> list[dict]:
         return self.store(realm_id).all(spec(entity).name)

@@ -10,6 +10,7 @@ No authentication; never counted, hooked, throttled or faulted. All bodies are J
     GET  /_emulator/deleted/{realm}/{Entity}        deleted stubs
     GET  /_emulator/changes/{realm}[?since=N]       the mutation log
     POST /_emulator/mutate      {"realm", "op", "entity", ...}
+    POST /_emulator/profile     {"realm", "profile"}: what the company has from now on
            op: update {id, changes} | create {obj} | delete {id} | void {id}
                | deactivate {id} | merge {from_id, into_id} | touch_many {ids, when?}
     POST /_emulator/clock       {"advance_seconds"?, "advance_days"?, "freeze"?: bool}
@@ -17,6 +18,7 @@ No authentication; never counted, hooked, throttled or faulted. All bodies are J
     POST /_emulator/writes      knobs of the write side (lost_after_commit, fail_before_commit,
                                 requestid_dedup, edit_between; see writes.py)
     POST /_emulator/country     {"realm", "country"}: the company's country (validates writes)
+    GET|POST /_emulator/webhooks, POST /_emulator/webhooks/flush   webhook sending (webhooks.py)
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ def _dispatch(app: Emulator, method: str, parts: list[str], *, params: dict, bod
         if body.get("freeze") is False:
             app.clock.unfreeze()
         return {"now": app.clock.iso(), "frozen": app.clock.frozen}
+    if head == "profile" and method == "POST":
+        app.set_profile(str(body["realm"]), str(body["profile"]))
+        return {"realm": str(body["realm"]), "profile": app.profile(str(body["realm"])).name}
     if head == "behaviour" and method == "POST":
         app.behaviour.configure(**body)
         return app.behaviour.settings()
@@ -90,6 +95,10 @@ def _dispatch(app: Emulator, method: str, parts: list[str], *, params: dict, bod
     if head == "country" and method == "POST":
         app.store(str(body["realm"])).meta["country"] = str(body["country"])
         return {"country": body["country"]}
+    if head == "webhooks":
+        if len(parts) > 1 and parts[1] == "flush" and method == "POST":
+            return {"flushed": app.webhooks.flush(float(body.get("timeout_s", 30)))}
+        return app.webhooks.configure(**body) if method == "POST" else app.webhooks.settings()
     if head == "behaviour" and method == "GET":
         return app.behaviour.settings()
     return None

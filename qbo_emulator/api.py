@@ -178,6 +178,7 @@ def cdc(realm: Realm, params: dict, now: float) -> Reply:
                 "Unsupported Operation",
                 f"Operation cdc is not supported for entity {n}.",
             )
+        realm.store.refuse(spec.name)
         if not spec.cdc:
             raise ApiError(
                 400,
@@ -228,6 +229,7 @@ def read(realm: Realm, resource: str, key: str, now: float, path: str) -> Reply:
     if spec is None or spec.path != resource.lower():
         raise unsupported_operation(path)
     store = realm.store
+    store.refuse(spec.name)
     if spec.name == "CompanyInfo" and key == store.realm_id:
         key = "1"
     if spec.name not in ("TaxCode", "TaxClassification", "ExchangeRate") and not key.isdigit():
@@ -341,6 +343,7 @@ def _with_defaults(store: Store, entity: str, body: dict) -> dict:
 def _write(realm: Realm, entity: str, params: dict, body: dict) -> tuple[str, bytes]:
     """Create/update/delete/void one object; returns (entity name, object or stub JSON)."""
     store = realm.store
+    store.refuse(entity)
     spec = CATALOGUE[entity]
     op = (params.get("operation") or "").lower()
     include = (params.get("include") or "").lower()
@@ -439,6 +442,9 @@ def write(realm: Realm, resource: str, params: dict, raw: bytes, *, now: float, 
 
 
 def report(realm: Realm, name: str, params: dict, now: float) -> Reply:
+    canonical = {n.lower(): n for n in reports.SUPPORTED}.get(name.lower())
+    if canonical:
+        realm.store.refuse(canonical)
     with realm.store.lock:
         doc = reports.run_report(realm.store, name, params, now)
     return Reply(200, dumps(doc))

@@ -34,7 +34,7 @@ import random
 from collections import deque
 from dataclasses import dataclass
 
-from . import timefmt
+from . import profiles, timefmt
 from .entities import CATALOGUE
 from .store import Store, inner, money
 
@@ -2582,16 +2582,24 @@ class _Gen:
         self.gen_transactions()
         self.balances()
         self.random_edits()
+        profiles.shape(self, self.profile)
         self.load()
 
 
-def generate(store: Store, seed: int, scale: int, anchor: float) -> None:
-    """Fill ``store`` with a deterministic company (same seed, scale, realm -> same data)."""
+def generate(
+    store: Store, seed: int, scale: int, anchor: float, profile: profiles.Profile | None = None
+) -> None:
+    """Fill ``store`` with a deterministic company (same seed, scale, realm -> same data),
+    shaped by its profile (edition, country, features; the historic company by default)."""
+    profile = profiles.get(profile)
+    store.set_profile(profile)
     # Millions of small dicts: the cyclic GC would rescan them over and over (quadratic).
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        _Gen(store, seed, scale, int(anchor)).run()
+        gen = _Gen(store, seed, scale, int(anchor))
+        gen.profile = profile
+        gen.run()
     finally:
         if was_enabled:
             gc.enable()

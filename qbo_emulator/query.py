@@ -590,6 +590,7 @@ class Engine:
         spec = lookup(q.entity)
         if spec is None:
             raise query_validation_error(f"invalid context declaration: {q.entity}")
+        self.store.refuse(spec.name)  # what the company cannot have: QBO's refusal
         if q.uses_or:
             raise query_validation_error("OR operation is not supported in the WHERE clause")
         if q.max > MAX_RESULTS:

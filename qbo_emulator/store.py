@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable
 from datetime import datetime
 
-from . import timefmt
+from . import profiles, timefmt
 from .entities import CATALOGUE, MERGE_REFS, EntitySpec, spec
 
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -230,6 +230,19 @@ class Store:
         self.changes: list[tuple[int, str, str, str]] = []
         self.version = 0
         self.meta: dict = {}  # generation facts (home currency, account ids, ...)
+        self.profile = profiles.DEFAULT
+        self.refused: dict[str, str] = {}  # entity or report name -> QBO's refusal code
+
+    def set_profile(self, profile: profiles.Profile | str) -> None:
+        """What the company has from now on (data already generated stays as it is: an
+        upgrade makes a feature available, with nothing in it yet)."""
+        self.profile = profiles.get(profile)
+        self.refused = self.profile.refused()
+
+    def refuse(self, name: str) -> None:
+        """Raise QBO's refusal if the company cannot have this entity or report."""
+        if code := self.refused.get(name):
+            raise profiles.refusal(name, code)
 
     # ----- Ids ---------------------------------------------------------------------------
     def next_id(self, entity: str) -> str:

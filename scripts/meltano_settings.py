@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from tap_quickbooks.catalogue import ENTITIES
+from tap_quickbooks.outcomes import SYNC_STATUS
 from tap_quickbooks.tap import TapQuickBooks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,9 +78,10 @@ def group_validation() -> list[list[str]]:
 
 
 def selection() -> list[str]:
-    """Every entity stream, no report stream: each period of a report is a metered call, and
-    Meltano's default selection would take them all. `meltano select` adds reports."""
-    return [f"{e.stream}.*" for e in ENTITIES]
+    """Every entity stream and sync_status, no report stream: each period of a report is a
+    metered call, and Meltano's default selection would take them all. `meltano select`
+    adds reports."""
+    return [*(f"{e.stream}.*" for e in ENTITIES), f"{SYNC_STATUS}.*"]
 
 
 def expected_extractor(current: dict) -> dict:

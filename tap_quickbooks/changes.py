@@ -22,9 +22,10 @@ import math
 import typing as t
 from dataclasses import dataclass, field
 
-from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_quickbooks import errors
+from tap_quickbooks.outcomes import StreamUnavailable, company_wide, is_unavailable_fault
 from tap_quickbooks.paging import record_time
 from tap_quickbooks.passthrough import page_extent, query_page
 
@@ -60,6 +61,8 @@ class RunPlan:
     # the time of that page's last row.
     expected_pages: dict[str, float] = field(default_factory=dict)
     first_page_end: dict[str, dt.datetime] = field(default_factory=dict)
+    # Streams QBO said (in the batch or CDC answer) the company cannot have: QBO's reason.
+    unavailable: dict[str, str] = field(default_factory=dict)
     cdc_silent: bool = False  # CDC answered that nothing at all changed
 
 
@@ -91,7 +94,9 @@ def plan_run(streams: list[QuickBooksStream], now: dt.datetime) -> RunPlan:
         try:
             plan.changes = _changes(caller, covered)
             plan.cdc_silent = bool(plan.changes) and not any(c.rows for c in plan.changes.values())
-        except FatalAPIError as exc:
+        except (FatalAPIError, RetriableAPIError) as exc:
+            if company_wide(exc):
+                raise
             # QBO refused CDC (its clock may put the window past 30 days): queries still
             # find every change; only deletions go unseen, and the log says so.
             caller.logger.warning(
@@ -99,22 +104,54 @@ def plan_run(streams: list[QuickBooksStream], now: dt.datetime) -> RunPlan:
                 "sync cannot be detected this run.",
                 exc,
             )
-    pending = [s for s in selected if s.entity.name not in plan.changes]
+    pending = [
+        s for s in selected if s.entity.name not in plan.changes and s.name not in plan.unavailable
+    ]
     for start in range(0, len(pending), BATCH_MAX_ITEMS):
-        plan.first_pages.update(
-            _batch_first_pages(caller, pending[start : start + BATCH_MAX_ITEMS], plan, now)
-        )
+        try:
+            plan.first_pages.update(
+                _batch_first_pages(caller, pending[start : start + BATCH_MAX_ITEMS], plan, now)
+            )
+        except (FatalAPIError, RetriableAPIError) as exc:
+            if company_wide(exc):
+                raise
+            # Each stream then asks for its first page itself, and fails (or not) alone.
+            caller.logger.warning(
+                "The batch call for the streams' first pages failed (%s); each stream reads "
+                "its first page by itself.",
+                exc,
+            )
     return plan
 
 
 def _changes(caller: QuickBooksStream, covered: dict[str, dt.datetime]) -> dict[str, EntityChanges]:
-    """CDC answers for these entities, split until each answer is complete."""
+    """CDC answers for these entities, split until each answer is complete.
+
+    A call refused because of one entity (QBO says the company cannot have it) is asked
+    again without it, found by its name in QBO's answer, else by halving the group. That
+    entity is left out of the answer: its stream's query, in the run's batch call, then
+    reads it, or tells (at no further call) that the company has none."""
     since = min(covered.values())
     found: dict[str, EntityChanges] = {}
     groups = [sorted(covered)]
     while groups:
         group = groups.pop()
-        answer = _cdc(caller, group, since)
+        try:
+            answer = _cdc(caller, group, since)
+        except StreamUnavailable as exc:
+            named = [n for n in group if f"Entity: {n}" in str(exc)]
+            if named or len(group) == 1:
+                caller.logger.info(
+                    "CDC refused %s (%s): reading it by query.",
+                    ", ".join(named or group),
+                    str(exc).split(": ", 1)[-1],
+                )
+                if rest := [n for n in group if n not in (named or group)]:
+                    groups.append(rest)
+            else:
+                half = len(group) // 2
+                groups += [group[:half], group[half:]]
+            continue
         total = sum(len(rows) for rows in answer.values())
         if total < CDC_MAX_OBJECTS:
             for name in group:
@@ -181,7 +218,11 @@ def _batch_first_pages(
         if name not in statements:
             continue
         if "QueryResponse" not in item:
-            # A fault for one item: that stream asks again by itself and reports it properly.
+            if is_unavailable_fault(item.get("Fault")):
+                # Not part of this company: the stream is skipped, at no further call.
+                reason = errors.fault_text(item["Fault"])
+                plan.unavailable[name] = f"{name}: batch item: {reason}"
+            # Another fault for one item: that stream asks again by itself and reports it.
             continue
         page = query_page(item["QueryResponse"], body.get("time"))
         pages[name] = (statements[name], page)

@@ -25,7 +25,7 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.pagination import BaseAPIPaginator, OffsetPaginator, SinglePagePaginator
 from singer_sdk.singerlib import MetadataMapping, RecordMessage
 
-from tap_quickbooks import errors, query
+from tap_quickbooks import errors, outcomes, query
 from tap_quickbooks.catalog import top_level_only
 from tap_quickbooks.changes import FROM_BATCH_HEADER, QUIET_CDC_TRUST, SYNCED_AT
 from tap_quickbooks.paging import FUTURE_ALLOWANCE, Doubt, KeysetPaginator, Window, record_time
@@ -195,6 +195,41 @@ class QuickBooksTransport(RESTStream[t.Any]):
         else:
             super()._write_record_message(record)
 
+    # -- one stream's end never ends the run ------------------------------------------------
+
+    @override
+    def sync(self, context: Context | None = None) -> None:
+        run = self._tap.outcomes
+        run.begin(self)
+        self._records_synced = 0
+        if reason := self.known_unavailable():
+            run.unavailable(self, reason)  # QBO already said so: not even a SCHEMA
+        else:
+            super().sync(context)
+        run.end(self, self._records_synced)
+
+    @override
+    def _sync_records(self, context: Context | None = None, *, write_messages: bool = True):
+        # The SDK's loop, with a stream's own failure kept for the end of the run (and a
+        # stream the company cannot have skipped) instead of ending the run here.
+        try:
+            for record in super()._sync_records(context=context, write_messages=write_messages):
+                self._records_synced += 1
+                yield record
+        except outcomes.StreamUnavailable as exc:
+            self._tap.outcomes.unavailable(self, str(exc))
+        except (FatalAPIError, RetriableAPIError) as exc:
+            if outcomes.company_wide(exc):
+                raise
+            self._tap.outcomes.failed(self, exc)
+
+    _records_synced = 0
+
+    def known_unavailable(self) -> str | None:
+        """QBO's reason, if it already said (in the run's batch or CDC call) that the company
+        cannot have this stream."""
+        return None
+
     # -- sending, within QBO's limits, retrying what can succeed -----------------------------
 
     @override
@@ -247,7 +282,11 @@ class QuickBooksTransport(RESTStream[t.Any]):
         if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(errors.describe(response), response)
         if status >= HTTPStatus.BAD_REQUEST:
-            raise FatalAPIError(f"{self.name}: {errors.describe(response)}")
+            # What the company cannot have, or a refusal of the whole company, is told apart
+            # from an error of this one request.
+            raise outcomes.refusal(self.name, response) or FatalAPIError(
+                f"{self.name}: {errors.describe(response)}"
+            )
         # The body is checked here, inside the retried call (the SDK parses pages outside it):
         # a body cut short in transit, or a Fault inside a 200, is asked for again.
         try:
@@ -334,6 +373,9 @@ class QuickBooksStream(QuickBooksTransport):
         self.STATE_MSG_FREQUENCY = tap.page_size
 
     @override
+    def known_unavailable(self) -> str | None:
+        return self._tap.run_plan.unavailable.get(self.name)
+
     def apply_catalog(self, catalog: t.Any) -> None:
         super().apply_catalog(catalog)
         # The SDK believes the catalog's keys and its metadata as written, so a hand-edited

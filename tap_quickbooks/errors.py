@@ -46,13 +46,16 @@ _ECHOED = re.compile(r"(?i)(token (?:expired|invalid|revoked):?\s*)(\S+)")
 def register_secret(value: object) -> None:
     """Remember a secret value, so that it is redacted wherever it would appear."""
     text = "" if value is None else str(value)
-    if len(text) < 6 or text in _known:  # shorter values would blank ordinary words
+    if len(text) < 8 or text in _known:  # shorter values would blank ordinary words
         return
     global _known_pattern  # noqa: PLW0603 - one process-wide set, rebuilt when it grows
     with _known_lock:
         _known.add(text)
         ordered = sorted(_known, key=len, reverse=True)
-        _known_pattern = re.compile("|".join(map(re.escape, ordered)))
+        # Whole values only: a short test secret such as "secret" must not blank the word
+        # inside "client_secret" for the rest of the process.
+        alternatives = "|".join(map(re.escape, ordered))
+        _known_pattern = re.compile(rf"(?<![A-Za-z0-9_])(?:{alternatives})(?![A-Za-z0-9_])")
 
 
 def _token_shaped(match: re.Match) -> str:

@@ -239,6 +239,7 @@ def rows_from_json(data: bytes, *, raw: bool) -> list[dict]:
 class _BatchItem(msgspec.Struct):
     bId: t.Any = None
     QueryResponse: msgspec.Raw = _ABSENT
+    Fault: t.Any = None  # a refused item: the run plan reads why
 
 
 class _Batch(msgspec.Struct):
@@ -263,8 +264,10 @@ def read_batch(content: bytes) -> dict[str, t.Any]:
         raise UnusualPage("a fault")
     items = [
         {"bId": item.bId, "QueryResponse": item.QueryResponse}
+        if item.QueryResponse
+        else {"bId": item.bId, "Fault": item.Fault}  # a refused item: the plan reads why
         for item in batch.BatchItemResponse
-        if item.QueryResponse  # absent from a faulted item: that stream asks again alone
+        if item.QueryResponse or item.Fault is not None
     ]
     return {"BatchItemResponse": items, "time": batch.time}
 

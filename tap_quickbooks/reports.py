@@ -942,5 +942,11 @@ class ReportStream(QuickBooksTransport):
 
 def report_streams(tap: TapQuickBooks) -> list[ReportStream]:
     """The report streams of the tap."""
-    settings = ReportSettings.from_config(tap.config, dt.datetime.now(dt.UTC).date())
+    today = dt.datetime.now(dt.UTC).date()
+    try:
+        settings = ReportSettings.from_config(tap.config, today)
+    except ConfigValidationError:
+        # Only where config is not validated (discovery, which has logged the problems):
+        # the streams' catalog does not depend on these settings.
+        settings = ReportSettings.from_config({}, today)
     return [ReportStream(tap, report, settings) for report in REPORTS]

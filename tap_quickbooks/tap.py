@@ -9,6 +9,7 @@ import ipaddress
 import logging
 import math
 import random
+import re
 import sys
 import threading
 import time
@@ -44,6 +45,14 @@ from tap_quickbooks.catalog import catalog_text, inline_definitions
 from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
 from tap_quickbooks.changes import FROM_BATCH_HEADER, SYNCED_AT, RunPlan, plan_run
 from tap_quickbooks.client import QuickBooksStream
+from tap_quickbooks.inputs import (
+    InputError,
+    StateFile,
+    catalog_problems,
+    did_you_mean,
+    unknown_bookmarks,
+)
+from tap_quickbooks.outcomes import SYNC_STATUS, RunOutcomes, SyncStatusStream
 from tap_quickbooks.output import BlockWriter
 from tap_quickbooks.paging import FUTURE_ALLOWANCE, KeysetPaginator
 from tap_quickbooks.progress import Progress
@@ -245,21 +254,27 @@ class TapQuickBooks(Tap):
         for name, value in self.config.items():
             if errors.is_secret_setting(name, self.config_jsonschema):
                 errors.register_secret(value)
-        try:
-            problems = super()._validate_config(raise_errors=raise_errors)
+        try:  # the schema's own problems, without the SDK's bare summary line
+            problems = super()._validate_config(raise_errors=True)
         except ConfigValidationError as exc:
-            # The SDK's schema messages quote the value: never that of a secret setting.
-            raise ConfigValidationError(
-                str(exc),
-                errors=self.hide_secrets(exc.errors),
-                schema=self.config_jsonschema,
-            ) from None
-        problems += settings_problems(self.config)
+            problems = list(exc.errors or [])
+        problems = one_per_key([*problems, *settings_problems(self.config)])
+        # The SDK's schema messages quote the value: never that of a secret setting.
         problems = self.hide_secrets(problems)
+        known = self.config_jsonschema["properties"]  # builtin settings added by super()
+        for key in sorted(set(self.config) - set(known)):
+            self.logger.warning(
+                "Unknown setting '%s'%s: it is ignored.", key, did_you_mean(key, known)
+            )
         if problems and raise_errors:
             raise ConfigValidationError(
                 "Config validation failed", errors=problems, schema=self.config_jsonschema
             )
+        # Discovery does not validate (its catalog does not depend on settings, and
+        # `meltano select --list` works before credentials are set), but says what a sync
+        # with these settings would stop on, one sentence per key.
+        for problem in problems:
+            self.logger.warning("Config problem: %s", problem)
         return problems
 
     def hide_secrets(self, messages: list[str]) -> list[str]:
@@ -279,13 +294,15 @@ class TapQuickBooks(Tap):
     def token_url(self) -> str:
         return self.config.get("token_url") or PRODUCTION_TOKEN_URL
 
+    # A value of the wrong type reaches these only in discovery (a sync validates first):
+    # the default then serves, the problem having been logged.
     @property
     def page_size(self) -> int:
-        return int(self.config.get("page_size") or query.MAX_RESULTS)
+        return int(_number(self.config, "page_size") or query.MAX_RESULTS)
 
     @property
     def minor_version(self) -> int:
-        return max(LOWEST_MINOR_VERSION, int(self.config.get("minor_version") or 0))
+        return max(LOWEST_MINOR_VERSION, int(_number(self.config, "minor_version") or 0))
 
     # -- streams, and what they share ---------------------------------------------------------
 
@@ -295,7 +312,13 @@ class TapQuickBooks(Tap):
         return catalog_text(self.catalog_dict)  # small enough for Meltano (catalog.py)
 
     def discover_streams(self) -> list:
-        return [QuickBooksStream(self, entity) for entity in ENTITIES] + report_streams(self)
+        entities = [QuickBooksStream(self, entity) for entity in ENTITIES]
+        return [*entities, *report_streams(self), SyncStatusStream(self)]
+
+    @cached_property
+    def outcomes(self) -> RunOutcomes:
+        """How each stream of this run ended (read by the sync_status stream, last)."""
+        return RunOutcomes(self)
 
     @cached_property
     def http_session(self) -> requests.Session:
@@ -365,10 +388,15 @@ class TapQuickBooks(Tap):
             # in by the time the writing reaches it, and the longest ones (cut into slices
             # read at once, see readahead.py) end about when the writing does.
             expected = self.run_plan.expected_pages
-            order = sorted(self.streams.values(), key=lambda s: expected.get(s.name, 0))
+            # sync_status comes last: it reports how every other stream went.
+            order = sorted(
+                self.streams.values(),
+                key=lambda s: (s.name == SYNC_STATUS, expected.get(s.name, 0)),
+            )
             self.streams.clear()
             self.streams.update((s.name, s) for s in order)
             super().sync_all()
+            self.outcomes.finish_run()  # exits non-zero if a stream failed
         except stopping.Stopped:
             # Every line so far is whole, and the state covers exactly the records among them
             # (the SDK moves a bookmark only after its record's line): the run ends on it.
@@ -426,7 +454,10 @@ class TapQuickBooks(Tap):
         order = [
             s
             for s in self.streams.values()
-            if isinstance(s, QuickBooksStream) and s.selected and s.entity.name not in plan.changes
+            if isinstance(s, QuickBooksStream)
+            and s.selected
+            and s.entity.name not in plan.changes
+            and s.name not in plan.unavailable  # skipped: QBO said the company has none
         ]
         for place, stream in enumerate(order):
             first = stream.get_new_paginator()
@@ -506,7 +537,43 @@ class TapQuickBooks(Tap):
 
     # -- auth and state ----------------------------------------------------------------------
 
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        command = super().get_singer_command()
+        for param in command.params:
+            if param.name == "state":  # read in any shape users keep it, or one clear error
+                param.type = StateFile()
+        return command
+
+    @override
+    def setup_mapper(self) -> None:
+        super().setup_mapper()
+        # Where a sync (not discovery) first applies its catalog: check it there.
+        self._check_catalog()
+
+    def _check_catalog(self) -> None:
+        catalog = self.input_catalog
+        if catalog is None:
+            return
+        entries = [
+            (entry.tap_stream_id, bool(entry.metadata.root.selected)) for entry in catalog.streams
+        ]
+        selected = [s.name for s in self.streams.values() if s.selected]
+        warnings, fatal = catalog_problems(entries, selected, self.streams)
+        for warning in warnings:
+            self.logger.warning(warning)
+        if fatal:
+            raise InputError(fatal)
+        if not selected:
+            self.logger.warning(
+                "The catalog selects no stream: this run extracts nothing. Mark streams "
+                '"selected": true in it (or `meltano select tap-quickbooks <stream>`).'
+            )
+
     def load_state(self, state: dict[str, t.Any]) -> None:
+        if state.get("bookmarks"):
+            for warning in unknown_bookmarks(state, self.streams):
+                self.logger.warning(warning)
         super().load_state(state)
         if isinstance(state.get(AUTH_STATE_KEY), dict):
             self.state[AUTH_STATE_KEY] = dict(state[AUTH_STATE_KEY])
@@ -744,7 +811,7 @@ def normalise_bookmark(stream_name: str, bookmark: dict) -> None:
             f"State bookmark of stream '{stream_name}' is not a timestamp: {value!r}. "
             "Fix or remove that bookmark (the stream then re-reads from start_date)."
         )
-        raise ConfigValidationError(msg, errors=[msg]) from exc
+        raise InputError(msg) from exc
     for key, when in (("bookmark", value), ("synced_at", bookmark.get(SYNCED_AT))):
         if when and _in_the_future(str(when)):
             msg = (
@@ -752,7 +819,7 @@ def normalise_bookmark(stream_name: str, bookmark: dict) -> None:
                 "clock: a run from it would skip every change until then. Fix this machine's "
                 "clock, or remove that bookmark (the stream then re-reads from start_date)."
             )
-            raise ConfigValidationError(msg, errors=[msg])
+            raise InputError(msg)
     bookmark.pop("LastUpdatedTime", None)
     bookmark["replication_key"] = "LastUpdatedTime"
     bookmark["replication_key_value"] = text
@@ -777,22 +844,50 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
             problem = _url_problem(url)
             if problem:
                 problems.append(f"{key}: {problem}")
-    size = config.get("page_size")
-    if size is not None and not 1 <= int(size) <= query.MAX_RESULTS:
+    # A value of the wrong type is the schema's problem (reported once, by it): skipped here.
+    size = _number(config, "page_size")
+    if size is not None and not 1 <= size <= query.MAX_RESULTS:
         problems.append(f"page_size must be between 1 and {query.MAX_RESULTS}, not {size}.")
     for key in ("request_timeout", "connect_timeout", "max_retry_wait"):
-        if (seconds := config.get(key)) is not None and float(seconds) <= 0:
+        if (seconds := _number(config, key)) is not None and seconds <= 0:
             problems.append(f"{key} must be a positive number of seconds.")
-    if (retries := config.get("max_retries")) is not None and int(retries) < 0:
+    if (retries := _number(config, "max_retries")) is not None and retries < 0:
         problems.append("max_retries must be 0 or more.")
-    if (rate := config.get("requests_per_minute")) is not None and not 1 <= int(rate) <= 500:
+    if (rate := _number(config, "requests_per_minute")) is not None and not 1 <= rate <= 500:
         problems.append("requests_per_minute must be between 1 and 500 (QBO's limit).")
     if start := config.get("start_date"):
         try:
             query.parse_instant(str(start))
         except (ValueError, TypeError):
             problems.append(f"start_date must be an ISO-8601 date or date-time, not {start!r}.")
+            # Said once: the report settings, which also read start_date, need not repeat it.
+            config = {k: v for k, v in config.items() if k != "start_date"}
     return problems + report_settings_problems(config)
+
+
+_SCHEMA_KEY = re.compile(r"in config\['([^']+)'\]$")
+_LEADING_KEY = re.compile(r"^([a-z_]+)\b")
+
+
+def one_per_key(problems: list[str]) -> list[str]:
+    """The first problem of each setting: the schema's (type, enum) come first, and a value of
+    the wrong type needs no second sentence about its range."""
+    seen: set[str] = set()
+    out = []
+    for problem in problems:
+        match = _SCHEMA_KEY.search(problem) or _LEADING_KEY.match(problem)
+        key = match.group(1) if match else problem
+        if key not in seen:
+            seen.add(key)
+            out.append(problem)
+    return out
+
+
+def _number(config: t.Mapping[str, t.Any], key: str) -> float | None:
+    value = config.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
 
 
 def _url_problem(url: str) -> str | None:

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 
 from qbo_emulator import Emulator
+
+
+def pytest_configure(config) -> None:
+    """Under `python -m tests.any_day`, stop at once if the shifted clock did not take."""
+    if today := os.environ.get("ANY_DAY"):
+        child = subprocess.run(  # the tap runs as a child: its clock must have moved too
+            [sys.executable, "-c", "import time; print(time.time())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        for seen in (time.time(), float(child.stdout)):
+            if abs(seen - dt.datetime.fromisoformat(today).timestamp()) > 3600:
+                pytest.exit(f"the clock reads {seen}, not about {today}", 3)
 
 
 @pytest.fixture(scope="session", autouse=True)

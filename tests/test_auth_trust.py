@@ -96,7 +96,7 @@ def test_tokens_rotating_in_page_threads_lose_no_record(make_company, seed: int)
     long_rotating_run(make_company, seed)
 
 
-@pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.parametrize("seed", range(20, 32))
 def test_tokens_rotating_in_page_threads_lose_no_record_many_times(make_company, seed) -> None:
     long_rotating_run(make_company, seed)

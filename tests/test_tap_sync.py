@@ -7,6 +7,7 @@ import hashlib
 import json
 import random
 import tempfile
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -18,15 +19,17 @@ from tests.singer import as_decimal_json, run_tap, run_tap_until_killed, strip_t
 INCREMENTAL = [e for e in ENTITIES if e.incremental]
 
 
-def select(config: dict, streams: list[str]) -> Path:
-    """A catalog file selecting only these streams, made by --discover as a user would."""
+def select(config: dict, streams: t.Collection[str] | None) -> Path:
+    """A catalog file selecting only these streams (None: every one, reports too), made by
+    --discover as a user would."""
     discovered = run_tap(config, args=["--discover"])
     assert discovered.returncode == 0, discovered.stderr
     catalog = json.loads(discovered.stdout)
     for entry in catalog["streams"]:
         for meta in entry["metadata"]:
             if meta["breadcrumb"] == []:
-                meta["metadata"]["selected"] = entry["tap_stream_id"] in streams
+                wanted = streams is None or entry["tap_stream_id"] in streams
+                meta["metadata"]["selected"] = wanted
     path = Path(tempfile.mkdtemp()) / "catalog.json"
     path.write_text(json.dumps(catalog))
     return path
@@ -60,7 +63,7 @@ def test_full_sync_equals_ground_truth(company) -> None:
     run = run_tap(company.tap_config())
     assert run.returncode == 0, run.stderr[-3000:]
     records = run.records
-    assert set(run.schemas) == {e.stream for e in ENTITIES}
+    assert set(run.schemas) == {e.stream for e in ENTITIES} | {"sync_status"}
     for entity in ENTITIES:
         expected = truth(company, realm, entity.stream)
         assert expected, f"the emulator has no {entity.name}"
@@ -325,15 +328,21 @@ def test_discover_lists_every_entity_with_keys(company) -> None:
             assert not top.get("valid-replication-keys")
 
 
-def test_connection_test_is_one_call_with_a_verdict(make_company) -> None:
+def test_connection_test_is_one_call_with_a_verdict(make_company, tmp_path) -> None:
     emu = make_company(seed=1, scale=100)
     emu.reset_counts()
-    run = run_tap(emu.tap_config(), args=["--test"])
+    store = tmp_path / "tokens.json"
+    run = run_tap({**emu.tap_config(), "token_store_path": str(store)}, args=["--test"])
     assert run.returncode == 0, run.stderr
     assert "Connection test OK" in run.stderr
     counts = emu.request_counts()
     assert sum(v for k, v in counts.items() if k != "token") == 1
-    bad = run_tap({**emu.tap_config(), "refresh_token": "not-a-token"}, args=["--test"])
+    # The token the test rotated in is in the token file: a stale config token does not matter.
+    stale = {**emu.tap_config(), "refresh_token": "not-a-token", "token_store_path": str(store)}
+    assert run_tap(stale, args=["--test"]).returncode == 0
+    # With no live token anywhere, the verdict says how to get one.
+    fresh_store = str(tmp_path / "elsewhere.json")
+    bad = run_tap({**stale, "token_store_path": fresh_store}, args=["--test"])
     assert bad.returncode != 0
     assert "Connection test FAILED" in bad.stderr
     assert "tap-quickbooks-auth" in bad.stderr

@@ -1,0 +1,232 @@
+"""How each stream of a run ended, and the ``sync_status`` stream that reports it.
+
+Companies differ (edition, country, features): QBO refuses what a company cannot have with
+HTTP 400 and code 4001 "Metadata not found for Entity", 5020 "Permission Denied Error" or
+120 "Authorization Failure". Such a stream is skipped for the run, with one warning, its
+state left as it was. Any other error that ends one stream is kept and the other streams
+go on; the run then exits non-zero naming each. Errors about the whole company (a refused
+refresh token, a company the app may not read) still stop the run at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import logging
+import sys
+import typing as t
+from dataclasses import dataclass
+
+from singer_sdk import Stream
+from singer_sdk import typing as th
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+from tap_quickbooks import errors
+
+if t.TYPE_CHECKING:
+    import requests
+
+    from tap_quickbooks.tap import TapQuickBooks
+
+logger = logging.getLogger("tap_quickbooks.outcomes")
+
+SYNC_STATUS = "sync_status"
+OK, UNAVAILABLE, FAILED = "ok", "unavailable", "failed"
+MAX_ERROR = 1000
+# QBO's codes for "this company cannot have that" (see module doc).
+UNAVAILABLE_CODES = {"4001", "5020", "120"}
+# Codes that concern the whole company, not one stream: 6190 subscription ended,
+# 3100 the app may not read this company.
+COMPANY_CODES = {"6190", "3100", "003100"}
+
+
+class StreamUnavailable(FatalAPIError):
+    """QBO says the company cannot have what the stream reads."""
+
+
+class CompanyRefused(FatalAPIError):
+    """QBO refuses the whole company: no stream can be read."""
+
+
+def fault_errors(fault: dict | None) -> list[dict]:
+    found = (fault or {}).get("Error") or (fault or {}).get("error") or []
+    return [e for e in (found if isinstance(found, list) else [found]) if isinstance(e, dict)]
+
+
+def is_unavailable_fault(fault: dict | None) -> bool:
+    """Whether a QBO fault says the entity or report is not part of this company."""
+    for error in fault_errors(fault):
+        code = str(error.get("code") or "")
+        detail = str(error.get("Detail") or error.get("detail") or "")
+        if code == "4001" and "Metadata not found" not in detail:
+            continue  # 4001 also means a bad query (a field that is not queryable)
+        if code in UNAVAILABLE_CODES:
+            return True
+    return False
+
+
+def is_company_fault(fault: dict | None) -> bool:
+    return any(str(e.get("code") or "") in COMPANY_CODES for e in fault_errors(fault))
+
+
+def fault_of_response(response: requests.Response) -> dict | None:
+    try:
+        return errors.fault_of(json.loads(response.content or b"null"))
+    except ValueError:
+        return None
+
+
+def refusal(name: str, response: requests.Response) -> FatalAPIError | None:
+    """The error to raise for a 4xx answer that is about the company, not the request."""
+    if response.status_code == 403:  # AuthorizationFailed: the app may not read this realm
+        return CompanyRefused(f"{name}: {errors.describe(response)}")
+    fault = fault_of_response(response)
+    if is_company_fault(fault):
+        return CompanyRefused(f"{name}: {errors.describe(response)}")
+    if is_unavailable_fault(fault):
+        return StreamUnavailable(f"{name}: {errors.describe(response)}")
+    return None
+
+
+def company_wide(exc: BaseException) -> bool:
+    """Whether an error stops the whole run rather than one stream."""
+    if isinstance(exc, CompanyRefused):
+        return True
+    response = getattr(exc, "response", None)
+    return isinstance(exc, RetriableAPIError) and getattr(response, "status_code", 0) == 401
+
+
+def now_text() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class Outcome:
+    stream: str
+    started_at: str
+    status: str = OK
+    finished_at: str | None = None
+    records: int = 0
+    metered_calls: int = 0
+    bookmark: str | None = None
+    error: str | None = None
+
+
+class RunOutcomes:
+    """Every stream's outcome in this run, in the order they were synced."""
+
+    def __init__(self, tap: TapQuickBooks) -> None:
+        self.tap = tap
+        self.by_stream: dict[str, Outcome] = {}
+        self._snapshots: dict[str, dict] = {}
+
+    def begin(self, stream: Stream) -> Outcome:
+        self._snapshots[stream.name] = copy.deepcopy(dict(stream.stream_state))
+        outcome = Outcome(stream.name, now_text())
+        self.by_stream[stream.name] = outcome
+        return outcome
+
+    def unavailable(self, stream: Stream, reason: str) -> None:
+        """Skip the stream this run; its state goes back to what it was."""
+        outcome = self.by_stream[stream.name]
+        outcome.status, outcome.error, outcome.records = UNAVAILABLE, _short(reason), 0
+        state = stream.stream_state
+        state.clear()
+        state.update(self._snapshots.get(stream.name, {}))
+        stream.logger.warning(
+            "%s: not available in this company, skipped this run (QBO: %s). It is read "
+            "again on every run, from when the company has it.",
+            stream.name,
+            reason.removeprefix(f"{stream.name}: "),
+        )
+
+    def failed(self, stream: Stream, exc: BaseException) -> None:
+        outcome = self.by_stream[stream.name]
+        text = str(exc).removeprefix(f"{stream.name}: ")
+        if isinstance(exc, RetriableAPIError):
+            text = f"Retries exhausted: {text}"
+        outcome.status, outcome.error = FAILED, _short(f"{stream.name}: {text}")
+        stream.logger.error(
+            "%s. The other streams go on; this one resumes from its last STATE next run.",
+            outcome.error,
+        )
+
+    def end(self, stream: Stream, records: int) -> None:
+        outcome = self.by_stream[stream.name]
+        outcome.finished_at = now_text()
+        if outcome.status != UNAVAILABLE:
+            outcome.records = records
+        outcome.metered_calls = sum((getattr(stream, "_sync_costs", None) or {}).values())
+        value = stream.stream_state.get("replication_key_value")
+        outcome.bookmark = str(value) if value is not None else None
+
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.by_stream.values() if o.status == FAILED]
+
+    def finish_run(self) -> None:
+        """Exit non-zero, naming each failed stream, if any failed."""
+        failed = self.failures()
+        if not failed:
+            return
+        for outcome in failed:
+            self.tap.logger.error("Stream %s failed: %s", outcome.stream, outcome.error)
+        self.tap.logger.error(
+            "%d stream(s) failed (%s); every other stream was synced and its STATE written. "
+            "Hand the last STATE to the next run: the failed streams resume from theirs.",
+            len(failed),
+            ", ".join(o.stream for o in failed),
+        )
+        self.tap.message_writer.flush()
+        sys.exit(1)
+
+
+def _short(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= MAX_ERROR else text[:MAX_ERROR] + " ..."
+
+
+class SyncStatusStream(Stream):
+    """One record per stream per run: how it went. Synced last, after every other stream."""
+
+    name = SYNC_STATUS
+    primary_keys = ("realm_id", "stream")
+    schema = th.PropertiesList(
+        th.Property("realm_id", th.StringType, required=True),
+        th.Property("stream", th.StringType, required=True),
+        th.Property("status", th.StringType, allowed_values=[OK, UNAVAILABLE, FAILED]),
+        th.Property("started_at", th.DateTimeType),
+        th.Property("finished_at", th.DateTimeType),
+        th.Property("records", th.IntegerType),
+        th.Property("metered_calls", th.IntegerType),
+        th.Property("bookmark", th.StringType),
+        th.Property("error", th.StringType),
+        th.Property("consecutive_failures", th.IntegerType),
+    ).to_dict()
+
+    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+        tap: TapQuickBooks = self._tap
+        kept = dict(self.stream_state.get("consecutive_failures") or {})
+        for outcome in tap.outcomes.by_stream.values():
+            if outcome.stream == self.name:
+                continue
+            failures = kept.get(outcome.stream, 0) + 1 if outcome.status == FAILED else 0
+            kept[outcome.stream] = failures
+            yield {
+                "realm_id": tap.realm_id,
+                "stream": outcome.stream,
+                "status": outcome.status,
+                "started_at": outcome.started_at,
+                "finished_at": outcome.finished_at,
+                "records": outcome.records,
+                "metered_calls": outcome.metered_calls,
+                "bookmark": outcome.bookmark,
+                "error": outcome.error,
+                "consecutive_failures": failures,
+            }
+        self.stream_state["consecutive_failures"] = kept
+        self.state_manager.is_flushed = False  # the SDK flags a change only on a record
+
+    def log_sync_costs(self) -> None:
+        super().log_sync_costs()
+        self._tap.stream_costs_logged({})
