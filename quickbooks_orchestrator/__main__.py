@@ -34,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         token = sys.stdin.readline().strip()
         if not token:
             print("Give the company's refresh token on stdin, e.g.: ", file=sys.stderr)
-            print(f"  python -m quickbooks_orchestrator add {args.realm_id} < token.txt", file=sys.stderr)
+            print(
+                f"  python -m quickbooks_orchestrator add {args.realm_id} < token.txt",
+                file=sys.stderr,
+            )
             return 2
         store.add_company(args.realm_id, token)
         print(f"Added {args.realm_id}; its partition appears within 30 s (the registry sensor).")
@@ -49,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         for realm, n in sorted(store.usage_by_company(month).items()):
             print(f"{realm}\t{n}")
         used = store.usage(month)
-        print(f"total\t{used}\t(budget {settings.monthly_budget}, reads stop at {settings.budget_stop})")
+        budget = f"budget {settings.monthly_budget}, reads stop at {settings.budget_stop}"
+        print(f"total\t{used}\t({budget})")
     return 0
 
 

@@ -10,7 +10,6 @@
   and run retries.
 """
 
-
 import datetime as dt
 import os
 

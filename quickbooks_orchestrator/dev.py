@@ -23,7 +23,7 @@ HERE = Path(__file__).parent
 
 
 def main() -> int:
-    count = int(os.environ.get("QBO_ORCH_COMPANIES", 36))
+    count = int(os.environ.get("QBO_ORCH_COMPANIES", "36"))
     home = Path(os.environ.get("QBO_ORCH_HOME", ".quickbooks_orchestrator")).resolve()
     dagster_home = home / "dagster"
     # A fresh emulator each start: the last one's tokens, state and output mean nothing to it.

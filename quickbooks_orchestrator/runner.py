@@ -139,7 +139,12 @@ def sync_company(settings: Settings, realm_id: str, run_id: str, log) -> SyncRes
         tap += ["--state", str(work / "state.json")]
         if settings.catalog:
             tap += ["--catalog", str(settings.catalog)]
-        log.info("Syncing company %s: %s | %s", realm_id, tap[0], " ".join(settings.loader_argv(realm_id)))
+        log.info(
+            "Syncing company %s: %s | %s",
+            realm_id,
+            tap[0],
+            " ".join(settings.loader_argv(realm_id)),
+        )
         with (work / "tap.log").open("w+") as tap_log:
             tap_proc = subprocess.Popen(tap, stdout=subprocess.PIPE, stderr=tap_log)
             loader = subprocess.Popen(

@@ -9,6 +9,7 @@ budget stop (run failure + ERROR, schedule skipped), the registry sensor.
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -22,7 +23,6 @@ import pytest
 from qbo_emulator import Emulator, server
 from quickbooks_orchestrator import definitions as D
 from quickbooks_orchestrator.store import month_of
-from tap_quickbooks.catalogue import BY_STREAM
 from tests import pipelines as P
 from tests.singer import parse_messages, strip_tap_fields
 from tests.test_tap_sync import select, truth
@@ -49,10 +49,8 @@ def batch_items(emu):
     original = server.api.batch
 
     def counting(realm, raw, now, *args, **kwargs):
-        try:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
             counted[realm.store.realm_id] += len(json.loads(raw)["BatchItemRequest"])
-        except (ValueError, KeyError, TypeError):
-            pass
         return original(realm, raw, now, *args, **kwargs)
 
     server.api.batch = counting
@@ -112,7 +110,9 @@ def test_every_company_loads_its_ground_truth(emu, project) -> None:
     for realm in emu.realm_ids:
         assert project["results"][realm].success, realm
         for stream in STREAMS:
-            expected = {P.truth_key(stream, r, realm): r for r in truth(emu, realm, stream).values()}
+            expected = {
+                P.truth_key(stream, r, realm): r for r in truth(emu, realm, stream).values()
+            }
             got = loaded(project["home"], realm, stream)
             assert expected, (realm, stream)
             assert got == expected, (realm, stream)
@@ -130,9 +130,11 @@ def test_metered_calls_are_counted_per_company_and_in_total(emu, batch_items, pr
         expected = sum(served.get(k, 0) for k in METERED_KINDS) + batch_items[realm]
         assert batch_items[realm] > 1  # a batch of several first pages: each item metered
         assert per_company[realm] == expected, (realm, served)
-        metadata = project["results"][realm].asset_materializations_for_node(
-            "quickbooks_company"
-        )[0].metadata
+        metadata = (
+            project["results"][realm]
+            .asset_materializations_for_node("quickbooks_company")[0]
+            .metadata
+        )
         assert metadata["metered_calls"].value == expected
     assert store.usage(month) == sum(per_company.values())
 
@@ -158,9 +160,7 @@ def test_a_second_run_of_a_company_waits_for_the_first(emu, project) -> None:
     assert emu.request_counts(realm) == {}  # the tap never started
     # The instance keeps runs queued per company: one in flight per realm_id tag.
     requests = D.run_requests(project["instance"], project["settings"])
-    assert {r.partition_key: r.tags[D.REALM_TAG] for r in requests} == {
-        r: r for r in emu.realm_ids
-    }
+    assert {r.partition_key: r.tags[D.REALM_TAG] for r in requests} == {r: r for r in emu.realm_ids}
 
 
 def test_the_instance_config_allows_one_run_per_company(tmp_path) -> None:
@@ -193,9 +193,7 @@ def test_the_budget_stops_reads_with_an_error(emu, project, caplog) -> None:
     assert "Metered-call budget reached" in failure
     assert emu.request_counts() == {}  # nothing was read
     logged = project["instance"].all_logs(result.run_id)
-    assert any(
-        "budget reached" in e.user_message and e.level == logging.ERROR for e in logged
-    )
+    assert any("budget reached" in e.user_message and e.level == logging.ERROR for e in logged)
     context = dg.build_schedule_context(
         instance=project["instance"], resources={"orchestrator": tight}
     )
