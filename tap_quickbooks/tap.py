@@ -496,10 +496,10 @@ class TapQuickBooks(Tap):
             waited=lambda: self.limiter.waited,
         )
 
-    def count_call(self, kind: str) -> None:
-        """Count a request, a metered call or a retry; page chains count at once."""
+    def count_call(self, kind: str, n: int = 1) -> None:
+        """Count requests, metered calls or retries; page chains count at once."""
         with self._count_lock:
-            self.api_calls[kind] += 1
+            self.api_calls[kind] += n
 
     _count_lock = threading.Lock()
 
