@@ -36,7 +36,7 @@ uv:
 # compiling its imports, even where PYTHONDONTWRITEBYTECODE is set.
 sync: uv
 	$(UV) sync --frozen --quiet --compile-bytecode
-	$(UV) run --frozen python -m compileall -q tap_quickbooks qbo_emulator quickbooks_orchestrator scripts tests
+	$(UV) run --frozen python -m compileall -q tap_quickbooks packages scripts tests
 
 # The pipeline tests start a private PostgreSQL server with Debian's initdb and pg_ctl.
 postgres:

@@ -1,6 +1,6 @@
 """Answers QBO could not have sent: asked again, refused with a sentence, never taken as an end.
 
-The emulator rewrites one answer (see qbo_emulator/behaviours.py, "odd answers"); the tap must
+The emulator rewrites one answer (see qbo_emulator.behaviours, "odd answers"); the tap must
 still write every record, or stop with one sentence and a state from which the next clean run
 misses nothing. The request numbers count from the run's start: with one stream selected and no
 state, request 1 is the run plan's batch call (the first page) and 2, 3, ... the next pages.

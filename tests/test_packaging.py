@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,60 @@ def test_distribution_has_a_name_of_its_own_and_the_command_stays():
     # `tap-quickbooks` on PyPI is singer-io's tap: installing by that name gets another program.
     assert PROJECT["name"] == "tap-quickbooks-online"
     assert "tap-quickbooks" in PROJECT["scripts"]
+
+
+def _wheel(project: Path, out: Path) -> zipfile.ZipFile:
+    """Builds the project's wheel as a release would, with the backend the lock installs."""
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(out)],
+        cwd=project,
+        capture_output=True,
+        check=True,
+        timeout=300,
+    )
+    (wheel,) = out.glob("*.whl")
+    return zipfile.ZipFile(wheel)
+
+
+def _top_level_and_scripts(wheel: zipfile.ZipFile) -> tuple[set[str], set[str]]:
+    names = wheel.namelist()
+    top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    lines = wheel.read(entry_points).decode().splitlines()
+    return top, {line.split(" = ")[0] for line in lines if " = " in line}
+
+
+def test_the_tap_wheel_carries_the_tap_only(tmp_path):
+    """Installing the tap must not put a fake QuickBooks server (or the target) on a user's
+    PATH: the emulator, target, receiver and orchestrator are distributions of their own."""
+    top, scripts = _top_level_and_scripts(_wheel(ROOT, tmp_path / "tap"))
+    assert top == {"tap_quickbooks"}
+    assert scripts == {"tap-quickbooks", "tap-quickbooks-auth"}
+
+    emulator = _wheel(ROOT / "packages" / "qbo-emulator", tmp_path / "emulator")
+    assert _top_level_and_scripts(emulator) == ({"qbo_emulator"}, {"qbo-emulator"})
+    (metadata,) = [n for n in emulator.namelist() if n.endswith(".dist-info/METADATA")]
+    assert "Requires-Dist" not in emulator.read(metadata).decode()  # the stdlib only
+
+
+def test_every_workspace_member_is_locked():
+    """One lock for the workspace: each member under packages/ is in uv.lock, and the tap's
+    dev group installs it, so `uv sync --frozen` gives the tests every command."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    locked = {p["name"] for p in lock["package"] if p.get("source", {}).get("editable")}
+    members = {
+        tomllib.loads(p.read_text())["project"]["name"]
+        for p in (ROOT / "packages").glob("*/pyproject.toml")
+    }
+    assert members == {
+        "qbo-emulator",
+        "target-quickbooks",
+        "quickbooks-webhooks",
+        "quickbooks-orchestrator",
+    }
+    assert locked == members | {PROJECT["name"]}
+    commands = {"qbo-emulator", "target-quickbooks", "quickbooks-webhooks"}
+    assert {c for c in commands if (Path(sys.executable).parent / c).exists()} == commands
 
 
 def test_the_tap_reports_the_installed_version():

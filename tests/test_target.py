@@ -613,7 +613,7 @@ plugins:
   loaders:
   - name: target-quickbooks
     namespace: target_quickbooks
-    pip_url: -e {root}
+    pip_url: -e {root} -e {root}/packages/target-quickbooks
     executable: target-quickbooks
     settings: [{settings}, {{name: ledger_path}}]
 """
