@@ -15,7 +15,7 @@ help:
 	@echo "make demo   - start the emulator and run meltano tap-quickbooks -> DuckDB"
 	@echo "make query  - query the demo's DuckDB warehouse (SQL=\"select ...\"; default: revenue by month)"
 	@echo "make bench  - print throughput, call-count and memory figures"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff and mypy"
 	@echo "make orchestrate - Dagster's UI (port 3000) syncing 36 emulated companies"
 
 uv:
@@ -70,6 +70,7 @@ test-full: sync postgres faketime
 lint: sync
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy
 
 demo: sync
 	$(UV) run --frozen python -m scripts.demo

@@ -139,7 +139,7 @@ def hide_secret_values(
     A schema error reads ``98765432109876 is not of type 'string' in config['client_secret']``:
     the value goes, the setting's name stays.
     """
-    values = []
+    values: list[str] = []
     for name, value in config.items():
         if is_secret_setting(name, schema) and value not in (None, ""):
             values += {json.dumps(value), repr(value), str(value)}

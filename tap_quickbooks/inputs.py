@@ -57,7 +57,7 @@ def parse_state(text: str, source: str) -> dict[str, t.Any]:
         raise InputError(f"The state file {source} is empty. {KEEP_STATE}")
     try:
         document = json.loads(stripped)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         if "\n" not in stripped:
             raise InputError(
                 f"The state file {source} is not JSON ({exc.msg} at line {exc.lineno}, "

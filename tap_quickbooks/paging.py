@@ -64,6 +64,8 @@ class TimedRow(dict):
 
     __slots__ = ("time",)
 
+    time: dt.datetime | None
+
 
 def record_time(record: dict) -> dt.datetime | None:
     """The record's MetaData.LastUpdatedTime as an aware UTC datetime, if it has one."""

@@ -58,6 +58,7 @@ class RawRow(TimedRow):
 
     __slots__ = ("body", "time_text")
 
+    body: msgspec.Raw  # the row's JSON as QBO sent it
     time_text: str | None  # the tap's one timestamp shape (query.utc_text)
 
 
@@ -65,6 +66,8 @@ class RawRecord(dict):
     """A record to write: the fields the tap adds, then the row's own JSON."""
 
     __slots__ = ("body",)
+
+    body: msgspec.Raw
 
     def __init__(self, row: RawRow, added: dict[str, t.Any]) -> None:
         super().__init__(added)
@@ -182,8 +185,11 @@ def _raw_rows(raws: list[msgspec.Raw], heads: list[_Head]) -> list[RawRow]:
             row["status"] = head.status
         row.body = raw
         time = head.MetaData.LastUpdatedTime if head.MetaData is not None else None
-        row.time = None if time is None else as_utc(time)  # as paging.metadata_time reads it
-        row.time_text = None if time is None else utc_text(row.time)
+        if time is None:
+            row.time = row.time_text = None
+        else:
+            row.time = as_utc(time)  # as paging.metadata_time reads it
+            row.time_text = utc_text(row.time)
         rows.append(row)
     return rows
 
@@ -213,8 +219,9 @@ def rows_to_json(rows: list[dict]) -> tuple[bytes, bool]:
     """Rows as JSON, to be read back by :func:`rows_from_json`; and whether they were raw
     rows (kept with what was read of them, so nothing is read twice)."""
     if rows and isinstance(rows[0], RawRow):
-        heads = [(r["Id"], r.get("status"), r.time_text) for r in rows]
-        return _encoder.encode(_Spooled(heads, [r.body for r in rows])), True
+        raws = t.cast("list[RawRow]", rows)  # a page's rows are all of one kind
+        heads = [(r["Id"], r.get("status"), r.time_text) for r in raws]
+        return _encoder.encode(_Spooled(heads, [r.body for r in raws])), True
     return _encoder.encode(rows), False
 
 
@@ -223,7 +230,7 @@ def rows_from_json(data: bytes, *, raw: bool) -> list[dict]:
     if not raw:
         return _decimal_rows.decode(data)
     spooled = _spooled.decode(data)
-    rows = []
+    rows: list[dict] = []
     for (row_id, status, time_text), body in zip(spooled.heads, spooled.bodies, strict=True):
         row = RawRow.__new__(RawRow)
         row["Id"] = row_id

@@ -54,8 +54,13 @@ def parse_instant(text: str) -> dt.datetime:
     if not text[:1].isdigit():  # pendulum also reads words ("now"): a time that moves
         msg = f"not an ISO-8601 timestamp: {text!r}"
         raise ValueError(msg)
-    parsed = pendulum.parse(text)
-    if not isinstance(parsed, dt.datetime):  # a bare date means its midnight, UTC
+    # exact: a time of day is not read as today's (a time that moves).
+    parsed = pendulum.parse(text, exact=True)
+    if not isinstance(parsed, dt.datetime):
+        if not isinstance(parsed, dt.date):  # a time of day ("12:00") or a duration
+            msg = f"not an ISO-8601 timestamp: {text!r}"
+            raise ValueError(msg)
+        # A bare date means its midnight, UTC.
         parsed = pendulum.datetime(parsed.year, parsed.month, parsed.day, tz="UTC")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)

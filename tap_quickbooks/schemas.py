@@ -747,7 +747,7 @@ JOURNAL_ENTRY = fields(
     JournalEntryEx=ANY_EXTENSION,
 )
 
-_RECURRING_TEMPLATES: Fields = {
+_RECURRING_TEMPLATES: dict[str, Fields] = {
     "Bill": BILL,
     "CreditMemo": CREDIT_MEMO,
     "Deposit": DEPOSIT,

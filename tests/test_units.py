@@ -40,6 +40,17 @@ def test_literals_escape_quotes_and_backslashes() -> None:
     assert query.literal(True) == "true"
 
 
+@pytest.mark.parametrize("text", ["12:00:00", "now", ""])
+def test_only_dates_and_timestamps_read_as_instants(text: str) -> None:
+    # pendulum also reads a time of day (as today's) and words; they are no instant.
+    with pytest.raises(ValueError, match="not an ISO-8601 timestamp"):
+        query.parse_instant(text)
+    assert query.parse_instant("2026-02-28") == dt.datetime(2026, 2, 28, tzinfo=dt.UTC)
+    assert query.parse_instant("2026-02-28T16:00:00-08:00") == dt.datetime(
+        2026, 3, 1, tzinfo=dt.UTC
+    )
+
+
 def test_paging_limits_are_refused_before_qbo_refuses_them() -> None:
     with pytest.raises(ValueError, match="MAXRESULTS"):
         query.Select("Invoice", max_results=1001)
