@@ -30,10 +30,10 @@ from . import timefmt
 from .store import MutationError
 
 if TYPE_CHECKING:
-    from . import Emulator
+    from .hosting import Host
 
 
-def handle(app: Emulator, method: str, path: str, params: dict, raw: bytes) -> tuple[int, object]:
+def handle(app: Host, method: str, path: str, params: dict, raw: bytes) -> tuple[int, object]:
     """Answer an admin request: (HTTP status, JSON document)."""
     parts = [p for p in path.split("/") if p][1:]  # drop "_emulator"
     try:
@@ -49,7 +49,7 @@ def handle(app: Emulator, method: str, path: str, params: dict, raw: bytes) -> t
     return 200, doc
 
 
-def _dispatch(app: Emulator, method: str, parts: list[str], *, params: dict, body: dict):
+def _dispatch(app: Host, method: str, parts: list[str], *, params: dict, body: dict):
     head = parts[0] if parts else "info"
     if head == "info" and method == "GET":
         return app.info()
@@ -104,7 +104,7 @@ def _dispatch(app: Emulator, method: str, parts: list[str], *, params: dict, bod
     return None
 
 
-def mutate(app: Emulator, body: dict):
+def mutate(app: Host, body: dict):
     store = app.store(str(body["realm"]))
     op = body["op"]
     entity = body["entity"]

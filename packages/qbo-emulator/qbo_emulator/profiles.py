@@ -18,12 +18,18 @@ every feature): its data is not touched.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .responses import ApiError
 
-if TYPE_CHECKING:
-    from .datagen import _Gen
+
+class Generated(Protocol):
+    """The generated company that :func:`shape` reshapes (``datagen``'s generator): its
+    records, each with an ``entity`` name and an ``obj`` document. A protocol, so that this
+    module, which the store reads, imports nothing of the generator that fills the store."""
+
+    recs: list
+
 
 METADATA_NOT_FOUND = "4001"
 PERMISSION_DENIED = "5020"
@@ -257,7 +263,7 @@ def get(name: str | Profile | None) -> Profile:
 
 @dataclass
 class _Shaper:
-    gen: _Gen
+    gen: Generated
     profile: Profile
     home: dict = field(init=False)
 
@@ -405,7 +411,7 @@ def _walk_currency(obj: object, home: dict, *, swap: bool, keep_foreign: bool) -
 _USD = {"value": "USD", "name": "United States Dollar"}
 
 
-def shape(gen: _Gen, profile: Profile) -> None:
+def shape(gen: Generated, profile: Profile) -> None:
     """Turn the generated (historic) company into this profile's, before it is loaded."""
     if not profile.everything:
         _Shaper(gen, profile).run()

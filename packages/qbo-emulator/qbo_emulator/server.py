@@ -48,7 +48,7 @@ from .responses import (
 )
 
 if TYPE_CHECKING:
-    from . import Emulator
+    from .hosting import Host
 
 
 class _Server(ThreadingHTTPServer):
@@ -56,7 +56,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, addr, handler, app: Emulator):
+    def __init__(self, addr, handler, app: Host):
         super().__init__(addr, handler)
         self.app = app
 
@@ -93,7 +93,7 @@ class _Handler(BaseHTTPRequestHandler):
         route(self, "DELETE")
 
 
-def make_server(app: Emulator, host: str, port: int) -> _Server:
+def make_server(app: Host, host: str, port: int) -> _Server:
     return _Server((host, port), _Handler, app)
 
 
@@ -147,7 +147,7 @@ def send_json(h, status: int, doc, content_type: str = JSON_OK, headers=None) ->
 
 
 def route(h: BaseHTTPRequestHandler, method: str) -> None:
-    app: Emulator = h.server.app
+    app: Host = h.server.app
     url = urlsplit(h.path)
     path = url.path
     params = dict(parse_qsl(url.query, keep_blank_values=True))
@@ -186,7 +186,7 @@ def _form(raw: bytes) -> dict[str, str]:
     return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
 
 
-def discovery_document(app: Emulator) -> dict:
+def discovery_document(app: Host) -> dict:
     """Intuit's OpenID discovery document, pointing at the emulator (intuitlib reads it)."""
     base = app.base_url
     return {
@@ -205,7 +205,7 @@ def discovery_document(app: Emulator) -> dict:
     }
 
 
-def token_endpoint(app: Emulator, h, raw: bytes) -> None:
+def token_endpoint(app: Host, h, raw: bytes) -> None:
     form = _form(raw)
     realm = app.oauth.realm_of_refresh(form.get("refresh_token", ""))
     app._count(realm, "token")
@@ -225,7 +225,7 @@ def token_endpoint(app: Emulator, h, raw: bytes) -> None:
     )
 
 
-def revoke_endpoint(app: Emulator, h, raw: bytes) -> None:
+def revoke_endpoint(app: Host, h, raw: bytes) -> None:
     try:
         doc = json.loads(raw or b"{}")
     except ValueError:
@@ -239,7 +239,7 @@ def revoke_endpoint(app: Emulator, h, raw: bytes) -> None:
     send(h, 200, b"", OAUTH_JSON)
 
 
-def authorize_endpoint(app: Emulator, h, params: dict) -> None:
+def authorize_endpoint(app: Host, h, params: dict) -> None:
     app._count(params.get("realmId"), "authorize")
     try:
         location = app.oauth.authorize(params)
@@ -262,7 +262,7 @@ def classify(rest: list[str], method: str) -> str:
     return "read"
 
 
-def api_request(app: Emulator, h, method: str, path: str, *, params: dict, raw: bytes) -> None:
+def api_request(app: Host, h, method: str, path: str, *, params: dict, raw: bytes) -> None:
     parts = [unquote(p) for p in path.split("/")]
     realm_id = parts[3] if len(parts) > 3 else ""
     rest = [p for p in parts[4:] if p != ""]

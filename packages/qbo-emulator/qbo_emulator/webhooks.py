@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from . import timefmt
 
 if TYPE_CHECKING:
-    from . import Emulator
+    from .hosting import Host
 
 #: The emulator's log names to CloudEvents verbs; deactivation is an update in QBO.
 VERBS = {
@@ -75,7 +75,7 @@ def _loopback(url: str) -> None:
 
 
 class WebhookSender:
-    def __init__(self, emu: Emulator, seed: int = 1) -> None:
+    def __init__(self, emu: Host, seed: int = 1) -> None:
         self.emu = emu
         self.settings_ = dict(DEFAULTS)
         self._rng = random.Random(f"webhooks:{seed}")
