@@ -100,7 +100,7 @@ def verdict(ok: bool) -> str:
     return "within the limit" if ok else "NOT within the limit"
 
 
-def backfill_and_cost(scale: int, workdir: Path) -> None:
+def backfill_and_cost(scale: int, workdir: Path) -> None:  # noqa: PLR0915 - a benchmark printing its figures in sequence
     emu = company(scale)
     try:
         config = emu.tap_config()

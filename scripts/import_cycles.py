@@ -74,14 +74,10 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
                 low[node] = min(low[node], low[nxt])
             elif nxt in on_stack:
                 low[node] = min(low[node], index[nxt])
-        if low[node] == index[node]:
-            group = []
-            while True:
-                top = stack.pop()
-                on_stack.discard(top)
-                group.append(top)
-                if top == node:
-                    break
+        if low[node] == index[node]:  # node is the root of a group: pop it off the stack
+            group = stack[stack.index(node) :]
+            del stack[stack.index(node) :]
+            on_stack.difference_update(group)
             if len(group) > 1:
                 groups.append(sorted(group))
 

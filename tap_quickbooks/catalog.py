@@ -37,6 +37,15 @@ def top_level_only(metadata: MetadataMapping) -> MetadataMapping:
     return metadata
 
 
+def _fresh_name(name: str, taken: t.Container[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``, ... : the first not yet taken."""
+    unique, n = name, 1
+    while unique in taken:
+        n += 1
+        unique = f"{name}_{n}"
+    return unique
+
+
 def with_definitions(schema: dict) -> dict:
     """`schema` with every object below its top-level properties moved into `definitions`
     (identical objects once), each place referring to it by `$ref`."""
@@ -60,10 +69,7 @@ def with_definitions(schema: dict) -> dict:
             return out
         text = json.dumps(out, sort_keys=True, default=str)
         if text not in names:
-            unique, n = name, 1
-            while unique in definitions:
-                n += 1
-                unique = f"{name}_{n}"
+            unique = _fresh_name(name, definitions)
             names[text] = unique
             definitions[unique] = out
         return {"$ref": REF_PREFIX + names[text]}

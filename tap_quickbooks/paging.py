@@ -141,7 +141,7 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         self._first_time, self._last_time = first, last
         return fresh
 
-    def doubt(self, rows: list[dict], horizon: dt.datetime) -> Doubt | None:
+    def doubt(self, rows: list[dict], horizon: dt.datetime) -> Doubt | None:  # noqa: PLR0911 - one return per kind of doubt, in the order the proof checks them
         """What makes this page, the answer to the current window, untrustworthy (None:
         nothing). ``horizon`` is the latest timestamp believable (the local clock plus
         FUTURE_ALLOWANCE)."""

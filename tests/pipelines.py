@@ -358,20 +358,22 @@ def differences(
         if name in skip or name not in declared:
             continue
         got = column(loaded, name)
-        if isinstance(want, (dict, list)):
-            if as_json_value(got) != want:
-                problems.append(f"{name}: {got!r} != {want!r}")
-        elif isinstance(want, bool) or want is None:
-            if got != want:
-                problems.append(f"{name}: {got!r} != {want!r}")
-        elif isinstance(want, (int, float, decimal.Decimal)):
-            if not same_number(got, want):
-                problems.append(f"{name}: {got!r} != {want!r}")
-        elif want == "" and got is None and empty_string_is_null:
-            continue
-        elif str(got) != str(want):
+        if not same_value(got, want, empty_string_is_null=empty_string_is_null):
             problems.append(f"{name}: {got!r} != {want!r}")
     return problems
+
+
+def same_value(got: object, want: object, *, empty_string_is_null: bool) -> bool:
+    """Whether a loaded column holds the emulator's value, as the target typed it."""
+    if isinstance(want, (dict, list)):
+        return as_json_value(got) == want
+    if isinstance(want, bool) or want is None:
+        return got == want
+    if isinstance(want, (int, float, decimal.Decimal)):
+        return same_number(got, want)
+    if want == "" and got is None and empty_string_is_null:
+        return True
+    return str(got) == str(want)
 
 
 def newest_rows(expected: dict[tuple, dict]) -> set[tuple]:

@@ -226,7 +226,7 @@ class Behaviour:
 
 
 # ----- odd answers -----------------------------------------------------------------------------
-def odd_answer(kind: str, request_kind: str, body: bytes) -> tuple[bytes, dict]:
+def odd_answer(kind: str, request_kind: str, body: bytes) -> tuple[bytes, dict]:  # noqa: C901, PLR0912 - one branch per odd answer kind, each a few lines
     """A 200 answer's body rewritten as the odd answer ``kind`` (see the module's doc), and
     the headers it needs; unchanged when the kind does not apply to this kind of request."""
     try:

@@ -266,7 +266,7 @@ class OAuth:
         return f"{redirect}{sep}{urlencode(query)}"
 
     # ----- bearer checks -----------------------------------------------------------------------
-    def check_bearer(self, header: str | None, realm: str) -> tuple[str, str | None]:
+    def check_bearer(self, header: str | None, realm: str) -> tuple[str, str | None]:  # noqa: PLR0911 - one return per kind of bad bearer token
         """Classify a request's bearer token: ``("ok", None)`` or ``(kind, detail)``.
 
         Kinds: ``expired``/``invalid`` (JSON 401), ``wrong_realm`` (XML 401).

@@ -566,7 +566,7 @@ def void_object(entity: str, obj: dict) -> None:
     obj["PrivateNote"] = "Voided" if not note else f"Voided - {note}"
 
 
-def _rewrite_refs(node, fields, entity, from_id, into_id, into_name, apply: bool) -> bool:  # noqa: PLR0917
+def _rewrite_refs(node, fields, entity, from_id, into_id, into_name, apply: bool) -> bool:  # noqa: C901, PLR0912, PLR0917 - a merge's reference walk over dicts, lists and refs
     """Whether ``node`` references ``from_id``; with ``apply`` also point it at ``into_id``."""
     changed = False
     if isinstance(node, dict):

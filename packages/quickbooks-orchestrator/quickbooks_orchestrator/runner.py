@@ -109,7 +109,7 @@ def _tail_errors(log: str, limit: int = 12) -> str:
     return "\n".join((lines or log.splitlines())[-limit:])
 
 
-def sync_company(settings: Settings, realm_id: str, run_id: str, log) -> SyncResult:
+def sync_company(settings: Settings, realm_id: str, run_id: str, log) -> SyncResult:  # noqa: PLR0915 - one company's run, its steps in order
     """Run the tap for one company into the loader; record its metered calls and state."""
     store = settings.store
     company = store.company(realm_id)

@@ -236,7 +236,7 @@ class Pusher:
             if queue and any(w.suspect for w in queue):
                 self.qbo.pause(min(attempt, 6), Answer("unknown", None, None, ""))
 
-    def _send(self, stream: str, kind: Kind, chunk: list[Write]) -> list[Write]:
+    def _send(self, stream: str, kind: Kind, chunk: list[Write]) -> list[Write]:  # noqa: C901, PLR0912 - the ledger's states of a chunk: single or batch, pending, done, failed, retried
         """Send a chunk; return the writes to try again."""
         rids = {self.requestid(stream, w): w for w in chunk}
         for rid, w in rids.items():  # written ahead: a crash from here on leaves a trace
