@@ -89,4 +89,4 @@ orchestrate: sync
 	$(UV) run --frozen python -m quickbooks_orchestrator.dev
 
 clean:
-	rm -rf .quickbooks_orchestrator .venv .venv-uv .venv-meltano .venv-singer-tools .meltano output .pytest_cache .ruff_cache
+	rm -rf .quickbooks_orchestrator .venv .venv-uv .venv-meltano .venv-singer-tools .meltano output .pytest_cache .ruff_cache .mypy_cache
