@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from tap_quickbooks import query
 from tap_quickbooks.schemas import entity_schema
 
+from . import refs
 from .ledger import PENDING, REJECTED, WRITTEN, Entry, Ledger
 from .qbo import BATCH_ITEMS, Answer, Qbo, ReadRefused, fault_sentence
 
@@ -220,7 +221,16 @@ class Pusher:
                 rounds.append({key: record})
         for batch in rounds:
             writes = [w for key, rec in batch.items() if (w := self._plan(stream, kind, key, rec))]
-            self._send_all(stream, kind, writes)
+            self._send_all(stream, kind, self._resolve_names(stream, writes))
+
+    def _resolve_names(self, stream: str, writes: list[Write]) -> list[Write]:
+        """References given by name get their QBO Id; a name QBO lacks rejects its record."""
+        problems = refs.resolve(self.qbo, [w.payload for w in writes])
+        for n, why in problems.items():
+            self.tally.rejected += 1
+            self._record(stream, writes[n], REJECTED, why)
+            logger.warning("%s %s rejected before sending: %s", stream, writes[n].key, why)
+        return [w for n, w in enumerate(writes) if n not in problems]
 
     def _plan(self, stream: str, kind: Kind, key: str, record: dict) -> Write | None:
         try:
