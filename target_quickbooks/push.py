@@ -150,7 +150,7 @@ def unflatten(entity: str, record: dict) -> dict:
         else:
             leaf = (prop.get("properties") or {}).get(path[-1], {})
             typed = typed_text(f"{entity}.{'.'.join(path)}", leaf, value)
-            if typed is not None:
+            if typed is not None and typed != "":  # an empty cell gives nothing
                 node[path[-1]] = typed
         del out[column]
     return out

@@ -21,18 +21,20 @@ from tests.test_target import _ours, ledger_rows, receipts_input, stock_items
 RECEIPTS = 300
 
 
-def csv_rows(records: list[dict]) -> list[dict]:
-    """A shop's export: one flat row per receipt, the customer as `CustomerRef__value`, the
-    lines as JSON text, and a column of the shop's own that QBO has no field for."""
+def csv_rows(records: list[dict], names: dict[str, str]) -> list[dict]:
+    """A shop's export: one flat row per receipt, the customer by QBO Id
+    (`CustomerRef__value`) or, every third row, by name (`CustomerRef__name`), the lines as
+    JSON text, and a column of the shop's own that QBO has no field for."""
     return [
         {
             "DocNumber": r["DocNumber"],
             "TxnDate": r["TxnDate"],
-            "CustomerRef__value": r["CustomerRef"]["value"],
+            "CustomerRef__value": "" if n % 3 == 0 else r["CustomerRef"]["value"],
+            "CustomerRef__name": names[r["CustomerRef"]["value"]] if n % 3 == 0 else "",
             "Line": json.dumps(r["Line"]),
             "shop_order_id": r["shop_order_id"],
         }
-        for r in records
+        for n, r in enumerate(records)
     ]
 
 
@@ -55,12 +57,14 @@ def test_meltano_runs_tap_csv_into_target_quickbooks_exactly_once(make_company, 
     emu.writes.configure(lost_after_commit=0.10, fail_before_commit=0.05, requestid_dedup=False)
     records, totals = receipts_input(emu, RECEIPTS)
     qty_before = {i["Id"]: i["QtyOnHand"] for i in stock_items(emu)}
+    names = {c["Id"]: c["DisplayName"] for c in emu.ground_truth(None, "Customer")}
+    rows = csv_rows(records, names)
     folder = tmp_path / "input"
     folder.mkdir()
     with (folder / "receipts.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(csv_rows(records[:1])[0]))
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(csv_rows(records))
+        writer.writerows(rows)
 
     config = {
         **emu.tap_config(),
@@ -87,6 +91,7 @@ def test_meltano_runs_tap_csv_into_target_quickbooks_exactly_once(make_company, 
         assert round(r["TotalAmt"] * 100) == totals[r["DocNumber"]], r["DocNumber"]
         assert "shop_order_id" not in r
         assert "CustomerRef__value" not in r
+        assert "CustomerRef__name" not in r
     by_doc = {r["DocNumber"]: r for r in records}
     for r in ours:
         assert r["CustomerRef"]["value"] == by_doc[r["DocNumber"]]["CustomerRef"]["value"]
