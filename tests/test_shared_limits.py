@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ from collections import Counter
 
 import pytest
 
+from tap_quickbooks.throttle import SharedLimiter
 from tests.emulator.conftest import Api
 from tests.singer import FAULTHANDLER, parse_messages, tap_command
 from tests.test_tap_sync import select
@@ -123,3 +125,60 @@ def test_the_emulator_allows_40_batch_calls_a_minute_of_30_items(make_company):
     refused = api.post("/batch", too_big)
     assert refused.status_code == 400
     assert refused.json()["Fault"]["Error"][0]["code"] == "1001"
+
+
+def test_limiters_sharing_a_file_count_one_budget_per_company(tmp_path):
+    """Two limiters on one file (as two processes would be): together never more than 10
+    starts in a second for a company; another company's budget is its own."""
+    path = tmp_path / "limits.sqlite"
+    limiters = [SharedLimiter(path, "1"), SharedLimiter(path, "1"), SharedLimiter(path, "2")]
+
+    def take(limiter: SharedLimiter) -> None:
+        for _ in range(12):
+            with limiter.slot():
+                pass
+
+    threads = [threading.Thread(target=take, args=(x,)) for x in limiters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with sqlite3.connect(path) as db:  # the starts as the limiters granted them
+        starts = {
+            realm: [at for (at,) in db.execute(
+                "SELECT at FROM starts WHERE realm = ? ORDER BY at", (realm,)
+            )]
+            for realm in ("1", "2")
+        }  # fmt: skip
+        left = db.execute("SELECT count(*) FROM flight WHERE until IS NULL").fetchone()[0]
+    assert len(starts["1"]) == 24
+    assert len(starts["2"]) == 12
+    for times in starts.values():
+        assert all(b - a >= 1.0 for a, b in zip(times, times[10:], strict=False))
+    assert starts["2"][-1] - starts["2"][0] < starts["1"][-1] - starts["1"][0]
+    assert left == 0  # every call that ended says so
+
+
+def test_calls_left_in_flight_by_a_dead_process_do_not_block(tmp_path):
+    path = tmp_path / "limits.sqlite"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    SharedLimiter(path, "1")  # makes the tables
+    with sqlite3.connect(path) as db:
+        db.executemany(
+            "INSERT INTO flight VALUES (?, '1', ?, ?, NULL)",
+            [(f"dead-{n}", gone.pid, time.time()) for n in range(10)],
+        )
+
+    def one_call() -> None:
+        with SharedLimiter(path, "1").slot():
+            pass
+
+    caller = threading.Thread(target=one_call, daemon=True)
+    caller.start()
+    caller.join(60)  # ten "in flight": without the check it would wait 15 minutes
+    assert not caller.is_alive()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM flight WHERE token LIKE 'dead-%'").fetchone() == (
+            0,
+        )
