@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from tap_quickbooks.throttle import SharedLimiter
+from tap_quickbooks.throttle import RequestLimiter, SharedLimiter
 from tests.emulator.conftest import Api
 from tests.singer import FAULTHANDLER, parse_messages, tap_command
 from tests.test_tap_sync import select
@@ -182,3 +182,29 @@ def test_calls_left_in_flight_by_a_dead_process_do_not_block(tmp_path):
         assert db.execute("SELECT count(*) FROM flight WHERE token LIKE 'dead-%'").fetchone() == (
             0,
         )
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["one-process", "shared-file"])
+def test_a_batch_call_past_the_minutes_allowance_waits_while_other_calls_go(tmp_path, shared):
+    if shared:
+        limiter = SharedLimiter(
+            tmp_path / "limits.sqlite", "1", per_minute=10**6, per_second=10**6,
+            batch_per_minute=3,
+        )  # fmt: skip
+    else:
+        limiter = RequestLimiter(10**6, 10**6, 10, batch_per_minute=3)
+    for _ in range(3):
+        with limiter.slot(kind="batch"):
+            pass
+    fourth = threading.Thread(target=lambda: limiter.slot(kind="batch").__enter__(), daemon=True)
+    fourth.start()
+
+    def query() -> None:
+        with limiter.slot():
+            pass
+
+    other = threading.Thread(target=query, daemon=True)
+    other.start()
+    other.join(30)
+    assert not other.is_alive()  # a query is not a batch call: it goes
+    assert fourth.is_alive()  # the 4th batch call of the minute waits for the next minute
