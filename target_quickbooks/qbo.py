@@ -30,7 +30,7 @@ import requests
 from tap_quickbooks import errors
 from tap_quickbooks.auth import QuickBooksAuthenticator
 from tap_quickbooks.query import Select
-from tap_quickbooks.throttle import RequestLimiter, SharedLimiter
+from tap_quickbooks.throttle import BATCH_PER_MINUTE, RequestLimiter, SharedLimiter
 
 logger = logging.getLogger("target_quickbooks")
 
@@ -128,7 +128,7 @@ class Qbo:
         self.timeout = timeout
         # QBO's limits per company (batch calls count against both of theirs), shared with
         # other processes on the company when the config names a shared_limits_path.
-        self.limiter = limiter or RequestLimiter(batch_per_minute=40)
+        self.limiter = limiter or RequestLimiter(batch_per_minute=BATCH_PER_MINUTE)
         self.max_retries = max_retries
         self.retry_base = retry_base
         self.max_retry_wait = max_retry_wait
