@@ -548,6 +548,10 @@ def test_a_target_killed_mid_write_resumes_without_writing_twice(make_company, t
     process.communicate("".join(json.dumps(m) + "\n" for m in lines), timeout=300)
     emu.remove_hook(kill_on_third_batch)
     assert process.returncode == -9
+    deadline = time.monotonic() + 120  # the emulator may still be committing the third batch
+    while sum(kind == "batch" for _, kind, _ in emu.writes.log) < 3:
+        assert time.monotonic() < deadline, emu.writes.log
+        time.sleep(0.05)
     assert len(_ours(emu)) == 90  # three batches of 30 reached the books
     assert len(ledger_rows(config, "pending")) == 30  # the one whose answer was lost
 
