@@ -234,7 +234,8 @@ class QuickBooksTransport(RESTStream[t.Any]):
 
     @override
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None):
-        with self._tap.limiter.slot(self.request_priority()):
+        batch = prepared_request.path_url.split("?")[0].endswith("/batch")
+        with self._tap.limiter.slot(self.request_priority(), "batch" if batch else ""):
             self._tap.count_call("requests")
             return super()._request(prepared_request, context)
 

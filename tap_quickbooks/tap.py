@@ -33,7 +33,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from tap_quickbooks import errors, query, stopping, wire
+from tap_quickbooks import errors, query, stopping, throttle, wire
 from tap_quickbooks.auth import (
     PRODUCTION_TOKEN_URL,
     REALM_HINT,
@@ -58,7 +58,6 @@ from tap_quickbooks.paging import FUTURE_ALLOWANCE, KeysetPaginator
 from tap_quickbooks.progress import Progress
 from tap_quickbooks.readahead import PageChain, keep_memory_flat, slice_bounds
 from tap_quickbooks.reports import REPORT_SETTINGS, report_settings_problems, report_streams
-from tap_quickbooks.throttle import RequestLimiter
 
 try:
     from typing import override  # type: ignore[attr-defined]
@@ -226,6 +225,13 @@ class TapQuickBooks(Tap):
             "(QBO's limit is 500; lower it when other apps share the company).",
         ),
         th.Property(
+            "shared_limits_path",
+            th.StringType,
+            description="SQLite file through which every tap and target run naming it shares "
+            "QBO's limits per company (500 calls and 40 batch calls a minute, 10 a second, 10 "
+            "in flight). Default: this run counts only its own calls.",
+        ),
+        th.Property(
             "user_agent",
             th.StringType,
             description="User-Agent header sent to QBO.",
@@ -326,9 +332,8 @@ class TapQuickBooks(Tap):
         return wire.session()
 
     @cached_property
-    def limiter(self) -> RequestLimiter:
-        per_minute = int(self.config.get("requests_per_minute") or 500)
-        return RequestLimiter(per_minute=per_minute, per_second=10, in_flight=10)
+    def limiter(self) -> throttle.RequestLimiter | throttle.SharedLimiter:
+        return throttle.limiter(self.config, self.realm_id)
 
     @cached_property
     def run_plan(self) -> RunPlan:

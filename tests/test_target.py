@@ -548,6 +548,10 @@ def test_a_target_killed_mid_write_resumes_without_writing_twice(make_company, t
     process.communicate("".join(json.dumps(m) + "\n" for m in lines), timeout=300)
     emu.remove_hook(kill_on_third_batch)
     assert process.returncode == -9
+    deadline = time.monotonic() + 120  # the emulator may still be committing the third batch
+    while sum(kind == "batch" for _, kind, _ in emu.writes.log) < 3:
+        assert time.monotonic() < deadline, emu.writes.log
+        time.sleep(0.05)
     assert len(_ours(emu)) == 90  # three batches of 30 reached the books
     assert len(ledger_rows(config, "pending")) == 30  # the one whose answer was lost
 
@@ -674,3 +678,39 @@ def test_meltano_runs_tap_quickbooks_into_target_quickbooks(make_company, tmp_pa
     assert {c["DisplayName"] for c in emu.ground_truth(dest, "Customer")} == have
     # The replay sends only what was rejected before (and is rejected again): one call or none.
     assert write_calls() - before == (0 if new == wanted else 1)
+
+
+def test_references_by_name_are_resolved_to_qbo_ids(make_company, tmp_path):
+    """A platform knows customers and products by name: {"name": ...} without a value is
+    looked up; a name QuickBooks does not have rejects that record alone."""
+    emu = make_company()
+    records, totals = receipts_input(emu, 3)
+    customers = {c["Id"]: c for c in emu.ground_truth(None, "Customer")}
+    items = {i["Id"]: i for i in emu.ground_truth(None, "Item")}
+    for r in records[:2]:
+        r["CustomerRef"] = {"name": customers[r["CustomerRef"]["value"]]["DisplayName"]}
+        for line in r["Line"]:
+            ref = line["SalesItemLineDetail"]["ItemRef"]
+            line["SalesItemLineDetail"]["ItemRef"] = {"name": items[ref["value"]]["Name"]}
+    expected = {r["DocNumber"]: r for r in receipts_input(emu, 3)[0]}
+    records[2]["CustomerRef"] = {"name": "Nobody Of That Name"}
+    config = target_config(emu, tmp_path)
+    lines = messages("sales_receipts", "SalesReceipt", ["DocNumber"], records)
+    run = run_target(config, lines, tmp_path)
+    assert run.returncode == 1, run.stderr[-3000:]
+    ours = {r["DocNumber"]: r for r in _ours(emu)}
+    assert sorted(ours) == [records[0]["DocNumber"], records[1]["DocNumber"]]
+    for doc, r in ours.items():
+        assert r["CustomerRef"]["value"] == expected[doc]["CustomerRef"]["value"]
+        got = [line["SalesItemLineDetail"]["ItemRef"]["value"] for line in r["Line"]]
+        want = [line["SalesItemLineDetail"]["ItemRef"]["value"] for line in expected[doc]["Line"]]
+        assert got == want
+        assert round(r["TotalAmt"] * 100) == totals[doc]
+    [(_, key, _, _, message)] = ledger_rows(config, "rejected")
+    assert key == records[2]["DocNumber"]
+    assert "no active Customer is named 'Nobody Of That Name'" in message
+    before = emu.request_counts()
+    again = run_target(config, lines, tmp_path)  # the written two are unchanged: no look-up
+    assert again.returncode == 1
+    assert emu.request_counts().get("batch", 0) == before.get("batch", 0)
+    assert len(_ours(emu)) == 2

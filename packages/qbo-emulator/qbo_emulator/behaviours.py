@@ -4,8 +4,9 @@ Knobs (plain attributes, settable at any time)::
 
     latency_ms            sleep before every API response
     per_record_ms         extra sleep per record in a query/CDC response
-    rate_limits           True: 500 requests/min, 10/s and 10 in flight per realm, answered with
-                          the real XML 429 (ThrottleExceeded, code 3001)
+    rate_limits           True: 500 requests/min, 10/s and 10 in flight per realm, and 40 batch
+                          calls/min (``batch_per_minute``; each also counts as a request),
+                          answered with the real XML 429 (ThrottleExceeded, code 3001)
     faults                None, a list of (kind, probability) drawn per API request from a
                           seeded RNG, or a schedule {request_number: kind} where 1 is the first
                           API request after ``faults`` was set
@@ -76,6 +77,7 @@ FAULT_KINDS += ODD_ANSWERS
 PER_MINUTE = 500
 PER_SECOND = 10
 IN_FLIGHT = 10
+BATCH_PER_MINUTE = 40
 
 
 class Behaviour:
@@ -92,12 +94,16 @@ class Behaviour:
         self.per_minute = PER_MINUTE
         self.per_second = PER_SECOND
         self.in_flight_limit = IN_FLIGHT
+        self.batch_per_minute = BATCH_PER_MINUTE
+        #: per realm, the most requests ever in flight at once (counted with or without limits)
+        self.peak_in_flight: dict[str, int] = {}
         self._faults = None
         self._fault_base = 0
         self._api_requests = 0
         self._rng = random.Random(f"faults:{seed}")
         self._trunc_toggle = 0
         self._windows: dict[str, deque] = {}
+        self._batch_windows: dict[str, deque] = {}
         self._in_flight: dict[str, int] = {}
         self.injected: list[tuple[int, str]] = []
 
@@ -152,17 +158,20 @@ class Behaviour:
         return self._api_requests
 
     # ----- limits ------------------------------------------------------------------------------
-    def admit(self, realm: str) -> bool:
-        """Take a slot for ``realm``; False means answer 429 (and call nothing else)."""
+    def admit(self, realm: str, kind: str = "") -> bool:
+        """Take a slot for ``realm``; False means answer 429 (and call nothing else). A
+        ``batch`` call also takes one of the realm's batch calls a minute."""
         if not self.rate_limits:
             with self._lock:
-                self._in_flight[realm] = self._in_flight.get(realm, 0) + 1
+                self._enter(realm)
             return True
         now = time.monotonic()
         with self._lock:
             window = self._windows.setdefault(realm, deque())
-            while window and now - window[0] >= 60:
-                window.popleft()
+            batches = self._batch_windows.setdefault(realm, deque())
+            for w in (window, batches):
+                while w and now - w[0] >= 60:
+                    w.popleft()
             last_second = 0
             for t in reversed(window):
                 if now - t >= 1:
@@ -173,11 +182,18 @@ class Behaviour:
                 len(window) >= self.per_minute
                 or last_second >= self.per_second
                 or busy >= self.in_flight_limit
+                or (kind == "batch" and len(batches) >= self.batch_per_minute)
             ):
                 return False
             window.append(now)
-            self._in_flight[realm] = busy + 1
+            if kind == "batch":
+                batches.append(now)
+            self._enter(realm)
             return True
+
+    def _enter(self, realm: str) -> None:
+        busy = self._in_flight[realm] = self._in_flight.get(realm, 0) + 1
+        self.peak_in_flight[realm] = max(busy, self.peak_in_flight.get(realm, 0))
 
     def release(self, realm: str) -> None:
         with self._lock:
@@ -220,6 +236,7 @@ class Behaviour:
                 "per_minute",
                 "per_second",
                 "in_flight_limit",
+                "batch_per_minute",
             ):
                 raise ValueError(f"unknown behaviour knob {k!r}")
             setattr(self, k, v)

@@ -272,7 +272,7 @@ def api_request(app: Host, h, method: str, path: str, *, params: dict, raw: byte
     app._count(realm_id, kind)
     app._run_hooks(realm_id, kind, number)
     now = app.clock.epoch()
-    if not behaviour.admit(realm_id):
+    if not behaviour.admit(realm_id, kind):
         app._count(realm_id, "throttled")
         send(h, 429, responses.throttled_429(now), XML)
         return

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from tap_quickbooks import query
 from tap_quickbooks.schemas import entity_schema
 
+from . import refs
 from .ledger import PENDING, REJECTED, WRITTEN, Entry, Ledger
 from .qbo import BATCH_ITEMS, Answer, Qbo, ReadRefused, fault_sentence
 
@@ -89,22 +90,17 @@ def writable_fields(entity: str) -> frozenset[str]:
     return frozenset(entity_schema(entity)["properties"]) - skip
 
 
-@functools.cache
-def _field_types(entity: str) -> dict[str, frozenset[str]]:
-    props = entity_schema(entity)["properties"]
-    out = {}
-    for name, prop in props.items():
-        kinds = prop.get("type") or []
-        out[name] = frozenset([kinds] if isinstance(kinds, str) else kinds)
-    return out
+def _kinds(prop: dict) -> frozenset[str]:
+    kinds = prop.get("type") or []
+    return frozenset([kinds] if isinstance(kinds, str) else kinds)
 
 
-def from_text(entity: str, name: str, value):
-    """A CSV cell (tap-csv emits every column as text) as the JSON type QBO's field has:
+def typed_text(label: str, prop: dict, value):
+    """A CSV cell (tap-csv emits every column as text) as the JSON type its schema gives:
     an object or array written as JSON text, a number, a boolean; an empty cell is no value."""
     if not isinstance(value, str):
         return value
-    kinds = _field_types(entity).get(name, frozenset())
+    kinds = _kinds(prop)
     if value.strip() == "" and "string" not in kinds:
         return None
     try:
@@ -114,18 +110,58 @@ def from_text(entity: str, name: str, value):
             return plain(decimal.Decimal(value.strip()))
     except (ValueError, ArithmeticError) as exc:
         wanted = "JSON text" if kinds & {"object", "array"} else "a number"
-        msg = f"{entity}.{name} must be {wanted}, not {value[:60]!r}"
+        msg = f"{label} must be {wanted}, not {value[:60]!r}"
         raise ValueError(msg) from exc
     if "boolean" in kinds and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     return value
 
 
+def from_text(entity: str, name: str, value):
+    """A top-level cell of the entity as QBO's type (see typed_text)."""
+    prop = entity_schema(entity)["properties"].get(name, {})
+    return typed_text(f"{entity}.{name}", prop, value)
+
+
+#: The Singer SDK's flattening separator: a flat row's ``CustomerRef__value`` column is the
+#: record's ``CustomerRef.value`` (arrays stay JSON text, as the SDK's flattening writes them).
+FLAT_SEPARATOR = "__"
+
+
+def unflatten(entity: str, record: dict) -> dict:
+    """A flat record (a CSV row, or any flattened stream) nested back into QBO's objects:
+    ``CustomerRef__value`` becomes ``CustomerRef: {value: ...}``, each cell typed by the
+    schema of the field it lands in. Columns that are not a QBO object's path stay as they
+    are (and are not sent)."""
+    props = entity_schema(entity)["properties"]
+    out = dict(record)
+    for column, value in record.items():
+        path = column.split(FLAT_SEPARATOR)
+        if len(path) < 2 or "object" not in _kinds(props.get(path[0], {})):
+            continue
+        prop, node = props[path[0]], out.setdefault(path[0], {})
+        if not isinstance(node, dict):
+            continue  # the column itself holds the object: it wins
+        for part in path[1:-1]:
+            prop = (prop.get("properties") or {}).get(part, {})
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            leaf = (prop.get("properties") or {}).get(path[-1], {})
+            typed = typed_text(f"{entity}.{'.'.join(path)}", leaf, value)
+            if typed is not None and typed != "":  # an empty cell gives nothing
+                node[path[-1]] = typed
+        del out[column]
+    return out
+
+
 def qbo_fields(entity: str, record: dict) -> dict:
     """The record's fields that are QBO's and writable, in plain JSON."""
     known = writable_fields(entity)
-    kept = {k: from_text(entity, k, v) for k, v in record.items() if k in known}
-    return json.loads(canonical({k: v for k, v in kept.items() if v is not None}))
+    flat = unflatten(entity, record)
+    kept = {k: from_text(entity, k, v) for k, v in flat.items() if k in known}
+    return json.loads(canonical({k: v for k, v in kept.items() if v is not None and v != {}}))
 
 
 def digest(*parts: str) -> str:
@@ -185,7 +221,16 @@ class Pusher:
                 rounds.append({key: record})
         for batch in rounds:
             writes = [w for key, rec in batch.items() if (w := self._plan(stream, kind, key, rec))]
-            self._send_all(stream, kind, writes)
+            self._send_all(stream, kind, self._resolve_names(stream, writes))
+
+    def _resolve_names(self, stream: str, writes: list[Write]) -> list[Write]:
+        """References given by name get their QBO Id; a name QBO lacks rejects its record."""
+        problems = refs.resolve(self.qbo, [w.payload for w in writes])
+        for n, why in problems.items():
+            self.tally.rejected += 1
+            self._record(stream, writes[n], REJECTED, why)
+            logger.warning("%s %s rejected before sending: %s", stream, writes[n].key, why)
+        return [w for n, w in enumerate(writes) if n not in problems]
 
     def _plan(self, stream: str, kind: Kind, key: str, record: dict) -> Write | None:
         try:

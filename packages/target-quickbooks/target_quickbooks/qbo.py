@@ -30,13 +30,12 @@ import requests
 from tap_quickbooks import errors
 from tap_quickbooks.auth import QuickBooksAuthenticator
 from tap_quickbooks.query import Select
-from tap_quickbooks.throttle import RequestLimiter
+from tap_quickbooks.throttle import BATCH_PER_MINUTE, RequestLimiter, SharedLimiter
 
 logger = logging.getLogger("target_quickbooks")
 
 #: QBO's batch limits: 30 items a call, 40 batch calls a minute per company and app.
 BATCH_ITEMS = 30
-BATCH_PER_MINUTE = 40
 
 
 class TargetStop(Exception):
@@ -116,7 +115,7 @@ class Qbo:
         minor_version: int,
         authenticator: QuickBooksAuthenticator,
         timeout: float = 120,
-        per_minute: int = 500,
+        limiter: RequestLimiter | SharedLimiter | None = None,
         max_retries: int = 8,
         retry_base: float = 1.0,
         max_retry_wait: float = 60,
@@ -127,9 +126,9 @@ class Qbo:
         self.minor_version = minor_version
         self.authenticator = authenticator
         self.timeout = timeout
-        self.limiter = RequestLimiter(per_minute=per_minute, per_second=10, in_flight=10)
-        # Batch calls count against both limits: QBO's 500/min and its 40 batch calls/min.
-        self.batch_limiter = RequestLimiter(per_minute=BATCH_PER_MINUTE, per_second=10)
+        # QBO's limits per company (batch calls count against both of theirs), shared with
+        # other processes on the company when the config names a shared_limits_path.
+        self.limiter = limiter or RequestLimiter(batch_per_minute=BATCH_PER_MINUTE)
         self.max_retries = max_retries
         self.retry_base = retry_base
         self.max_retry_wait = max_retry_wait
@@ -155,12 +154,8 @@ class Qbo:
                 method, self.base + path, params=query, data=data, headers=headers
             ).prepare()
             try:
-                with self.limiter.slot():
-                    if kind == "batch":
-                        with self.batch_limiter.slot():
-                            response = self._send(request)
-                    else:
-                        response = self._send(request)
+                with self.limiter.slot(kind=kind):
+                    response = self._send(request)
             except requests.RequestException as exc:
                 answer = Answer("unknown", None, None, f"{type(exc).__name__} on {path}")
                 self.breaker.failure(answer.text)

@@ -29,6 +29,7 @@ from singer_sdk.exceptions import (
 )
 from singer_sdk.sinks import BatchSink
 
+from tap_quickbooks import throttle
 from tap_quickbooks.auth import (
     PRODUCTION_TOKEN_URL,
     QuickBooksAuthenticator,
@@ -163,6 +164,13 @@ class TargetQuickBooks(Target):
         th.Property("max_retry_wait", th.NumberType, default=60),
         th.Property("requests_per_minute", th.IntegerType, default=500),
         th.Property(
+            "shared_limits_path",
+            th.StringType,
+            description="SQLite file through which every tap and target run naming it shares "
+            "QBO's limits per company (500 calls and 40 batch calls a minute, 10 a second, 10 "
+            "in flight). Default: this run counts only its own calls.",
+        ),
+        th.Property(
             "circuit_cooldown_seconds",
             th.NumberType,
             default=60,
@@ -242,7 +250,7 @@ class TargetQuickBooks(Target):
             minor_version=max(LOWEST_MINOR_VERSION, int(c.get("minor_version") or 0)),
             authenticator=self.authenticator,
             timeout=float(c.get("request_timeout") or 120),
-            per_minute=int(c.get("requests_per_minute") or 500),
+            limiter=throttle.limiter(c, self.realm_id),
             max_retries=int(c.get("max_retries", 8)),
             retry_base=float(c.get("retry_base_seconds", 1.0)),
             max_retry_wait=float(c.get("max_retry_wait") or 60),
