@@ -51,7 +51,7 @@ def meltano(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_meltano_runs_tap_csv_into_target_quickbooks_exactly_once(make_company, tmp_path):
+def test_meltano_runs_tap_csv_into_target_quickbooks_exactly_once(make_company, tmp_path):  # noqa: PLR0915 - one pipeline, told in order
     demo.ensure_meltano()
     emu = make_company()
     emu.writes.configure(lost_after_commit=0.10, fail_before_commit=0.05, requestid_dedup=False)
