@@ -114,10 +114,20 @@ def _resolve(node: t.Any, definitions: dict, seen: tuple[str, ...]) -> t.Any:
     if not isinstance(node, dict):
         return node
     ref = node.get("$ref")
-    if isinstance(ref, str) and ref.startswith(REF_PREFIX) and len(node) == 1:
+    if isinstance(ref, str) and ref.startswith(REF_PREFIX):
         name = ref.removeprefix(REF_PREFIX)
         if name in definitions and name not in seen:
-            return _resolve(definitions[name], definitions, (*seen, name))
+            resolved = _resolve(definitions[name], definitions, (*seen, name))
+            # Keys beside the reference were added by a runner (Meltano's `schema:` extra
+            # makes `properties` of an overridden nested field there): they win.
+            for key, extra in node.items():
+                if key == "$ref":
+                    continue
+                added = _resolve(extra, definitions, seen)
+                if key == "properties" and isinstance(added, dict):
+                    added = {**resolved.get("properties", {}), **added}
+                resolved[key] = added
+            return resolved
     return {key: _resolve(value, definitions, seen) for key, value in node.items()}
 
 
