@@ -29,12 +29,15 @@ import copy
 import json
 import typing as t
 
-from singer_sdk.singerlib import MetadataMapping
+from singer_sdk import singerlib
+
+if t.TYPE_CHECKING:
+    from singer_sdk import Stream
 
 REF_PREFIX = "#/definitions/"
 
 
-def top_level_only(metadata: MetadataMapping) -> MetadataMapping:
+def top_level_only(metadata: singerlib.MetadataMapping) -> singerlib.MetadataMapping:
     """The stream's entry and one per top-level property; deeper ones inherit their parent."""
     for breadcrumb in [b for b in metadata if len(b) > 2]:
         del metadata[breadcrumb]
@@ -129,6 +132,25 @@ def _resolve(node: t.Any, definitions: dict, seen: tuple[str, ...]) -> t.Any:
                 resolved[key] = added
             return resolved
     return {key: _resolve(value, definitions, seen) for key, value in node.items()}
+
+
+def discovered(streams: t.Iterable[Stream]) -> dict:
+    """The catalog of `streams`, equal to the SDK's `Tap.catalog_dict`, without its trip of
+    every schema through `singerlib.Schema` and back (half a CPU-second of each discovery, so
+    of each `meltano run`, for QBO's 37,000 schema nodes; the schemas come out unchanged)."""
+    entries = []
+    for stream in streams:
+        entry = singerlib.CatalogEntry(
+            tap_stream_id=stream.tap_stream_id,
+            stream=stream.name,
+            schema=singerlib.Schema(),
+            metadata=stream.metadata,
+            key_properties=stream.primary_keys or [],
+            replication_key=stream.replication_key,
+            replication_method=stream.replication_method,
+        ).to_dict()
+        entries.append({**entry, "schema": stream.schema})
+    return {"streams": entries}
 
 
 def catalog_text(catalog: dict) -> str:

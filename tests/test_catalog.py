@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tap_quickbooks.catalog import catalog_text, inline_definitions, with_definitions
+from tap_quickbooks.catalog import catalog_text, discovered, inline_definitions, with_definitions
 from tap_quickbooks.catalogue import ENTITIES
 from tap_quickbooks.schemas import entity_schema
+from tap_quickbooks.tap import TapQuickBooks
 from tests.singer import run_tap
 
 ONE_MB = 1_000_000
@@ -38,6 +39,12 @@ def test_catalog_schemas_are_complete(company) -> None:
         # Every field the schema module declares, at every depth, is in the catalog.
         for name, prop in entity_schema(entity.name)["properties"].items():
             assert declared[name] == prop, (entity.stream, name)
+
+
+def test_the_discovered_catalog_is_the_sdks(company) -> None:
+    """The tap builds its catalog without the SDK's Schema round trip: same catalog."""
+    tap = TapQuickBooks(config=company.tap_config(), validate_config=False)
+    assert discovered(tap.streams.values()) == tap.catalog_dict
 
 
 def test_definitions_round_trip_exactly() -> None:
