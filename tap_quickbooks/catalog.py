@@ -19,7 +19,8 @@ So the catalog this tap writes:
 
 A catalog handed back to the tap (``--catalog``) has its references put back in place
 (:func:`inline_definitions`) before the SDK reads it, so the streams, the SCHEMA messages and
-the targets see whole schemas as before.
+the targets see whole schemas as before; a stream schema's own ``definitions`` (as 0.2.0
+wrote them) are read too.
 """
 
 from __future__ import annotations
