@@ -14,7 +14,7 @@ help:
 	@echo "make test-full - the suite, then every date-sensitive test on every awkward day"
 	@echo "make demo   - start the emulator and run meltano tap-quickbooks -> DuckDB"
 	@echo "make query  - query the demo's DuckDB warehouse (SQL=\"select ...\"; default: revenue by month)"
-	@echo "make bench  - print throughput, call-count and memory figures"
+	@echo "make bench  - print throughput, call-count, memory and Meltano catalog figures"
 	@echo "make lint   - ruff and mypy"
 	@echo "make orchestrate - Dagster's UI (port 3000) syncing 36 emulated companies"
 
@@ -83,6 +83,7 @@ query:
 
 bench: sync
 	$(UV) run --frozen python -m scripts.bench
+	$(UV) run --frozen python -m scripts.bench_catalog
 
 # Many companies on Dagster (quickbooks_orchestrator): the UI on the bundled emulator, offline.
 orchestrate: sync

@@ -41,7 +41,7 @@ from tap_quickbooks.auth import (
     QuickBooksAuthError,
     TokenKeeper,
 )
-from tap_quickbooks.catalog import catalog_text, inline_definitions
+from tap_quickbooks.catalog import catalog_text, discovered, inline_definitions
 from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
 from tap_quickbooks.changes import FROM_BATCH_HEADER, SYNCED_AT, RunPlan, plan_run
 from tap_quickbooks.client import QuickBooksStream
@@ -315,7 +315,8 @@ class TapQuickBooks(Tap):
     @property
     @override
     def catalog_json_text(self) -> str:
-        return catalog_text(self.catalog_dict)  # small enough for Meltano (catalog.py)
+        # small enough for Meltano (catalog.py)
+        return catalog_text(discovered(self.streams.values()))
 
     def discover_streams(self) -> list:
         entities = [QuickBooksStream(self, entity) for entity in ENTITIES]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tap_quickbooks.catalog import inline_definitions, with_definitions
+from tap_quickbooks.catalog import catalog_text, discovered, inline_definitions, with_definitions
 from tap_quickbooks.catalogue import ENTITIES
 from tap_quickbooks.schemas import entity_schema
+from tap_quickbooks.tap import TapQuickBooks
 from tests.singer import run_tap
 
 ONE_MB = 1_000_000
@@ -40,12 +41,49 @@ def test_catalog_schemas_are_complete(company) -> None:
             assert declared[name] == prop, (entity.stream, name)
 
 
+def test_the_discovered_catalog_is_the_sdks(company) -> None:
+    """The tap builds its catalog without the SDK's Schema round trip: same catalog."""
+    tap = TapQuickBooks(config=company.tap_config(), validate_config=False)
+    assert discovered(tap.streams.values()) == tap.catalog_dict
+
+
 def test_definitions_round_trip_exactly() -> None:
     schema = entity_schema("RecurringTransaction")
     compact = with_definitions(schema)
     assert len(json.dumps(compact)) < len(json.dumps(schema)) / 5
     catalog = {"streams": [{"tap_stream_id": "x", "schema": compact, "metadata": []}]}
     assert inline_definitions(catalog)["streams"][0]["schema"] == schema
+
+
+def test_streams_share_one_set_of_definitions() -> None:
+    """Objects recur across streams (Ref, MetaData, whole transactions inside recurring ones):
+    the catalog holds each once, and every stream's schema comes back exactly."""
+    names = ["Invoice", "Estimate", "RecurringTransaction"]
+    streams = [{"tap_stream_id": n, "schema": entity_schema(n), "metadata": []} for n in names]
+    text = catalog_text({"streams": streams})
+    written = json.loads(text)
+    assert all("definitions" not in s["schema"] for s in written["streams"])
+    assert "MetaData" in written["definitions"]
+    one_by_one = sum(len(json.dumps(with_definitions(entity_schema(n)))) for n in names)
+    assert len(json.dumps(written)) < one_by_one * 0.7
+    back = inline_definitions(written)
+    assert [s["schema"] for s in back["streams"]] == [entity_schema(n) for n in names]
+    assert "definitions" not in back
+
+
+def test_a_runners_override_beside_a_reference_wins() -> None:
+    """Meltano's `schema:` extra on a nested field adds `properties` beside the `$ref` (and
+    replaces a top-level property whole): the field takes the override, its siblings stay."""
+    schema = entity_schema("Invoice")
+    written = json.loads(catalog_text({"streams": [{"tap_stream_id": "i", "schema": schema}]}))
+    meta = written["streams"][0]["schema"]["properties"]["MetaData"]
+    assert set(meta) == {"$ref"}
+    meta["properties"] = {"CreateTime": {"type": ["string", "null"]}}
+    back = inline_definitions(written)["streams"][0]["schema"]["properties"]["MetaData"]
+    want = schema["properties"]["MetaData"]
+    assert back["properties"]["CreateTime"] == {"type": ["string", "null"]}
+    assert back["properties"]["LastUpdatedTime"] == want["properties"]["LastUpdatedTime"]
+    assert set(back["properties"]) == set(want["properties"])
 
 
 def test_a_discovered_catalog_selects_streams_and_fields(company, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -213,6 +214,7 @@ def meltano_project(system_db) -> Path:
     meltano.yml is a custom definition, so Meltano Hub is never asked."""
     demo.ensure_meltano()
     P.meltano("install", env=P.meltano_env({}, system_db), timeout=1200)
+    demo.compile_plugins()  # each run starts a tap and a target: no compiling their imports
     return P.ROOT
 
 
@@ -348,9 +350,11 @@ def duckdb_pipeline(meltano_project, system_db, tmp_path_factory):
             TARGET_DUCKDB_ADD_METADATA_COLUMNS="true",
             **P.select_env(CHANGED_STREAMS),
         )
-        yield meltano_pipeline(
+        pipeline = meltano_pipeline(
             emu, CHANGED_STREAMS, "target-duckdb", env, lambda: P.duckdb_tables(warehouse, SCHEMA)
         )
+        pipeline.warehouse = warehouse  # for the typing step of `make demo`
+        yield pipeline
     finally:
         emu.stop()
 
@@ -373,6 +377,87 @@ def test_duckdb_second_run_brings_only_the_changes(duckdb_pipeline) -> None:
     deleted = pipeline.key("invoices", pipeline.change["deleted"])
     row = next(r for r in pipeline.second["invoices"] if P.loaded_key("invoices", r) == deleted)
     assert row["_sdc_deleted_at"]
+
+
+def test_duckdb_money_is_decimal_and_dates_are_date_after_the_demo_step(duckdb_pipeline) -> None:
+    """target-duckdb 0.8.0 makes every number DOUBLE and every `format: date` VARCHAR, whatever
+    the schema says (it has no setting for it): `make demo` then types the columns
+    (scripts/duckdb_types.py). Money then sums exactly to QuickBooks' own total."""
+    pipeline = duckdb_pipeline
+    demo.type_columns(pipeline.warehouse, SCHEMA)
+    script = (
+        "import duckdb, json, sys\n"
+        "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+        "types = dict(con.sql(\"select table_name || '.' || column_name, data_type from "
+        "information_schema.columns where table_schema = 'quickbooks'\").fetchall())\n"
+        "total = con.sql('select sum(totalamt) from quickbooks.invoices "
+        "where _sdc_deleted_at is null').fetchone()[0]\n"
+        "print(json.dumps({'types': types, 'total': str(total)}))\n"
+    )
+    done = subprocess.run(
+        [str(demo.DUCKDB_PYTHON), "-c", script, str(pipeline.warehouse)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    out = json.loads(done.stdout)
+    types = out["types"]
+    for column in ("invoices.totalamt", "invoices.balance", "payments.totalamt"):
+        assert types[column].startswith("DECIMAL"), (column, types[column])
+    for column in ("invoices.txndate", "invoices.duedate", "payments.txndate"):
+        assert types[column] == "DATE", (column, types[column])
+    want = sum(Decimal(str(r["TotalAmt"])) for r in pipeline.after["invoices"].values())
+    assert Decimal(out["total"]) == want
+
+
+# ----- Meltano's catalog, and selecting with it -------------------------------------------------
+
+
+def test_meltanos_catalog_is_small_and_selects_as_meltano_yml_says(meltano_project, system_db):
+    """Meltano's own copy of the catalog (written on every run, indented, with its metadata):
+    at most 1 MB (it was 3.0 MB, from a tap catalog of 10.2 MB); reports off by default."""
+    emu = start_company(seed=53, scale=100)
+    try:
+        env = P.meltano_env(emu.tap_config(), system_db)
+        env.pop("TAP_QUICKBOOKS__SELECT", None)  # meltano.yml's own select
+        done = P.meltano("invoke", "--dump=catalog", "tap-quickbooks", env=env)
+    finally:
+        emu.stop()
+    assert len(done.stdout.encode()) <= 1_000_000
+    catalog = json.loads(done.stdout)
+    selected = {
+        s["tap_stream_id"]
+        for s in catalog["streams"]
+        for m in s["metadata"]
+        if m["breadcrumb"] == [] and m["metadata"].get("selected")
+    }
+    assert {"invoices", "sync_status"} <= selected
+    assert not any(name.endswith("_report") for name in selected)
+    assert all(len(m["breadcrumb"]) <= 2 for s in catalog["streams"] for m in s["metadata"])
+
+
+def test_meltano_selects_a_nested_field_with_its_parent(meltano_project, system_db) -> None:
+    """`meltano select tap-quickbooks invoices "Line.*"` selects the whole top-level `Line`
+    (nested fields are not selectable one by one); `TotalAmt` alone, nothing else but keys."""
+    emu = start_company(seed=59, scale=100)
+    try:
+        env = P.meltano_env(
+            emu.tap_config(),
+            system_db,
+            TAP_QUICKBOOKS__SELECT=json.dumps(["invoices.Line.*", "invoices.TotalAmt"]),
+        )
+        done = P.meltano("invoke", "tap-quickbooks", env=env)
+        want = {r["Id"]: r for r in truth(emu, emu.realm_ids[0], "invoices").values()}
+    finally:
+        emu.stop()
+    records = [m["record"] for m in parse_messages(done.stdout) if m.get("type") == "RECORD"]
+    assert len(records) == len(want)
+    for record in records:
+        fields = set(strip_tap_fields(record))
+        assert {"Line", "TotalAmt", "Id"} <= fields <= {"Line", "TotalAmt", "Id", "MetaData"}
+        assert record["Line"] == want[record["Id"]]["Line"]
+        assert record["TotalAmt"] == want[record["Id"]]["TotalAmt"]
 
 
 # ----- a plain pipe into target-jsonl ----------------------------------------------------------
