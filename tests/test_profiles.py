@@ -35,6 +35,16 @@ def config_of(emu: Emulator) -> dict:
     return {**emu.tap_config(), **REPORT_WINDOW}
 
 
+def assert_named_once(run, stream: str) -> None:
+    """A stream the company cannot have is named in exactly one WARNING of the log."""
+    warnings = [
+        line
+        for line in run.stderr.splitlines()
+        if "WARNING" in line and re.search(rf"\b{stream}: not available", line)
+    ]
+    assert len(warnings) == 1, (stream, warnings)
+
+
 def check_company(emu: Emulator, run, *, first: bool) -> None:
     """Every table equals what the company has; what it cannot have is skipped, once."""
     realm = emu.realm_ids[0]
@@ -49,12 +59,7 @@ def check_company(emu: Emulator, run, *, first: bool) -> None:
             assert row["status"] == "unavailable", row
             assert f"Entity: {entity.name}" in row["error"] or "Permission Denied" in row["error"]
             assert entity.stream not in run.records
-            warnings = [
-                line
-                for line in run.stderr.splitlines()
-                if "WARNING" in line and re.search(rf"\b{entity.stream}: not available", line)
-            ]
-            assert len(warnings) == 1, (entity.stream, warnings)
+            assert_named_once(run, entity.stream)
             continue
         assert row["status"] == "ok", row
         assert row["error"] is None
@@ -71,6 +76,14 @@ def check_company(emu: Emulator, run, *, first: bool) -> None:
     for report in REPORTS:
         row = status[report.stream]
         assert row["status"] == ("unavailable" if report.name in refused else "ok"), row
+        if report.name in refused:
+            assert report.stream not in run.records
+            assert_named_once(run, report.stream)
+    # Every record of every stream (reports and sync_status too) holds to its own schema.
+    for stream, records in run.records.items():
+        schema = run.schemas[stream]["schema"]
+        for record in records:
+            validate(record, schema)
 
 
 @pytest.mark.parametrize("profile", NAMED)
