@@ -127,12 +127,24 @@ def sync_twice(profile: str, scale: int) -> None:
         store = emu.store(realm)
         customer = next(c for c in store.all("Customer") if c.get("Active", True))
         store.update("Customer", customer["Id"], {"Notes": "edited by the profile test"})
+        invoice = store.all("Invoice")[0]
+        store.update("Invoice", invoice["Id"], {"PrivateNote": "edited by the profile test"})
         emu.clock.advance(seconds=60)
         second = run_tap(config, quiet.last_state, args=["--catalog", str(catalog)])
         check_company(emu, second, first=False)
         edited = [r for r in second.records["customers"] if r["Id"] == customer["Id"]]
         assert edited
         assert edited[-1]["Notes"] == "edited by the profile test"
+        # What a target upserting the three runs holds is the company after the edits.
+        for entity in ENTITIES:
+            if entity.name in refused:
+                continue
+            runs = (first, quiet, second)
+            table = latest_by_id([r for run in runs for r in run.records.get(entity.stream, [])])
+            loaded = {
+                k: strip_tap_fields(r) for k, r in table.items() if not r.get("_sdc_deleted_at")
+            }
+            assert loaded == truth(emu, realm, entity.stream), entity.stream
 
 
 def entity_catalog(config: dict) -> Path:
