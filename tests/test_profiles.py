@@ -196,6 +196,35 @@ def test_one_failing_stream_does_not_sink_the_others(code: str) -> None:
         )
 
 
+def test_a_failing_stream_in_a_company_that_lacks_others() -> None:
+    """Unavailable and failed together: the refused streams stay `unavailable` (no failure),
+    the failing one is `failed` with QBO's message, the rest arrive whole; exit 1."""
+    with Emulator(seed=5, scale=200, profiles=["uk"]) as emu:
+        realm = emu.realm_ids[0]
+        refused = emu.profile(realm).refused()
+        emu.store(realm).refused["Invoice"] = "2500"
+        config = emu.tap_config()
+        run = run_tap(config, args=["--catalog", str(entity_catalog(config))])
+        assert run.returncode == 1, run.stderr[-3000:]
+        assert "Traceback" not in run.stderr
+        status = status_of(run)
+        for entity in ENTITIES:
+            row = status[entity.stream]
+            if entity.name == "Invoice":
+                assert row["status"] == "failed", row
+                assert "code 2500" in row["error"]
+            elif entity.name in refused:
+                assert row["status"] == "unavailable", row
+                assert row["consecutive_failures"] == 0, row
+                assert_named_once(run, entity.stream)
+            else:
+                assert row["status"] == "ok", row
+                got = set(latest_by_id(run.records.get(entity.stream, [])))
+                assert got == set(truth(emu, realm, entity.stream)), entity.stream
+        assert "Stream invoices failed" in run.stderr
+        assert "Stream journal_codes failed" not in run.stderr
+
+
 def test_a_stream_that_becomes_available_is_read_from_then_on() -> None:
     with Emulator(seed=5, scale=200, profiles=["us_simple_start"]) as emu:
         realm = emu.realm_ids[0]
