@@ -22,10 +22,12 @@ from pathlib import Path
 import pytest
 
 from qbo_emulator import Emulator
+from qbo_emulator.profiles import PROFILES
 from scripts import demo
 from tap_quickbooks.catalogue import BY_STREAM
 from tests import pipelines as P
-from tests.singer import parse_messages, strip_tap_fields
+from tests.singer import parse_messages, run_tap, strip_tap_fields
+from tests.test_schemas import validate
 from tests.test_tap_sync import select, truth
 
 pytestmark = pytest.mark.slow
@@ -647,3 +649,114 @@ def test_singer_check_tap_launcher_waits_for_the_last_lines(tmp_path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.count("The output is valid.") == 2
     assert done.stdout.count("20000 record messages") == 2
+
+
+# ----- every kind of company into PostgreSQL ---------------------------------------------------
+
+# Representative countries in the default run (VAT; TVA with journal codes; GST/HST with
+# multicurrency around a non-USD home and inventory); every other profile under `make
+# test-full` (a US company with everything loads above, in the 41-stream pipeline).
+PROFILES_IN_DEFAULT_RUN = ("uk", "fr", "ca")
+MONEY = ("TotalAmt", "Balance", "HomeTotalAmt", "HomeBalance", "ExchangeRate")
+TAX_STREAMS = ("tax_codes", "tax_rates", "tax_agencies")
+
+
+def profile_params() -> list:
+    return [
+        pytest.param(
+            name, marks=() if name in PROFILES_IN_DEFAULT_RUN else (pytest.mark.full,), id=name
+        )
+        for name in PROFILES
+        if name != "default"
+    ]
+
+
+def load_into_postgres(postgres, database: str, messages: str) -> None:
+    """The tap's output into `target-postgres --config` (the loader Meltano installed)."""
+    settings = postgres.target_env(database, SCHEMA)
+    config = {k.removeprefix("TARGET_POSTGRES_").lower(): v for k, v in settings.items()}
+    config["port"] = int(config["port"])
+    path = Path(postgres.home) / f"{database}-target.json"
+    path.write_text(json.dumps(config))
+    done = subprocess.run(
+        [str(P.loader_bin("target-postgres", "target-postgres")), "--config", str(path)],
+        input=messages,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("profile", profile_params())
+def test_every_kind_of_company_loads_into_postgres(profile: str, meltano_project, postgres) -> None:
+    """One company of each profile, every entity stream and sync_status, through the tap into
+    target-postgres: every record holds to its schema (VAT/GST codes, FR journal codes,
+    multicurrency amounts); what the company has equals the ground truth, row for row and to
+    the cent; what it cannot have stays empty; the sync_status table says which and why."""
+    database = f"profile_{profile}"
+    # Scale 1000: the first with foreign-currency customers, so multicurrency amounts exist.
+    with Emulator(seed=53, scale=1000, profiles=[profile]) as emu:
+        realm = emu.realm_ids[0]
+        company = emu.profile(realm)
+        refused = company.refused()
+        has = [s for s in P.ENTITY_STREAMS if BY_STREAM[s].name not in refused]
+        cannot = [s for s in P.ENTITY_STREAMS if BY_STREAM[s].name in refused]
+        assert cannot  # every named profile lacks something (JournalCode outside France, ...)
+        config = emu.tap_config()
+        run = run_tap(
+            config, args=["--catalog", str(select(config, [*P.ENTITY_STREAMS, "sync_status"]))]
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        expected = snapshot(emu, has)
+    validated = 0
+    for stream, records in run.records.items():
+        schema = run.schemas[stream]["schema"]
+        for record in records:
+            validate(record, schema)
+            validated += 1
+    assert validated > 500, validated
+    postgres.create_database(database)
+    load_into_postgres(postgres, database, run.stdout)
+    tables = postgres.tables(database, SCHEMA)
+
+    assert mismatches(tables, expected) == []
+    assert missing_columns(tables, expected) == {}
+    for stream in cannot:
+        assert not tables.get(stream), stream  # no rows of what the company cannot have
+    # Money to the cent, by name, in the transaction streams (home and foreign amounts).
+    compared = foreign = 0
+    for stream in ("invoices", "payments", "bills", "purchases", "sales_receipts"):
+        if stream not in expected:
+            continue
+        got = {P.loaded_key(stream, r): r for r in live_rows(tables[stream])}
+        for key, want in expected[stream].items():
+            for money in MONEY:
+                if money in want:
+                    assert P.same_number(P.column(got[key], money), want[money]), (key, money)
+                    compared += 1
+                    foreign += money == "HomeTotalAmt"
+    assert compared > 500, compared
+    home = company.country.currency[0]
+    currencies = {r["CurrencyRef"]["value"] for r in expected["invoices"].values()}
+    if "multicurrency" in company.features:
+        assert foreign > 0
+        assert len(currencies) > 1, currencies
+    else:
+        assert (foreign, currencies) == (0, {home})
+    # The country's tax codes, rates and agencies arrive as the company has them.
+    for stream in TAX_STREAMS:
+        names = {r.get("Name") or r.get("DisplayName") for r in tables[stream]}
+        assert names == {w.get("Name") or w.get("DisplayName") for w in expected[stream].values()}
+    # The sync-state table operators watch: one row per stream, the refused ones unavailable.
+    status = {r["stream"]: r for r in tables["sync_status"]}
+    assert set(status) == {*P.ENTITY_STREAMS}
+    for stream in P.ENTITY_STREAMS:
+        row = status[stream]
+        assert row["realm_id"] == realm
+        if stream in cannot:
+            assert row["status"] == "unavailable", row
+            assert row["error"], row
+        else:
+            assert (row["status"], row["error"]) == ("ok", None), row

@@ -35,6 +35,16 @@ def config_of(emu: Emulator) -> dict:
     return {**emu.tap_config(), **REPORT_WINDOW}
 
 
+def assert_named_once(run, stream: str) -> None:
+    """A stream the company cannot have is named in exactly one WARNING of the log."""
+    warnings = [
+        line
+        for line in run.stderr.splitlines()
+        if "WARNING" in line and re.search(rf"\b{stream}: not available", line)
+    ]
+    assert len(warnings) == 1, (stream, warnings)
+
+
 def check_company(emu: Emulator, run, *, first: bool) -> None:
     """Every table equals what the company has; what it cannot have is skipped, once."""
     realm = emu.realm_ids[0]
@@ -49,12 +59,7 @@ def check_company(emu: Emulator, run, *, first: bool) -> None:
             assert row["status"] == "unavailable", row
             assert f"Entity: {entity.name}" in row["error"] or "Permission Denied" in row["error"]
             assert entity.stream not in run.records
-            warnings = [
-                line
-                for line in run.stderr.splitlines()
-                if "WARNING" in line and re.search(rf"\b{entity.stream}: not available", line)
-            ]
-            assert len(warnings) == 1, (entity.stream, warnings)
+            assert_named_once(run, entity.stream)
             continue
         assert row["status"] == "ok", row
         assert row["error"] is None
@@ -71,6 +76,14 @@ def check_company(emu: Emulator, run, *, first: bool) -> None:
     for report in REPORTS:
         row = status[report.stream]
         assert row["status"] == ("unavailable" if report.name in refused else "ok"), row
+        if report.name in refused:
+            assert report.stream not in run.records
+            assert_named_once(run, report.stream)
+    # Every record of every stream (reports and sync_status too) holds to its own schema.
+    for stream, records in run.records.items():
+        schema = run.schemas[stream]["schema"]
+        for record in records:
+            validate(record, schema)
 
 
 @pytest.mark.parametrize("profile", NAMED)
@@ -114,12 +127,24 @@ def sync_twice(profile: str, scale: int) -> None:
         store = emu.store(realm)
         customer = next(c for c in store.all("Customer") if c.get("Active", True))
         store.update("Customer", customer["Id"], {"Notes": "edited by the profile test"})
+        invoice = store.all("Invoice")[0]
+        store.update("Invoice", invoice["Id"], {"PrivateNote": "edited by the profile test"})
         emu.clock.advance(seconds=60)
         second = run_tap(config, quiet.last_state, args=["--catalog", str(catalog)])
         check_company(emu, second, first=False)
         edited = [r for r in second.records["customers"] if r["Id"] == customer["Id"]]
         assert edited
         assert edited[-1]["Notes"] == "edited by the profile test"
+        # What a target upserting the three runs holds is the company after the edits.
+        for entity in ENTITIES:
+            if entity.name in refused:
+                continue
+            runs = (first, quiet, second)
+            table = latest_by_id([r for run in runs for r in run.records.get(entity.stream, [])])
+            loaded = {
+                k: strip_tap_fields(r) for k, r in table.items() if not r.get("_sdc_deleted_at")
+            }
+            assert loaded == truth(emu, realm, entity.stream), entity.stream
 
 
 def entity_catalog(config: dict) -> Path:
@@ -169,6 +194,35 @@ def test_one_failing_stream_does_not_sink_the_others(code: str) -> None:
         assert (
             row["bookmark"] == mended.last_state["bookmarks"]["invoices"]["replication_key_value"]
         )
+
+
+def test_a_failing_stream_in_a_company_that_lacks_others() -> None:
+    """Unavailable and failed together: the refused streams stay `unavailable` (no failure),
+    the failing one is `failed` with QBO's message, the rest arrive whole; exit 1."""
+    with Emulator(seed=5, scale=200, profiles=["uk"]) as emu:
+        realm = emu.realm_ids[0]
+        refused = emu.profile(realm).refused()
+        emu.store(realm).refused["Invoice"] = "2500"
+        config = emu.tap_config()
+        run = run_tap(config, args=["--catalog", str(entity_catalog(config))])
+        assert run.returncode == 1, run.stderr[-3000:]
+        assert "Traceback" not in run.stderr
+        status = status_of(run)
+        for entity in ENTITIES:
+            row = status[entity.stream]
+            if entity.name == "Invoice":
+                assert row["status"] == "failed", row
+                assert "code 2500" in row["error"]
+            elif entity.name in refused:
+                assert row["status"] == "unavailable", row
+                assert row["consecutive_failures"] == 0, row
+                assert_named_once(run, entity.stream)
+            else:
+                assert row["status"] == "ok", row
+                got = set(latest_by_id(run.records.get(entity.stream, [])))
+                assert got == set(truth(emu, realm, entity.stream)), entity.stream
+        assert "Stream invoices failed" in run.stderr
+        assert "Stream journal_codes failed" not in run.stderr
 
 
 def test_a_stream_that_becomes_available_is_read_from_then_on() -> None:

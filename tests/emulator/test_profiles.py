@@ -124,3 +124,41 @@ def test_the_admin_api_changes_what_a_company_has(fresh) -> None:
     )
     assert r.json() == {"realm": api.realm, "profile": "us_advanced"}
     assert api.query("SELECT * FROM Class").status_code == 200
+
+
+# What each edition has, as Intuit and QBO's guides say (sources in docs/emulator.md,
+# "Company profiles"): Simple Start < Essentials < Plus = Advanced, for these entities.
+EDITIONS = {
+    "us_simple_start": set(),
+    "us_essentials": {"Bill", "TimeActivity", "RecurringTransaction", "CompanyCurrency"},
+    "us_advanced": {
+        *("Bill", "TimeActivity", "RecurringTransaction", "CompanyCurrency", "Class"),
+        *("Department", "Budget", "PurchaseOrder", "ReimburseCharge", "InventoryAdjustment"),
+    },
+}
+EDITION_GATED = set().union(*EDITIONS.values())
+
+
+def test_editions_and_countries_have_what_qbo_documents() -> None:
+    for name, has in EDITIONS.items():
+        profile = PROFILES[name]
+        assert {e for e in EDITION_GATED if profile.has(e)} == has, name
+    for name, profile in PROFILES.items():
+        if profile.everything:
+            continue
+        # JournalCode is France's alone; TaxPayment needs US automated sales tax.
+        assert profile.has("JournalCode") == (profile.country.code == "FR"), name
+        assert profile.has("TaxPayment") == (
+            profile.country.code == "US" and profile.automated_sales_tax
+        ), name
+        for entity in ("Customer", "Invoice", "TaxCode", "TaxRate", "Account", "Purchase"):
+            assert profile.has(entity), (name, entity)
+
+
+def test_simple_start_has_no_recurring_transactions(fresh) -> None:
+    emu = fresh(scale=200, profiles=["us_simple_start", "us_essentials"])
+    simple, essentials = (Api(emu, realm) for realm in emu.realm_ids)
+    refused = simple.query("SELECT * FROM RecurringTransaction")
+    assert refused.status_code == 400
+    assert fault(refused)["code"] == "5020"
+    assert essentials.query("SELECT * FROM RecurringTransaction").status_code == 200

@@ -149,7 +149,8 @@ COUNTRIES = {
     ),
 }
 
-# The entities each feature brings (refused with 5020 when it is off).
+# The entities each feature brings (refused with 5020 when it is off). Which edition has
+# which feature, and the sources checked, are in docs/emulator.md ("Company profiles").
 FEATURE_ENTITIES = {
     "multicurrency": ("CompanyCurrency", "ExchangeRate"),
     "inventory": ("InventoryAdjustment",),
@@ -160,6 +161,7 @@ FEATURE_ENTITIES = {
     "time_tracking": ("TimeActivity",),
     "billable_expenses": ("ReimburseCharge",),
     "bills": ("Bill", "BillPayment", "VendorCredit"),
+    "recurring": ("RecurringTransaction",),  # Essentials and up, not Simple Start
 }
 FEATURES = tuple(FEATURE_ENTITIES)
 
@@ -195,7 +197,9 @@ class Profile:
 
 
 _BASIC = frozenset()
-_ESSENTIALS = frozenset({"multicurrency", "bills", "time_tracking"})
+# Essentials adds bills, time tracking, recurring transactions and multicurrency to Simple
+# Start; Plus adds classes, locations, budgets, purchase orders, billable expenses, inventory.
+_ESSENTIALS = frozenset({"multicurrency", "bills", "time_tracking", "recurring"})
 _ALL = frozenset(FEATURES)
 
 PROFILES: dict[str, Profile] = {
