@@ -97,7 +97,7 @@ def _validate(raw: dict) -> Settings:
         raise ConfigError(f"host must be an address such as 127.0.0.1, got {host!r}")
     store_url = raw.get("store_url", DEFAULT_STORE)
     if not isinstance(store_url, str) or not store_url.strip():
-        raise ConfigError("store_url must be a SQLite file path")
+        raise ConfigError("store_url must be a SQLite file path or a postgresql://user@host/db URL")
     companies = raw.get("companies")
     if companies is not None and not isinstance(companies, list | str):
         raise ConfigError("companies must be a list of realm ids or the path of a registry file")

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from qbo_emulator import Emulator
+from tests import pipelines as P
 
 
 def pytest_configure(config) -> None:
@@ -69,3 +70,19 @@ def make_company():
     yield make
     for emu in started:
         emu.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL server. `make test` installs Debian's server when it is missing;
+    where that cannot be done the tests skip, unless TAP_QUICKBOOKS_TEST_REQUIRE_POSTGRES is set
+    (CI sets it: there a missing server is a failure, not a skip)."""
+    pg_bin = P.postgres_bin()
+    problem = P.postgres_problem() if pg_bin else "PostgreSQL is not installed (no initdb)"
+    if problem:
+        if os.environ.get("TAP_QUICKBOOKS_TEST_REQUIRE_POSTGRES"):
+            pytest.fail(f"a private PostgreSQL server cannot start: {problem}")
+        pytest.skip(f"{problem}; `make test` installs Debian's postgresql package")
+    server = P.Postgres(pg_bin).start()
+    yield server
+    server.stop()
