@@ -102,7 +102,7 @@ def quickbooks_company(
         catalog = narrowed_catalog(settings, streams) if streams else None
         result = sync_company(settings, realm_id, context.run.run_id, context.log, catalog)
     except SyncError as exc:
-        raise dg.Failure(str(exc)) from None
+        raise dg.Failure(str(exc), allow_retries=exc.retry) from None
     finally:
         store.release_lease(realm_id, context.run.run_id)
     closed = close_events(settings, realm_id, streams, up_to)
@@ -181,7 +181,6 @@ def webhook_sensor(context: dg.SensorEvaluationContext, orchestrator: QuickBooks
     settings = orchestrator.settings()
     if not settings.webhook_store:
         return dg.SkipReason("Webhooks are off: QBO_ORCH_WEBHOOK_STORE is not set.")
-    instance = context.instance
     events = open_store(settings.webhook_store)
     try:
         if not events.pending_by_company():
@@ -190,6 +189,7 @@ def webhook_sensor(context: dg.SensorEvaluationContext, orchestrator: QuickBooks
         if spent:
             context.log.error(budget_message(settings, used))
             return dg.SkipReason(budget_message(settings, used))
+        instance = context.instance
         runs = instance.get_runs(
             filters=dg.RunsFilter(job_name=quickbooks_sync.name, statuses=IN_FLIGHT)
         )

@@ -97,7 +97,12 @@ class Settings:
 
 
 class SyncError(Exception):
-    """A run that failed; the message is safe to log (the tap never logs secrets)."""
+    """A run that failed; the message is safe to log (the tap never logs secrets).
+    ``retry``: whether trying again can help (not for a setup that is missing)."""
+
+    def __init__(self, message: str, retry: bool = True) -> None:
+        super().__init__(message)
+        self.retry = retry
 
 
 @dataclass
@@ -122,12 +127,14 @@ def sync_company(
     if company is None:
         raise SyncError(
             f"Company {realm_id} is not in the registry ({store.path}); add it with "
-            f"`python -m quickbooks_orchestrator add {realm_id}` (refresh token on stdin)."
+            f"`python -m quickbooks_orchestrator add {realm_id}` (refresh token on stdin).",
+            retry=False,
         )
     if missing := settings.app_config_missing:
         raise SyncError(
             f"The app config lacks {', '.join(missing)}: set QBO_ORCH_APP_CONFIG to a JSON "
-            "file holding client_id, client_secret (and api_url, token_url for a sandbox)."
+            "file holding client_id, client_secret (and api_url, token_url for a sandbox).",
+            retry=False,
         )
     settings.tokens.mkdir(parents=True, exist_ok=True, mode=0o700)
     config = {
