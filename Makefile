@@ -82,6 +82,7 @@ query:
 
 bench: sync
 	$(UV) run --frozen python -m scripts.bench
+	$(UV) run --frozen python -m scripts.bench_webhooks
 
 # Many companies on Dagster (quickbooks_orchestrator): the UI on the bundled emulator, offline.
 orchestrate: sync
