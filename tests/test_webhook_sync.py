@@ -106,7 +106,7 @@ def test_a_burst_of_5000_events_for_50_companies(tmp_path) -> None:
     ids=["duplicated-reordered-delayed", "legacy-dropped"],
 )  # fmt: skip
 def test_careless_deliveries_end_equal_to_the_ground_truth(tmp_path, knobs, equal_before_schedule):
-    with WebhookPipeline(tmp_path, realms=3, scale=30, streams=STREAMS, **knobs) as pipe:
+    with WebhookPipeline(tmp_path, realms=2, scale=20, streams=STREAMS, **knobs) as pipe:
         assert pipe.differences() == {}  # the backfill
         for _ in range(2):  # a second burst: its older events arrive late, reordered
             changed = _mutate(pipe, 12)
