@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .registry import AnyCompany, CompanyRegistry, FileRegistry, StaticRegistry
-from .store import DEFAULT_STORE
+from .store import DEFAULT_STORE, safe_url
 
 ENV_PREFIX = "QUICKBOOKS_WEBHOOKS_"
 KEYS = ("verifier_token", "host", "port", "store_url", "max_body_bytes", "companies")
@@ -29,7 +29,8 @@ class Settings:
     """A list of realm ids, a path to a registry file, or None (every realm is served)."""
 
     def __repr__(self) -> str:  # the token never reaches a log through repr
-        return f"Settings(host={self.host!r}, port={self.port}, store_url={self.store_url!r})"
+        store = safe_url(self.store_url)  # nor a Postgres password
+        return f"Settings(host={self.host!r}, port={self.port}, store_url={store!r})"
 
     def registry(self) -> CompanyRegistry:
         if self.companies is None:
