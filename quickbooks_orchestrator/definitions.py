@@ -190,9 +190,8 @@ def webhook_sensor(context: dg.SensorEvaluationContext, orchestrator: QuickBooks
             context.log.error(budget_message(settings, used))
             return dg.SkipReason(budget_message(settings, used))
         instance = context.instance
-        runs = instance.get_runs(
-            filters=dg.RunsFilter(job_name=quickbooks_sync.name, statuses=IN_FLIGHT)
-        )
+        # Scheduled and webhook runs alike carry the company's tag.
+        runs = instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT))
         busy = {run.tags.get(REALM_TAG) for run in runs}
         plan = plan_runs(settings, events, instance.get_dynamic_partitions(PARTITIONS), busy)
     finally:
