@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import statistics
 import tempfile
 import time
@@ -34,7 +33,6 @@ def main() -> int:
     p.add_argument("--senders", type=int, default=25)
     p.add_argument("--changes", type=int, default=20)
     args = p.parse_args()
-    logging.getLogger("dagster").setLevel(logging.WARNING)  # its per-step DEBUG lines: noise here
     acks_ok = burst(args)
     worst = end_to_end(args.changes) if args.changes else 0.0
     return 0 if acks_ok and worst <= 60 else 1
@@ -71,7 +69,9 @@ def burst(args) -> bool:
 def end_to_end(changes: int) -> float:
     with (
         tempfile.TemporaryDirectory() as tmp,
-        WebhookPipeline(Path(tmp), realms=2, scale=40, streams=["customers", "invoices"]) as pipe,
+        WebhookPipeline(
+            Path(tmp), realms=2, scale=40, streams=["customers", "invoices"], log_level="WARNING"
+        ) as pipe,
     ):
         realm = pipe.emu.realm_ids[0]
         took = sorted(change_to_warehouse(pipe, realm, n) for n in range(changes))
