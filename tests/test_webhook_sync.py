@@ -208,3 +208,43 @@ def test_the_sensor_skips_without_a_store_or_budget(tmp_path) -> None:
     assert D.schedule_cron({"QBO_ORCH_WEBHOOK_STORE": "x.db"}) == "0 * * * *"
     both = {"QBO_ORCH_WEBHOOK_STORE": "x.db", "QBO_ORCH_SCHEDULE": "*/5 * * * *"}
     assert D.schedule_cron(both) == "*/5 * * * *"
+
+
+def test_the_sensor_asks_one_run_per_company_and_waits_for_one_in_flight(tmp_path) -> None:
+    import dagster as dg
+
+    from quickbooks_webhooks.events import parse_body
+    from quickbooks_webhooks.store import open_store
+
+    first, second = "9130350000000001", "9130350000000002"
+    catalog = _catalog(tmp_path / "catalog.json", {"customers": True, "invoices": True})
+    resource = D.QuickBooksOrchestrator(
+        home=str(tmp_path / "home"), catalog=str(catalog), webhook_store=str(tmp_path / "ev.db")
+    )
+    for realm in (first, second):
+        resource.settings().store.add_company(realm, "a-refresh-token")
+    store = open_store(str(tmp_path / "ev.db"))
+    burst = [cloud_event(first, ("Customer", "Invoice")[i % 2], str(i)) for i in range(300)]
+    burst += [cloud_event(second, "Invoice", str(i)) for i in range(300)]
+    store.add(parse_body(json.dumps(burst).encode()))
+    store.close()
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(D.PARTITIONS, [first])
+    # A scheduled run of the second company is in flight.
+    instance.add_run(
+        dg.DagsterRun(
+            job_name="quickbooks_sync",
+            run_id="in-flight",
+            status=dg.DagsterRunStatus.STARTED,
+            tags={D.REALM_TAG: second},
+        )
+    )
+    context = dg.build_sensor_context(instance=instance, resources={"orchestrator": resource})
+    result = D.webhook_sensor(context)
+    [request] = result.run_requests  # 600 events: one run, for the first company alone
+    assert request.partition_key == first
+    assert request.tags[D.STREAMS_TAG] == "customers,invoices"
+    assert result.dynamic_partitions_requests == []
+    # Evaluated again before the run ends: the same run_key, so Dagster starts no second run.
+    [again] = D.webhook_sensor(context).run_requests
+    assert again.run_key == request.run_key == f"webhook:{first}:300"  # its newest event's seq
