@@ -86,3 +86,15 @@ def postgres():
     server = P.Postgres(pg_bin).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request, tmp_path) -> str:
+    """The webhook event store, each test on both: a SQLite file, and a fresh database of the
+    private PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "events.sqlite3")
+    server = request.getfixturevalue("postgres")
+    name = P.unique_suffix("webhooks").replace("-", "_")
+    server.create_database(name)
+    return f"postgresql://{server.user}@127.0.0.1:{server.port}/{name}"

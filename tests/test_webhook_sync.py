@@ -17,8 +17,10 @@ from tests.webhook_receiver import cloud_event
 STREAMS = ["customers", "invoices", "vendors"]
 
 
-def test_a_change_reaches_the_warehouse_within_a_minute(tmp_path) -> None:
-    with WebhookPipeline(tmp_path, realms=2, scale=40, streams=STREAMS) as pipe:
+def test_a_change_reaches_the_warehouse_within_a_minute(tmp_path, store_url) -> None:
+    with WebhookPipeline(
+        tmp_path, realms=2, scale=40, streams=STREAMS, store_url=store_url
+    ) as pipe:
         assert pipe.differences() == {}  # the backfill
         realm = pipe.emu.realm_ids[1]
         took = change_to_warehouse(pipe, realm, 0)

@@ -13,21 +13,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from qbo_emulator import Emulator
-from tests import pipelines as P
 from tests.webhook_receiver import BIN, TOKEN, Receiver, cloud_event, sign
 
 REALM = "9130350000000001"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request, tmp_path) -> str:
-    """Each test on both stores: a SQLite file, and a fresh database of the private Postgres."""
-    if request.param == "sqlite":
-        return str(tmp_path / "events.sqlite3")
-    server = request.getfixturevalue("postgres")
-    name = P.unique_suffix("webhooks").replace("-", "_")
-    server.create_database(name)
-    return f"postgresql://{server.user}@127.0.0.1:{server.port}/{name}"
 
 
 @pytest.fixture
