@@ -84,6 +84,7 @@ query:
 bench: sync
 	$(UV) run --frozen python -m scripts.bench
 	$(UV) run --frozen python -m scripts.bench_catalog
+	$(UV) run --frozen python -m scripts.bench_webhooks
 
 # Many companies on Dagster (quickbooks_orchestrator): the UI on the bundled emulator, offline.
 orchestrate: sync

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from qbo_emulator import Emulator
+from tests import pipelines as P
 
 
 def pytest_configure(config) -> None:
@@ -69,3 +70,31 @@ def make_company():
     yield make
     for emu in started:
         emu.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL server. `make test` installs Debian's server when it is missing;
+    where that cannot be done the tests skip, unless TAP_QUICKBOOKS_TEST_REQUIRE_POSTGRES is set
+    (CI sets it: there a missing server is a failure, not a skip)."""
+    pg_bin = P.postgres_bin()
+    problem = P.postgres_problem() if pg_bin else "PostgreSQL is not installed (no initdb)"
+    if problem:
+        if os.environ.get("TAP_QUICKBOOKS_TEST_REQUIRE_POSTGRES"):
+            pytest.fail(f"a private PostgreSQL server cannot start: {problem}")
+        pytest.skip(f"{problem}; `make test` installs Debian's postgresql package")
+    server = P.Postgres(pg_bin).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request, tmp_path) -> str:
+    """The webhook event store, each test on both: a SQLite file, and a fresh database of the
+    private PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "events.sqlite3")
+    server = request.getfixturevalue("postgres")
+    name = P.unique_suffix("webhooks").replace("-", "_")
+    server.create_database(name)
+    return f"postgresql://{server.user}@127.0.0.1:{server.port}/{name}"

@@ -10,7 +10,6 @@ each run, and that the second run brought the changes and nothing else.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -218,22 +217,6 @@ def meltano_project(system_db) -> Path:
     P.meltano("install", env=P.meltano_env({}, system_db), timeout=1200)
     demo.compile_plugins()  # each run starts a tap and a target: no compiling their imports
     return P.ROOT
-
-
-@pytest.fixture(scope="session")
-def postgres():
-    """A private PostgreSQL server. `make test` installs Debian's server when it is missing;
-    where that cannot be done the tests skip, unless TAP_QUICKBOOKS_TEST_REQUIRE_POSTGRES is set
-    (CI sets it: there a missing server is a failure, not a skip)."""
-    pg_bin = P.postgres_bin()
-    problem = P.postgres_problem() if pg_bin else "PostgreSQL is not installed (no initdb)"
-    if problem:
-        if os.environ.get("TAP_QUICKBOOKS_TEST_REQUIRE_POSTGRES"):
-            pytest.fail(f"a private PostgreSQL server cannot start: {problem}")
-        pytest.skip(f"{problem}; `make test` installs Debian's postgresql package")
-    server = P.Postgres(pg_bin).start()
-    yield server
-    server.stop()
 
 
 def meltano_pipeline(

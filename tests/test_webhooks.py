@@ -13,15 +13,16 @@ from urllib.parse import urlsplit
 import pytest
 
 from qbo_emulator import Emulator
-from quickbooks_webhooks.store import EventStore
 from tests.webhook_receiver import BIN, TOKEN, Receiver, cloud_event, sign
 
 REALM = "9130350000000001"
 
 
 @pytest.fixture
-def receiver(tmp_path):
-    with Receiver(tmp_path / "rx", companies=[REALM, "9130350000000002"]) as rx:
+def receiver(tmp_path, store_url):
+    with Receiver(
+        tmp_path / "rx", companies=[REALM, "9130350000000002"], store_url=store_url
+    ) as rx:
         yield rx
 
 
@@ -157,7 +158,7 @@ def test_unknown_realm_and_entity_are_ignored(receiver):
     s = receiver.status()
     assert (s["received"], s["ignored"], s["pending"]) == (3, 2, 1)
     assert s["companies"] == {REALM: {"pending": 1, "synced": 0}}
-    store = EventStore(receiver.store_path)
+    store = receiver.store()
     assert dict(store.pending_by_company()) == {REALM: {"vendors"}}
     store.close()
 
@@ -169,7 +170,7 @@ def test_status_json_and_the_scheduler_api(receiver):
     events += [cloud_event(other, "Bill", str(i)) for i in range(10)]
     for i in range(0, len(events), 100):
         assert receiver.post(_body(*events[i : i + 100]))[0] == 200
-    store = EventStore(receiver.store_path)
+    store = receiver.store()
     try:
         pending = store.pending_by_company()
         # A burst coalesces into one item per company: the set of its streams.
@@ -200,9 +201,9 @@ def test_status_json_and_the_scheduler_api(receiver):
     assert "quickbooks_webhooks_events_pending 11" in text
 
 
-def test_burst_of_5000_events_for_50_companies_all_answered_200(tmp_path):
+def test_burst_of_5000_events_for_50_companies_all_answered_200(tmp_path, store_url):
     realms = [str(9130350000000100 + n) for n in range(50)]
-    with Receiver(tmp_path / "rx", companies=realms) as rx:
+    with Receiver(tmp_path / "rx", companies=realms, store_url=store_url) as rx:
         events = [
             cloud_event(realms[i % 50], ("Invoice", "Customer", "Payment")[i % 3], str(i))
             for i in range(5000)
@@ -220,7 +221,7 @@ def test_burst_of_5000_events_for_50_companies_all_answered_200(tmp_path):
         assert max(took for _, took in results) < 3.0  # Intuit's limit, not a benchmark
         s = rx.status()
         assert (s["received"], s["pending"]) == (5000, 5000)
-        store = EventStore(rx.store_path)
+        store = rx.store()
         pending = store.pending_by_company()
         store.close()
         assert set(pending) == set(realms)
@@ -252,10 +253,10 @@ def _mutate(emu: Emulator) -> list[tuple[str, str, str, str]]:
     ],
     ids=["cloudevents", "legacy", "duplicated-reordered-delayed", "dropped"],
 )
-def test_emulator_mutations_reach_the_receiver(tmp_path, knobs, complete):
+def test_emulator_mutations_reach_the_receiver(tmp_path, store_url, knobs, complete):
     with (
         Emulator(seed=5, scale=120, realms=2) as emu,
-        Receiver(tmp_path / "rx", companies=emu.realm_ids) as rx,
+        Receiver(tmp_path / "rx", companies=emu.realm_ids, store_url=store_url) as rx,
     ):
         emu.webhooks.configure(url=rx.url, verifier_token=TOKEN, **knobs)
         changes = _mutate(emu)
@@ -328,7 +329,13 @@ def _run(tmp_path, config: dict | None, env: dict | None = None):
         ({"verifier_token": "s3cret-value", "port": 70000}, "port must be between"),
         ({"verifier_token": "s3cret-value", "max_body_bytes": 10}, "max_body_bytes"),
         ({"verifier_token": "s3cret-value", "colour": 1}, "unknown config key(s) colour"),
-        ({"verifier_token": "s3cret-value", "store_url": "postgresql://h/db"}, "Postgres"),
+        (
+            {
+                "verifier_token": "s3cret-value",
+                "store_url": "postgresql://qbo:s3cret-value@127.0.0.1:1/events",
+            },
+            "cannot connect to the Postgres store_url postgresql://qbo:***@127.0.0.1:1/events",
+        ),
         ({"verifier_token": "s3cret-value", "companies": 5}, "companies must be"),
     ],
 )

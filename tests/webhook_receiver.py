@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from quickbooks_webhooks.store import EventStore
+from quickbooks_webhooks.store import EventStore, open_store
 
 BIN = Path(sys.executable).parent / "quickbooks-webhooks"
 TOKEN = "test-verifier-token-3f9a"
@@ -29,8 +29,9 @@ class Receiver:
     def __init__(self, workdir: Path, **config) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.store_path = self.workdir / "events.sqlite3"
-        config = {"verifier_token": TOKEN, "port": 0, "store_url": str(self.store_path), **config}
+        # A SQLite file of its own unless the test names a store (a Postgres URL).
+        self.store_path = config.pop("store_url", None) or str(self.workdir / "events.sqlite3")
+        config = {"verifier_token": TOKEN, "port": 0, "store_url": self.store_path, **config}
         self.config_path = self.workdir / "webhooks.json"
         self.config_path.write_text(json.dumps(config))
         self.proc = subprocess.Popen(
@@ -69,14 +70,15 @@ class Receiver:
             return json.loads(answer.read())
 
     def events(self) -> list[tuple]:
-        store = EventStore(self.store_path)
+        store = self.store()
         try:
-            return store._db.execute(
-                "SELECT event_id, realm, entity, entity_id, operation, stream, status"
-                " FROM events ORDER BY seq"
-            ).fetchall()
+            return store.events()
         finally:
             store.close()
+
+    def store(self) -> EventStore:
+        """The receiver's store, opened as the scheduler opens it."""
+        return open_store(self.store_path)
 
     def stop(self) -> str:
         self.proc.terminate()

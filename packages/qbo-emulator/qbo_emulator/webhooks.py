@@ -90,6 +90,7 @@ class WebhookSender:
             ("events", "deliveries", "attempts", "delivered", "failed_attempts", "given_up",
              "dropped", "duplicated"), 0
         )  # fmt: skip
+        self.slowest_ack_s = 0.0  # the longest wait for an answer: Intuit gives up at 3 s
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -117,7 +118,12 @@ class WebhookSender:
 
     def settings(self) -> dict:
         with self._lock:
-            return {**self.settings_, "counts": dict(self.counts), "queued": len(self._outbox)}
+            return {
+                **self.settings_,
+                "counts": dict(self.counts),
+                "queued": len(self._outbox),
+                "slowest_ack_s": round(self.slowest_ack_s, 4),
+            }
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until every change seen so far has been delivered, dropped or given up."""
@@ -153,11 +159,13 @@ class WebhookSender:
                 url, token, timeout = (
                     self.settings_[k] for k in ("url", "verifier_token", "timeout_s")
                 )
+            started = time.monotonic()
             try:
                 ok = self._post(url, token, item[2], timeout)
             finally:
                 with self._lock:
                     self._busy = False
+                    self.slowest_ack_s = max(self.slowest_ack_s, time.monotonic() - started)
                     self._after(item, ok)
 
     def _collect(self) -> None:

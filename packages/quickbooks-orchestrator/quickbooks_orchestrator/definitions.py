@@ -5,6 +5,9 @@
 - ``quickbooks_company``: the asset of one partition, one company's sync.
 - ``quickbooks_sync``: its job; ``every_15_minutes`` asks for a run of every company, unless
   the month's metered-call budget is spent (then an ERROR and no run).
+- ``webhook_sensor``: with ``QBO_ORCH_WEBHOOK_STORE`` set (the receiver's ``store_url``),
+  one run per company with pending webhook events, of the streams they name; the schedule
+  then runs hourly by default, as the safety net (``webhook_runs`` has the rules).
 - ``dagster.yaml`` (next to this file) is the instance config ``make orchestrate`` uses: at
   most one run in flight per company (tag ``quickbooks/realm_id``), a cap on concurrent runs,
   and run retries.
@@ -15,11 +18,18 @@ import os
 
 import dagster as dg
 
+from quickbooks_webhooks.store import open_store
+
 from .runner import Settings, SyncError, sync_company
+from .selection import narrowed_catalog
 from .store import month_of
+from .webhook_runs import close_events, plan_runs, start_watermark
 
 PARTITIONS = "quickbooks_companies"
 REALM_TAG = "quickbooks/realm_id"
+# A webhook run's streams (comma-separated); a run without it reads every selected stream.
+STREAMS_TAG = "quickbooks/streams"
+TRIGGER_TAG = "quickbooks/trigger"
 companies = dg.DynamicPartitionsDefinition(name=PARTITIONS)
 
 
@@ -30,6 +40,7 @@ class QuickBooksOrchestrator(dg.ConfigurableResource):
     app_config: str = ""
     catalog: str = ""
     monthly_budget: int = 0
+    webhook_store: str = ""
 
     def settings(self) -> Settings:
         env = dict(os.environ)
@@ -38,6 +49,7 @@ class QuickBooksOrchestrator(dg.ConfigurableResource):
             ("APP_CONFIG", self.app_config),
             ("CATALOG", self.catalog),
             ("MONTHLY_BUDGET", str(self.monthly_budget or "")),
+            ("WEBHOOK_STORE", self.webhook_store),
         ):
             if value:
                 env[f"QBO_ORCH_{name}"] = value
@@ -82,12 +94,18 @@ def quickbooks_company(
         # The tag limit keeps a second run queued; this guards runs started around it.
         msg = f"Company {realm_id} is being synced by run {holder}; this run did nothing."
         raise dg.Failure(msg, allow_retries=False)
+    tagged = context.run.tags.get(STREAMS_TAG)
+    streams = set(tagged.split(",")) if tagged else None
     try:
-        result = sync_company(settings, realm_id, context.run.run_id, context.log)
+        # Read before the tap starts: the events this run is sure to cover.
+        up_to = start_watermark(settings)
+        catalog = narrowed_catalog(settings, streams) if streams else None
+        result = sync_company(settings, realm_id, context.run.run_id, context.log, catalog)
     except SyncError as exc:
-        raise dg.Failure(str(exc)) from None
+        raise dg.Failure(str(exc), allow_retries=exc.retry) from None
     finally:
         store.release_lease(realm_id, context.run.run_id)
+    closed = close_events(settings, realm_id, streams, up_to)
     month = month_of(dt.datetime.now(dt.UTC))
     return dg.MaterializeResult(
         metadata={
@@ -96,6 +114,8 @@ def quickbooks_company(
             "metered_calls_company_month": store.usage(month, realm_id),
             "metered_calls_app_month": store.usage(month),
             "monthly_budget": settings.monthly_budget,
+            "streams": ",".join(sorted(streams)) if streams else "all selected",
+            "webhook_events_synced": closed,
         }
     )
 
@@ -145,9 +165,67 @@ def run_requests(
     ]
 
 
+IN_FLIGHT = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+@dg.sensor(
+    job=quickbooks_sync, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING
+)
+def webhook_sensor(context: dg.SensorEvaluationContext, orchestrator: QuickBooksOrchestrator):
+    """A run per company with pending webhook events (QBO_ORCH_WEBHOOK_STORE), of their streams."""
+    settings = orchestrator.settings()
+    if not settings.webhook_store:
+        return dg.SkipReason("Webhooks are off: QBO_ORCH_WEBHOOK_STORE is not set.")
+    events = open_store(settings.webhook_store)
+    try:
+        if not events.pending_by_company():
+            return dg.SkipReason("No pending webhook event.")
+        spent, used = budget_spent(settings)
+        if spent:
+            context.log.error(budget_message(settings, used))
+            return dg.SkipReason(budget_message(settings, used))
+        instance = context.instance
+        # Scheduled and webhook runs alike carry the company's tag.
+        runs = instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT))
+        busy = {run.tags.get(REALM_TAG) for run in runs}
+        plan = plan_runs(settings, events, instance.get_dynamic_partitions(PARTITIONS), busy)
+    finally:
+        events.close()
+    for reason, n in plan.ignored.items():
+        if n:
+            context.log.info("%d webhook event(s) ignored: %s", n, reason)
+    # The run_key: one run per company and burst, however often this tick is evaluated.
+    requests = [
+        dg.RunRequest(
+            run_key=f"webhook:{realm}:{latest}",
+            partition_key=realm,
+            tags={REALM_TAG: realm, TRIGGER_TAG: "webhook", STREAMS_TAG: ",".join(sorted(streams))},
+        )
+        for realm, (streams, latest) in sorted(plan.runs.items())
+    ]
+    adds = [companies.build_add_request(plan.new_partitions)] if plan.new_partitions else []
+    if not requests:
+        return dg.SensorResult(
+            skip_reason=f"{len(plan.waiting)} company(ies) wait for their run in flight.",
+            dynamic_partitions_requests=adds,
+        )
+    return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=adds)
+
+
+def schedule_cron(env=os.environ) -> str:
+    """QBO_ORCH_SCHEDULE, else every 15 minutes, or hourly when webhooks say what changed."""
+    default = "0 * * * *" if env.get("QBO_ORCH_WEBHOOK_STORE") else "*/15 * * * *"
+    return env.get("QBO_ORCH_SCHEDULE") or default
+
+
 @dg.schedule(
     job=quickbooks_sync,
-    cron_schedule=os.environ.get("QBO_ORCH_SCHEDULE", "*/15 * * * *"),
+    cron_schedule=schedule_cron(),
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 def every_15_minutes(context: dg.ScheduleEvaluationContext, orchestrator: QuickBooksOrchestrator):
@@ -165,6 +243,6 @@ defs = dg.Definitions(
     assets=[quickbooks_company],
     jobs=[quickbooks_sync],
     schedules=[every_15_minutes],
-    sensors=[company_registry_sensor],
+    sensors=[company_registry_sensor, webhook_sensor],
     resources={"orchestrator": QuickBooksOrchestrator()},
 )

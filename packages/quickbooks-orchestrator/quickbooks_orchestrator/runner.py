@@ -40,6 +40,8 @@ class Settings:
     budget_stop_at: float = 0.95
     lease_seconds: float = 3600
     timeout: float = 3600
+    # The webhook receiver's store_url (quickbooks-webhooks): set, the webhook sensor runs.
+    webhook_store: str = ""
 
     @property
     def tokens(self) -> Path:
@@ -86,6 +88,7 @@ class Settings:
             loader=json.loads(loader) if loader else [],
             monthly_budget=int(env.get("QBO_ORCH_MONTHLY_BUDGET", 500_000)),
             budget_stop_at=float(env.get("QBO_ORCH_BUDGET_STOP_AT", 0.95)),
+            webhook_store=env.get("QBO_ORCH_WEBHOOK_STORE", ""),
         )
 
     @property
@@ -94,7 +97,12 @@ class Settings:
 
 
 class SyncError(Exception):
-    """A run that failed; the message is safe to log (the tap never logs secrets)."""
+    """A run that failed; the message is safe to log (the tap never logs secrets).
+    ``retry``: whether trying again can help (not for a setup that is missing)."""
+
+    def __init__(self, message: str, retry: bool = True) -> None:
+        super().__init__(message)
+        self.retry = retry
 
 
 @dataclass
@@ -109,19 +117,24 @@ def _tail_errors(log: str, limit: int = 12) -> str:
     return "\n".join((lines or log.splitlines())[-limit:])
 
 
-def sync_company(settings: Settings, realm_id: str, run_id: str, log) -> SyncResult:  # noqa: PLR0915 - one company's run, its steps in order
-    """Run the tap for one company into the loader; record its metered calls and state."""
+def sync_company(  # noqa: C901, PLR0915 - one company's run, its steps in order
+    settings: Settings, realm_id: str, run_id: str, log, catalog: dict | None = None
+) -> SyncResult:
+    """Run the tap for one company into the loader; record its metered calls and state.
+    ``catalog``: this run's own selection (a webhook run's streams), else the configured one."""
     store = settings.store
     company = store.company(realm_id)
     if company is None:
         raise SyncError(
             f"Company {realm_id} is not in the registry ({store.path}); add it with "
-            f"`python -m quickbooks_orchestrator add {realm_id}` (refresh token on stdin)."
+            f"`python -m quickbooks_orchestrator add {realm_id}` (refresh token on stdin).",
+            retry=False,
         )
     if missing := settings.app_config_missing:
         raise SyncError(
             f"The app config lacks {', '.join(missing)}: set QBO_ORCH_APP_CONFIG to a JSON "
-            "file holding client_id, client_secret (and api_url, token_url for a sandbox)."
+            "file holding client_id, client_secret (and api_url, token_url for a sandbox).",
+            retry=False,
         )
     settings.tokens.mkdir(parents=True, exist_ok=True, mode=0o700)
     config = {
@@ -137,7 +150,10 @@ def sync_company(settings: Settings, realm_id: str, run_id: str, log) -> SyncRes
         (work / "state.json").write_text(json.dumps(store.state(realm_id)))
         tap = [*settings.tap, "--config", str(work / "config.json")]
         tap += ["--state", str(work / "state.json")]
-        if settings.catalog:
+        if catalog is not None:
+            (work / "catalog.json").write_text(json.dumps(catalog))
+            tap += ["--catalog", str(work / "catalog.json")]
+        elif settings.catalog:
             tap += ["--catalog", str(settings.catalog)]
         log.info(
             "Syncing company %s: %s | %s",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .registry import AnyCompany, CompanyRegistry, FileRegistry, StaticRegistry
-from .store import DEFAULT_STORE
+from .store import DEFAULT_STORE, safe_url
 
 ENV_PREFIX = "QUICKBOOKS_WEBHOOKS_"
 KEYS = ("verifier_token", "host", "port", "store_url", "max_body_bytes", "companies")
@@ -29,7 +29,8 @@ class Settings:
     """A list of realm ids, a path to a registry file, or None (every realm is served)."""
 
     def __repr__(self) -> str:  # the token never reaches a log through repr
-        return f"Settings(host={self.host!r}, port={self.port}, store_url={self.store_url!r})"
+        store = safe_url(self.store_url)  # nor a Postgres password
+        return f"Settings(host={self.host!r}, port={self.port}, store_url={store!r})"
 
     def registry(self) -> CompanyRegistry:
         if self.companies is None:
@@ -97,7 +98,7 @@ def _validate(raw: dict) -> Settings:
         raise ConfigError(f"host must be an address such as 127.0.0.1, got {host!r}")
     store_url = raw.get("store_url", DEFAULT_STORE)
     if not isinstance(store_url, str) or not store_url.strip():
-        raise ConfigError("store_url must be a SQLite file path")
+        raise ConfigError("store_url must be a SQLite file path or a postgresql://user@host/db URL")
     companies = raw.get("companies")
     if companies is not None and not isinstance(companies, list | str):
         raise ConfigError("companies must be a list of realm ids or the path of a registry file")
