@@ -238,3 +238,59 @@ def test_a_catalog_cannot_deselect_a_key(make_company, field: str) -> None:
     assert all(r.get(field) for r in records)
     assert equals_truth(emu, records, "invoices")
     assert run.last_state["bookmarks"]["invoices"]["replication_key_value"]
+
+
+def test_a_short_page_mid_stream_is_not_taken_as_the_end(make_company) -> None:
+    """A page cut short whose maxResults agrees looks like the last: QBO's COUNT of the rows
+    after it tells the lie from the end, and it is asked again."""
+    emu, config, catalog = invoices_company(make_company)
+    emu.reset_counts()
+    emu.behaviour.faults = {3: "short_honest"}  # the third page: 25 of 50 rows
+    run = run_tap(config, None, catalog)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert emu.behaviour.injected, "no odd answer was sent"
+    assert "a short page of 25 rows" in run.stderr
+    assert "asking again" in run.stderr
+    assert equals_truth(emu, run.records["invoices"], "invoices")
+    # Pages 2-4 (the first came in the batch), the short one again, and its COUNT. The true
+    # last page needs none: its last row is stamped after the run began (as the company's
+    # newest invoice is).
+    assert emu.request_counts()["query"] == 3 + 1 + 1
+    # synced_at was earned: changes made after it reach the next run (through CDC).
+    ids = edit(emu, "Invoice", 10)
+    second = run_tap(config, run.last_state, catalog)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert edited(second, "invoices", ids) == ids
+
+
+def test_a_short_page_that_persists_stops_the_stream_and_the_next_run_reads_on(
+    make_company,
+) -> None:
+    emu, config, catalog = invoices_company(make_company)
+    # Request 4 is the COUNT, asked once; 5 and 6 ask for the third page again.
+    emu.behaviour.faults = {3: "short_honest", 5: "short_honest", 6: "short_honest"}
+    run = run_tap(config, None, catalog)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert "QBO answered 3 times with a short page of 25 rows" in run.stderr
+    state = run.last_state
+    assert "synced_at" not in state["bookmarks"]["invoices"]
+    again = run_tap(config, state, catalog)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert equals_truth(emu, run.records["invoices"] + again.records["invoices"], "invoices")
+
+
+@pytest.mark.parametrize(("idle_days", "counts"), [(0, 0), (3, 1)])
+def test_a_clean_full_read_counts_only_an_end_older_than_the_run(
+    make_company, idle_days: int, counts: int
+) -> None:
+    # QBO's clock a few days behind this machine's, then that many days without an edit.
+    emu, config, catalog = invoices_company(make_company, now=time.time() - 4 * 86400)
+    emu.clock.advance(days=idle_days)
+    emu.reset_counts()
+    run = run_tap(config, None, catalog)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "asking again" not in run.stderr
+    assert equals_truth(emu, run.records["invoices"], "invoices")
+    assert emu.request_counts()["query"] == 3 + counts  # pages 2-4, and the COUNT if any
+    assert f"count={counts}" in run.stderr if counts else "count=" not in run.stderr

@@ -345,7 +345,6 @@ def test_odd_answers_rewrite_only_the_answers_they_name(fresh):
     assert [k for _, k in emu.behaviour.injected] == kinds
 
 
-
 def test_short_honest_and_cdc_drop_look_like_answers_qbo_could_send(fresh):
     emu = fresh()
     api = Api(emu)
