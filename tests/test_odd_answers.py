@@ -294,3 +294,30 @@ def test_a_clean_full_read_counts_only_an_end_older_than_the_run(
     assert equals_truth(emu, run.records["invoices"], "invoices")
     assert emu.request_counts()["query"] == 3 + counts  # pages 2-4, and the COUNT if any
     assert f"count={counts}" in run.stderr if counts else "count=" not in run.stderr
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_a_cdc_answer_that_leaves_out_an_entity_is_asked_again_or_read_by_query(
+    make_company, times: int
+) -> None:
+    emu = make_company(seed=11, scale=1000)
+    config = {**emu.tap_config(), **PAGE}
+    catalog = ["--catalog", str(select(config, ["customers", "invoices"]))]
+    first = run_tap(config, None, catalog)
+    assert first.returncode == 0, first.stderr[-3000:]
+    customers, invoices = edit(emu, "Customer", 5), edit(emu, "Invoice", 10)
+    # CDC's answer without Customer (not even its {}); asked again, it is left out again.
+    emu.behaviour.faults = dict.fromkeys(range(1, times + 1), "cdc_drop")
+    second = run_tap(config, first.last_state, catalog)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert len(emu.behaviour.injected) == times
+    assert "CDC's answer cannot be right: it leaves out Customer" in second.stderr
+    follow = "asking again for them" if times == 1 else "reading them by query this run"
+    assert follow in second.stderr
+    assert edited(second, "customers", customers) == customers
+    assert edited(second, "invoices", invoices) == invoices
+    # Nothing marked read that was not: the next run's CDC finds the next edits.
+    later = edit(emu, "Customer", 3)
+    third = run_tap(config, second.last_state, catalog)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert edited(third, "customers", later) == later
