@@ -7,6 +7,7 @@ record of what it holds and what it was sent.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import threading
@@ -406,3 +407,49 @@ def test_the_discovery_document_answers_with_a_trailing_slash(make_company) -> N
         answer = requests.get(emu.base_url + path, timeout=10)
         assert answer.status_code == 200, path
         assert answer.json()["token_endpoint"] == emu.token_url
+
+
+FULL_DISK_SITE = Path(__file__).parent / "full_disk_site"
+
+
+def test_a_full_disk_mid_run_keeps_the_token_in_state_and_the_next_run_misses_nothing(
+    make_company, tmp_path: Path
+) -> None:
+    emu = make_company(seed=12, scale=1500)
+    emu.behaviour.strict_rotation = True
+    emu.behaviour.access_token_lifetime = 1
+    emu.behaviour.latency_ms = 100
+    folder = tmp_path / "tokens"
+    store = folder / "qbo.json"
+    config = {**emu.tap_config(), "token_store_path": str(store), "page_size": 20}
+    streams = ["invoices", "customers", "payments"]
+    catalog = ["--catalog", str(select(config, streams))]
+    # The first rotated token reaches the file; the disk is full for every later one.
+    path = os.pathsep.join([str(FULL_DISK_SITE), os.environ.get("PYTHONPATH", "")])
+    full = {"PYTHONPATH": path, "FULL_DISK_DIR": str(folder), "FULL_DISK_AFTER": "1"}
+    run = run_tap(config, None, catalog, env=full)
+    assert run.returncode != 0
+    assert "could NOT be saved" in run.stderr
+    assert "No space left on device" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert run_count(run, "Access token refreshed") >= 2  # rotations after the disk filled
+    assert_every_record(emu, run, streams)
+    assert_nothing_leaked(emu, run.stdout + run.stderr)
+    # The file holds a token QBO has since killed; the last STATE holds the live one.
+    kept = json.loads(store.read_text())["refresh_token"]
+    assert emu.oauth.refresh[kept].dead
+    sealed = run.last_state["quickbooks_auth"]["refresh_token"]
+    live = TokenSealer(config["client_id"], config["client_secret"]).open(sealed)
+    assert not emu.oauth.refresh[live].dead
+    # The disk freed, the next run (same token file, the last STATE) is not stranded, and
+    # brings what changed since.
+    emu.clock.advance(seconds=5)
+    invoice = emu.ground_truth(emu.realm_ids[0], "Invoice")[0]["Id"]
+    emu.store(emu.realm_ids[0]).update("Invoice", invoice, {"PrivateNote": "after the full disk"})
+    again = run_tap(config, run.last_state, catalog)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert any(
+        r["Id"] == invoice and r.get("PrivateNote") == "after the full disk"
+        for r in again.records["invoices"]
+    )
+    assert json.loads(store.read_text())["refresh_token"] != kept  # the file caught up
