@@ -562,7 +562,8 @@ class QuickBooksStream(QuickBooksTransport):
             start, bookmark = self.start_time(), self.bookmark_time()
             # Reading from the bookmark, the first page holds at least the bookmarked row.
             expect = bookmark is not None and start == bookmark
-            return KeysetPaginator(start, self._tap.page_size, expect_rows=expect)
+            never = bookmark is None and SYNCED_AT not in self.stream_state
+            return KeysetPaginator(start, self._tap.page_size, expect_rows=expect, first_read=never)
         if self.entity.singleton:
             return SinglePagePaginator()
         return _FullPagePaginator(start_value=1, page_size=self._tap.page_size)

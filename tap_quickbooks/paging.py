@@ -114,12 +114,17 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         until: dt.datetime | None = None,
         *,
         expect_rows: bool = False,
+        first_read: bool = False,
     ) -> None:
         super().__init__(Window(since, until=until))
         self.page_size = page_size
         self.expect_rows = expect_rows
         """``since`` is the time of a row already written (the bookmark): the first page
         holds at least that row, unless it was deleted since."""
+        self.first_read = first_read
+        """The stream was never read before: an empty first page would mark it complete, so
+        QBO's COUNT confirms it (once per company and stream; later runs need no proof, as
+        a stream without a bookmark is read from the start again)."""
         self.until = until
         """The bound of every window after the first (see Window.until)."""
         # Rows shift at most this far between two tie pages before the proof of contiguity fails.
@@ -169,6 +174,8 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
                     "were read before",
                     empty=True,
                 )
+            if self.first_read and not self.count and not window.strict:
+                return Doubt("an empty first page of a stream never read before", empty=True)
             return None
         previous = window.since
         timed = 0

@@ -321,3 +321,35 @@ def test_a_cdc_answer_that_leaves_out_an_entity_is_asked_again_or_read_by_query(
     third = run_tap(config, second.last_state, catalog)
     assert third.returncode == 0, third.stderr[-3000:]
     assert edited(third, "customers", later) == later
+
+
+def test_an_empty_batch_item_on_a_first_run_is_counted_and_asked_again(make_company) -> None:
+    """Never read before, the stream has no bookmark to expect rows from: QBO's COUNT (once)
+    tells an empty company from an empty answer."""
+    emu, config, catalog = invoices_company(make_company)
+    emu.reset_counts()
+    emu.behaviour.faults = {1: "batch_empty"}
+    run = run_tap(config, None, catalog)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert emu.behaviour.injected, "no odd answer was sent"
+    assert "an empty first page of a stream never read before" in run.stderr
+    assert equals_truth(emu, run.records["invoices"], "invoices")
+    assert emu.request_counts()["query"] == 1 + 4  # the COUNT, then the 4 pages by query
+
+
+def test_a_stream_with_no_rows_costs_one_count_on_its_first_run_only(make_company) -> None:
+    emu = make_company(seed=11, scale=1000)
+    realm = emu.realm_ids[0]
+    for row in emu.ground_truth(realm, "TimeActivity"):
+        emu.store(realm).delete("TimeActivity", row["Id"])
+    config = {**emu.tap_config(), **PAGE}
+    catalog = ["--catalog", str(select(config, ["time_activities"]))]
+    emu.reset_counts()
+    first = run_tap(config, None, catalog)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert not first.records.get("time_activities")
+    assert emu.request_counts()["query"] == 1  # the COUNT
+    emu.reset_counts()
+    second = run_tap(config, first.last_state, catalog)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert emu.request_counts().get("query", 0) == 0  # no COUNT: the batch page alone
