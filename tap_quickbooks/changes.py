@@ -134,10 +134,11 @@ def _changes(caller: QuickBooksStream, covered: dict[str, dt.datetime]) -> dict[
     since = min(covered.values())
     found: dict[str, EntityChanges] = {}
     groups = [sorted(covered)]
+    asked_again: set[tuple[str, ...]] = set()
     while groups:
         group = groups.pop()
         try:
-            answer = _cdc(caller, group, since)
+            answer, blocks = _cdc(caller, group, since)
         except StreamUnavailable as exc:
             named = [n for n in group if f"Entity: {n}" in str(exc)]
             if named or len(group) == 1:
@@ -152,6 +153,21 @@ def _changes(caller: QuickBooksStream, covered: dict[str, dt.datetime]) -> dict[
                 half = len(group) // 2
                 groups += [group[:half], group[half:]]
             continue
+        if left_out := _left_out(group, answer, blocks):
+            # Taken as "no changes", its synced_at would pass changes never read.
+            again = tuple(left_out) not in asked_again
+            caller.logger.warning(
+                "CDC's answer cannot be right: it leaves out %s (%d entities asked, %d "
+                "answered); %s.",
+                ", ".join(left_out),
+                len(group),
+                blocks,
+                "asking again for them" if again else "reading them by query this run",
+            )
+            if again:
+                asked_again.add(tuple(left_out))
+                groups.append(left_out)
+            group = [n for n in group if n not in left_out]
         total = sum(len(rows) for rows in answer.values())
         if total < CDC_MAX_OBJECTS:
             for name in group:
@@ -177,7 +193,19 @@ def _at_or_after(row: dict, since: dt.datetime) -> bool:
     return time is None or time >= since
 
 
-def _cdc(caller: QuickBooksStream, entities: list[str], since: dt.datetime) -> dict[str, list]:
+def _left_out(asked: list[str], answer: dict[str, list], blocks: int) -> list[str]:
+    """The entities a CDC answer says nothing of, not even ``{}``: QBO answers one block per
+    entity asked (``{}`` where nothing changed), or a single ``{}`` when nothing changed at
+    all (a quiet answer: see QUIET_CDC_TRUST)."""
+    if blocks >= len(asked) or (blocks == 1 and not answer):
+        return []
+    return [name for name in asked if name not in answer]
+
+
+def _cdc(
+    caller: QuickBooksStream, entities: list[str], since: dt.datetime
+) -> tuple[dict[str, list], int]:
+    """The rows of a CDC answer by entity, and how many entity blocks it held."""
     response = caller.send(
         "GET",
         "cdc",
@@ -191,12 +219,14 @@ def _cdc(caller: QuickBooksStream, entities: list[str], since: dt.datetime) -> d
         msg = f"CDC answered without a CDCResponse [{errors.intuit_tid(response)}]"
         raise FatalAPIError(msg)
     out: dict[str, list] = {}
+    count = 0
     for block in body.get("CDCResponse") or []:
         for page in block.get("QueryResponse") or []:
+            count += 1
             for name, rows in page.items():
                 if isinstance(rows, list):
                     out.setdefault(name, []).extend(rows)
-    return out
+    return out, count
 
 
 def _batch_first_pages(

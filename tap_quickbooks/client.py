@@ -28,7 +28,14 @@ from singer_sdk.singerlib import MetadataMapping, RecordMessage
 from tap_quickbooks import errors, outcomes, query
 from tap_quickbooks.catalog import top_level_only
 from tap_quickbooks.changes import FROM_BATCH_HEADER, QUIET_CDC_TRUST, SYNCED_AT
-from tap_quickbooks.paging import FUTURE_ALLOWANCE, Doubt, KeysetPaginator, Window, record_time
+from tap_quickbooks.paging import (
+    FUTURE_ALLOWANCE,
+    Doubt,
+    End,
+    KeysetPaginator,
+    Window,
+    record_time,
+)
 from tap_quickbooks.passthrough import RawRecord, RawRow, UnusualPage, read_batch, read_page
 from tap_quickbooks.schemas import entity_schema
 
@@ -556,7 +563,8 @@ class QuickBooksStream(QuickBooksTransport):
             start, bookmark = self.start_time(), self.bookmark_time()
             # Reading from the bookmark, the first page holds at least the bookmarked row.
             expect = bookmark is not None and start == bookmark
-            return KeysetPaginator(start, self._tap.page_size, expect_rows=expect)
+            never = bookmark is None and SYNCED_AT not in self.stream_state
+            return KeysetPaginator(start, self._tap.page_size, expect_rows=expect, first_read=never)
         if self.entity.singleton:
             return SinglePagePaginator()
         return _FullPagePaginator(start_value=1, page_size=self._tap.page_size)
@@ -640,6 +648,7 @@ class QuickBooksStream(QuickBooksTransport):
         its bookmark on the last row written, where the next run resumes.
         """
         remaining = None  # rows QBO's COUNT says the window holds, once asked
+        counted: dict[End, int | None] = {}  # QBO's COUNT for an apparent end, once asked
         for attempt in range(1, DOUBT_TRIES + 1):
             request = self._prepare_request(context=context, page=paginator)
             response = send(request, context)
@@ -648,7 +657,9 @@ class QuickBooksStream(QuickBooksTransport):
             except FatalAPIError:
                 rows, doubt = [], Doubt("an answer without QueryResponse")
             else:
-                doubt = self.doubt(response, rows, paginator)
+                doubt = self.doubt(response, rows, paginator) or self.end_doubt(
+                    rows, paginator, counted
+                )
             if doubt is None:
                 break
             if doubt.empty:
@@ -689,6 +700,38 @@ class QuickBooksStream(QuickBooksTransport):
             return paginator.doubt(rows, dt.datetime.now(dt.UTC) + FUTURE_ALLOWANCE)
         return None
 
+    def end_doubt(
+        self, rows: list[dict], paginator: BaseAPIPaginator, counted: dict[End, int | None]
+    ) -> Doubt | None:
+        """Why a short page after a full one cannot be the window's end: QBO counts rows
+        after it that were stamped before the run began (see KeysetPaginator.unproven_end)."""
+        if not isinstance(paginator, KeysetPaginator):
+            return None
+        plan = vars(self._tap).get("run_plan")  # made before any page chain starts
+        started = plan.started_at if plan else dt.datetime.now(dt.UTC) - FUTURE_ALLOWANCE
+        end = paginator.unproven_end(rows, started)
+        if end is None:
+            return None
+        if end not in counted:
+            counted[end] = self.count_where(
+                query.compare(query.LAST_UPDATED, ">=", end.since),
+                query.compare(query.LAST_UPDATED, "<", end.before),
+            )
+        total = counted[end]
+        if total is None:
+            self.logger.warning(
+                "%s: QBO's COUNT held no count; the short page at %s is taken as the end.",
+                self.name,
+                query.utc_text(end.since),
+            )
+            return None
+        if total <= end.read:
+            return None
+        return Doubt(
+            f"a short page of {len(rows)} rows, ending at {query.utc_text(end.since)}, though "
+            f"QBO counts {total - end.read} more rows stamped before {query.utc_text(end.before)}"
+        )
+
     def key_problem(self, rows: list[dict], *, unique: bool) -> str | None:
         """A row without its Id, or (``unique``) an Id twice, among rows of one answer."""
         if self.entity.key != ("Id",):  # the few keyless entities are not read as raw rows
@@ -707,13 +750,20 @@ class QuickBooksStream(QuickBooksTransport):
         """How many rows QBO counts in a window (from its position, for a tied second), by a
         COUNT query: asked only when a page came back empty where rows were expected. None
         if the answer holds no count."""
-        statement = self.statement(window)
-        count = query.Select(statement.entity, statement.where, count=True)
-        response = self.send("GET", "query", params={"query": str(count)}, kind="count")
-        total = (response.qbo_body.get("QueryResponse") or {}).get("totalCount")
-        if type(total) is not int:
+        total = self.count_where(*self.statement(window).where, active=False)
+        if total is None:
             return None
         return max(0, total - (window.tie_position or 1) + 1)
+
+    def count_where(self, *where: str, active: bool = True) -> int | None:
+        """QBO's COUNT of this entity's rows that meet ``where`` (and, for name lists, of
+        every Active state unless ``where`` already says so); None if the answer holds none."""
+        if active and self.entity.name_list:
+            where = (*where, query.ALL_ACTIVE_STATES)
+        count = query.Select(self.entity.name, where, count=True)
+        response = self.send("GET", "query", params={"query": str(count)}, kind="count")
+        total = (response.qbo_body.get("QueryResponse") or {}).get("totalCount")
+        return total if type(total) is int else None
 
     def page_rows(self, response: requests.Response) -> list[dict]:
         """The entity rows of a query page (validated by validate_response, or from /batch)."""

@@ -20,6 +20,11 @@ within the window, in ORDERBY order, not later than the local clock allows; and 
 window that starts at a second already read (or at the bookmark) is never empty, since at
 least the rows of that second answer it. A page that breaks one of these is asked again,
 never taken as the end.
+
+A short page after a full one looks like the end, and the run then marks the stream complete
+up to its start (``synced_at``), which later runs trust. So that end is proven first (see
+:meth:`KeysetPaginator.unproven_end`): rows stamped before the run began were there when the
+page was asked for, so QBO's COUNT of them after the page's last row must find none unread.
 """
 
 from __future__ import annotations
@@ -42,6 +47,17 @@ class Doubt:
     reason: str
     empty: bool = False
     """The page is empty where rows must be: QBO's COUNT can tell a deletion from a lie."""
+
+
+@dataclass(frozen=True)
+class End:
+    """A window's apparent end, to be proven by QBO's COUNT of ``since <= time < before``."""
+
+    since: dt.datetime
+    """The page's last row's time."""
+    before: dt.datetime
+    read: int
+    """Rows stamped ``since`` already read: the COUNT finds these at least."""
 
 
 @dataclass(frozen=True)
@@ -100,12 +116,17 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         until: dt.datetime | None = None,
         *,
         expect_rows: bool = False,
+        first_read: bool = False,
     ) -> None:
         super().__init__(Window(since, until=until))
         self.page_size = page_size
         self.expect_rows = expect_rows
         """``since`` is the time of a row already written (the bookmark): the first page
         holds at least that row, unless it was deleted since."""
+        self.first_read = first_read
+        """The stream was never read before: an empty first page would mark it complete, so
+        QBO's COUNT confirms it (once per company and stream; later runs need no proof, as
+        a stream without a bookmark is read from the start again)."""
         self.until = until
         """The bound of every window after the first (see Window.until)."""
         # Rows shift at most this far between two tie pages before the proof of contiguity fails.
@@ -155,6 +176,8 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
                     "were read before",
                     empty=True,
                 )
+            if self.first_read and not self.count and not window.strict:
+                return Doubt("an empty first page of a stream never read before", empty=True)
             return None
         previous = window.since
         timed = 0
@@ -189,6 +212,28 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         if not timed and len(rows) >= self.page_size:
             return Doubt("a full page of rows without MetaData.LastUpdatedTime: no way to page on")
         return None
+
+    def unproven_end(self, rows: list[dict], started: dt.datetime) -> End | None:
+        """What QBO must count to prove that ``rows``, a short page after a full one, end
+        the window; None when no proof is needed (a full page, the first page, a tied
+        second, or a last row stamped after ``started``, the run's start by QBO's clock).
+
+        The first page goes unproven: a COUNT there would double the calls of every small
+        stream on every run."""
+        window = self.current_value
+        if not rows or len(rows) >= self.page_size or not self.count:
+            return None
+        if window.tie_position is not None:
+            return None
+        last = record_time(rows[-1])
+        before = min(started, window.until) if window.until else started
+        if last is None or last >= before:
+            return None
+        # Rows of the last second read on earlier pages, as well as on this one.
+        read = {str(r.get("Id")) for r in rows if record_time(r) == last}
+        if last == self._boundary:
+            read |= self._boundary_ids
+        return End(last, before, len(read))
 
     def has_more(self, response: object) -> bool:
         if self.current_value.tie_position is not None:

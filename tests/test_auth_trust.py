@@ -6,7 +6,9 @@ record of what it holds and what it was sent.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import shutil
 import threading
@@ -232,19 +234,37 @@ def assert_every_record_of(emu, realm: str, run, streams: list[str]) -> None:
 # -- the token store -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["a directory", "under a file"])
+DISK_FAULT_SITE = Path(__file__).parent / "disk_fault_site"
+
+
+def disk_fault(folder: Path, *, after: int = 0, code: str = "ENOSPC", probe: bool = False):
+    """The environment of a tap process whose token folder fails as a full (or read-only)
+    disk does: after ``after`` token writes, or (``probe``) from the start."""
+    path = os.pathsep.join([str(DISK_FAULT_SITE), os.environ.get("PYTHONPATH", "")])
+    env = {"PYTHONPATH": path, "DISK_FAULT_DIR": str(folder), "DISK_FAULT_ERRNO": code}
+    return {**env, "DISK_FAULT_AFTER": str(after), "DISK_FAULT_PROBE": "fail" if probe else ""}
+
+
+@pytest.mark.parametrize("kind", ["a directory", "under a file", "a full disk", "a read-only disk"])
 def test_an_unwritable_token_store_stops_before_any_refresh(
     make_company, tmp_path: Path, kind: str
 ) -> None:
     emu = make_company(seed=12, scale=100)
     (tmp_path / "plain-file").write_text("x")
-    path = tmp_path if kind == "a directory" else tmp_path / "plain-file" / "token.json"
+    path = {
+        "a directory": tmp_path,
+        "under a file": tmp_path / "plain-file" / "token.json",
+    }.get(kind, tmp_path / "qbo.json")
+    code = {"a full disk": "ENOSPC", "a read-only disk": "EROFS"}.get(kind)
+    env = disk_fault(tmp_path, code=code, probe=True) if code else None
     config = {**emu.tap_config(), "token_store_path": str(path)}
     catalog = select({**config, "token_store_path": str(tmp_path / "ok.json")}, ["terms"])
     emu.reset_counts()
-    run = run_tap(config, None, ["--catalog", str(catalog)])
+    run = run_tap(config, None, ["--catalog", str(catalog)], env=env)
     assert run.returncode != 0
     assert "token_store_path" in run.stderr
+    if code:
+        assert "cannot be written (" + os.strerror(getattr(errno, code)) in run.stderr
     assert "Traceback" not in run.stderr
     assert emu.request_counts().get("token", 0) == 0  # the config's token is still live
 
@@ -406,3 +426,44 @@ def test_the_discovery_document_answers_with_a_trailing_slash(make_company) -> N
         answer = requests.get(emu.base_url + path, timeout=10)
         assert answer.status_code == 200, path
         assert answer.json()["token_endpoint"] == emu.token_url
+
+
+def test_a_full_disk_mid_run_keeps_the_token_in_state_and_the_next_run_misses_nothing(
+    make_company, tmp_path: Path
+) -> None:
+    emu = make_company(seed=12, scale=1500)
+    emu.behaviour.strict_rotation = True
+    emu.behaviour.access_token_lifetime = 1
+    emu.behaviour.latency_ms = 100
+    folder = tmp_path / "tokens"
+    store = folder / "qbo.json"
+    config = {**emu.tap_config(), "token_store_path": str(store), "page_size": 20}
+    streams = ["invoices", "customers", "payments"]
+    catalog = ["--catalog", str(select(config, streams))]
+    # The first rotated token reaches the file; the disk is full for every later one.
+    run = run_tap(config, None, catalog, env=disk_fault(folder, after=1))
+    assert run.returncode != 0
+    assert "could NOT be saved" in run.stderr
+    assert "No space left on device" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert run_count(run, "Access token refreshed") >= 2  # rotations after the disk filled
+    assert_every_record(emu, run, streams)
+    assert_nothing_leaked(emu, run.stdout + run.stderr)
+    # The file holds a token QBO has since killed; the last STATE holds the live one.
+    kept = json.loads(store.read_text())["refresh_token"]
+    assert emu.oauth.refresh[kept].dead
+    sealed = run.last_state["quickbooks_auth"]["refresh_token"]
+    live = TokenSealer(config["client_id"], config["client_secret"]).open(sealed)
+    assert not emu.oauth.refresh[live].dead
+    # The disk freed, the next run (same token file, the last STATE) is not stranded, and
+    # brings what changed since.
+    emu.clock.advance(seconds=5)
+    invoice = emu.ground_truth(emu.realm_ids[0], "Invoice")[0]["Id"]
+    emu.store(emu.realm_ids[0]).update("Invoice", invoice, {"PrivateNote": "after the full disk"})
+    again = run_tap(config, run.last_state, catalog)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert any(
+        r["Id"] == invoice and r.get("PrivateNote") == "after the full disk"
+        for r in again.records["invoices"]
+    )
+    assert json.loads(store.read_text())["refresh_token"] != kept  # the file caught up

@@ -238,3 +238,118 @@ def test_a_catalog_cannot_deselect_a_key(make_company, field: str) -> None:
     assert all(r.get(field) for r in records)
     assert equals_truth(emu, records, "invoices")
     assert run.last_state["bookmarks"]["invoices"]["replication_key_value"]
+
+
+def test_a_short_page_mid_stream_is_not_taken_as_the_end(make_company) -> None:
+    """A page cut short whose maxResults agrees looks like the last: QBO's COUNT of the rows
+    after it tells the lie from the end, and it is asked again."""
+    emu, config, catalog = invoices_company(make_company)
+    emu.reset_counts()
+    emu.behaviour.faults = {3: "short_honest"}  # the third page: 25 of 50 rows
+    run = run_tap(config, None, catalog)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert emu.behaviour.injected, "no odd answer was sent"
+    assert "a short page of 25 rows" in run.stderr
+    assert "asking again" in run.stderr
+    assert equals_truth(emu, run.records["invoices"], "invoices")
+    # Pages 2-4 (the first came in the batch), the short one again, and its COUNT. The true
+    # last page needs none: its last row is stamped after the run began (as the company's
+    # newest invoice is).
+    assert emu.request_counts()["query"] == 3 + 1 + 1
+    # synced_at was earned: changes made after it reach the next run (through CDC).
+    ids = edit(emu, "Invoice", 10)
+    second = run_tap(config, run.last_state, catalog)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert edited(second, "invoices", ids) == ids
+
+
+def test_a_short_page_that_persists_stops_the_stream_and_the_next_run_reads_on(
+    make_company,
+) -> None:
+    emu, config, catalog = invoices_company(make_company)
+    # Request 4 is the COUNT, asked once; 5 and 6 ask for the third page again.
+    emu.behaviour.faults = {3: "short_honest", 5: "short_honest", 6: "short_honest"}
+    run = run_tap(config, None, catalog)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert "QBO answered 3 times with a short page of 25 rows" in run.stderr
+    state = run.last_state
+    assert "synced_at" not in state["bookmarks"]["invoices"]
+    again = run_tap(config, state, catalog)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert equals_truth(emu, run.records["invoices"] + again.records["invoices"], "invoices")
+
+
+@pytest.mark.parametrize(("idle_days", "counts"), [(0, 0), (3, 1)])
+def test_a_clean_full_read_counts_only_an_end_older_than_the_run(
+    make_company, idle_days: int, counts: int
+) -> None:
+    # QBO's clock a few days behind this machine's, then that many days without an edit.
+    emu, config, catalog = invoices_company(make_company, now=time.time() - 4 * 86400)
+    emu.clock.advance(days=idle_days)
+    emu.reset_counts()
+    run = run_tap(config, None, catalog)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "asking again" not in run.stderr
+    assert equals_truth(emu, run.records["invoices"], "invoices")
+    assert emu.request_counts()["query"] == 3 + counts  # pages 2-4, and the COUNT if any
+    assert f"count={counts}" in run.stderr if counts else "count=" not in run.stderr
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_a_cdc_answer_that_leaves_out_an_entity_is_asked_again_or_read_by_query(
+    make_company, times: int
+) -> None:
+    emu = make_company(seed=11, scale=1000)
+    config = {**emu.tap_config(), **PAGE}
+    catalog = ["--catalog", str(select(config, ["customers", "invoices"]))]
+    first = run_tap(config, None, catalog)
+    assert first.returncode == 0, first.stderr[-3000:]
+    customers, invoices = edit(emu, "Customer", 5), edit(emu, "Invoice", 10)
+    # CDC's answer without Customer (not even its {}); asked again, it is left out again.
+    emu.behaviour.faults = dict.fromkeys(range(1, times + 1), "cdc_drop")
+    second = run_tap(config, first.last_state, catalog)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert len(emu.behaviour.injected) == times
+    assert "CDC's answer cannot be right: it leaves out Customer" in second.stderr
+    follow = "asking again for them" if times == 1 else "reading them by query this run"
+    assert follow in second.stderr
+    assert edited(second, "customers", customers) == customers
+    assert edited(second, "invoices", invoices) == invoices
+    # Nothing marked read that was not: the next run's CDC finds the next edits.
+    later = edit(emu, "Customer", 3)
+    third = run_tap(config, second.last_state, catalog)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert edited(third, "customers", later) == later
+
+
+def test_an_empty_batch_item_on_a_first_run_is_counted_and_asked_again(make_company) -> None:
+    """Never read before, the stream has no bookmark to expect rows from: QBO's COUNT (once)
+    tells an empty company from an empty answer."""
+    emu, config, catalog = invoices_company(make_company)
+    emu.reset_counts()
+    emu.behaviour.faults = {1: "batch_empty"}
+    run = run_tap(config, None, catalog)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert emu.behaviour.injected, "no odd answer was sent"
+    assert "an empty first page of a stream never read before" in run.stderr
+    assert equals_truth(emu, run.records["invoices"], "invoices")
+    assert emu.request_counts()["query"] == 1 + 4  # the COUNT, then the 4 pages by query
+
+
+def test_a_stream_with_no_rows_costs_one_count_on_its_first_run_only(make_company) -> None:
+    emu = make_company(seed=11, scale=1000)
+    realm = emu.realm_ids[0]
+    for row in emu.ground_truth(realm, "TimeActivity"):
+        emu.store(realm).delete("TimeActivity", row["Id"])
+    config = {**emu.tap_config(), **PAGE}
+    catalog = ["--catalog", str(select(config, ["time_activities"]))]
+    emu.reset_counts()
+    first = run_tap(config, None, catalog)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert not first.records.get("time_activities")
+    assert emu.request_counts()["query"] == 1  # the COUNT
+    emu.reset_counts()
+    second = run_tap(config, first.last_state, catalog)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert emu.request_counts().get("query", 0) == 0  # no COUNT: the batch page alone

@@ -14,7 +14,8 @@ import requests
 
 from tap_quickbooks import errors, query
 from tap_quickbooks.auth import RefreshTokenCandidate, TokenFile, TokenSealer, newest_first
-from tap_quickbooks.paging import Window
+from tap_quickbooks.changes import _left_out
+from tap_quickbooks.paging import KeysetPaginator, Window
 from tap_quickbooks.throttle import RequestLimiter
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded"
@@ -219,3 +220,39 @@ def test_limiter_serves_waiting_requests_by_priority_then_arrival() -> None:
     for thread in threads:
         thread.join(timeout=5)
     assert served == ["first", "second", "also second", "late"]
+
+
+def _row(row_id: str, second: int) -> dict:
+    stamp = dt.datetime(2024, 3, 10, 9, 0, second, tzinfo=dt.UTC).isoformat()
+    return {"Id": row_id, "MetaData": {"LastUpdatedTime": stamp}}
+
+
+def test_only_a_short_page_after_a_full_one_older_than_the_run_needs_proof() -> None:
+    started = dt.datetime(2024, 3, 10, 10, 0, tzinfo=dt.UTC)
+    paginator = KeysetPaginator(None, 3)
+    full = [_row("1", 1), _row("2", 2), _row("3", 3)]
+    assert paginator.unproven_end(full[:2], started) is None  # the first page
+    paginator.admit(full)
+    paginator.advance(None)
+    assert paginator.unproven_end(full, started) is None  # a full page
+    short = [_row("3", 3), _row("4", 4)]
+    end = paginator.unproven_end(short, started)
+    assert end is not None
+    assert (end.since, end.before, end.read) == (
+        dt.datetime(2024, 3, 10, 9, 0, 4, tzinfo=dt.UTC),
+        started,
+        1,
+    )
+    assert paginator.unproven_end(short, dt.datetime(2024, 3, 10, 9, 0, 4, tzinfo=dt.UTC)) is None
+    # The boundary's rows read on the page before count as read.
+    end = paginator.unproven_end([_row("5", 3)], started)
+    assert end is not None
+    assert end.read == 2
+
+
+def test_a_cdc_answer_must_account_for_every_entity_asked() -> None:
+    asked = ["Customer", "Invoice", "Vendor"]
+    assert _left_out(asked, {"Invoice": [{}]}, 3) == []  # Customer and Vendor: {}
+    assert _left_out(asked, {}, 1) == []  # QBO's single {}: nothing changed at all
+    assert _left_out(asked, {"Invoice": [{}]}, 2) == ["Customer", "Vendor"]
+    assert _left_out(asked, {}, 0) == asked

@@ -343,3 +343,23 @@ def test_odd_answers_rewrite_only_the_answers_they_name(fresh):
     assert api.query(text).json()["QueryResponse"]["Invoice"] == clean[::-1]
     assert api.query(text).json()["time"].startswith("2031-")
     assert [k for _, k in emu.behaviour.injected] == kinds
+
+
+def test_short_honest_and_cdc_drop_look_like_answers_qbo_could_send(fresh):
+    emu = fresh()
+    api = Api(emu)
+    realm = emu.realm_ids[0]
+    text = "SELECT * FROM Invoice ORDERBY MetaData.LastUpdatedTime MAXRESULTS 20"
+    asked = {"entities": "Customer,Invoice,Vendor", "changedSince": emu.clock.iso()}
+    emu.clock.advance(seconds=1)
+    for entity in ("Customer", "Invoice"):  # Vendor: no changes, answered {}
+        row = emu.ground_truth(realm, entity)[0]
+        emu.store(realm).update(entity, row["Id"], {"PrivateNote": "changed"})
+    clean = api.get("/cdc", asked).json()["CDCResponse"][0]["QueryResponse"]
+    assert [next(iter(p), None) for p in clean] == ["Customer", "Invoice", None]
+    emu.behaviour.faults = {1: "short_honest", 2: "cdc_drop"}
+    short = api.query(text).json()["QueryResponse"]
+    assert len(short["Invoice"]) == 10
+    assert short["maxResults"] == 10
+    dropped = api.get("/cdc", asked).json()["CDCResponse"][0]["QueryResponse"]
+    assert [next(iter(p), None) for p in dropped] == ["Invoice", None]

@@ -27,8 +27,10 @@ Odd answers (HTTP 200, well-formed, but not what QBO would send; each changes on
 it names and leaves others alone): ``empty_page`` (a query answered ``{"QueryResponse": {}}``),
 ``gzip_empty`` (the same, gzip-encoded), ``no_metadata`` (a query page's rows without
 ``MetaData``), ``short_page`` (a query page's rows cut to half, ``maxResults`` kept),
+``short_honest`` (the same, ``maxResults`` saying so: a page that looks like the last),
 ``batch_empty`` (every batch item's ``QueryResponse`` is ``{}``), ``cdc_empty`` (a CDC answer
-saying nothing changed), ``cdc_none`` (a CDC answer without ``CDCResponse``), ``future_row``
+saying nothing changed), ``cdc_none`` (a CDC answer without ``CDCResponse``), ``cdc_drop``
+(a CDC answer without the first entity that has changes, not even its ``{}``), ``future_row``
 (a query page's last row stamped
 ``9999-12-30T00:00:00-08:00``), ``future_time`` (the answer's ``time`` in 2031), ``no_id`` (a
 query page's first row without ``Id``), ``duplicate_id`` (a query page's second row carrying the
@@ -63,9 +65,11 @@ ODD_ANSWERS = (
     "gzip_empty",
     "no_metadata",
     "short_page",
+    "short_honest",
     "batch_empty",
     "cdc_empty",
     "cdc_none",
+    "cdc_drop",
     "future_row",
     "future_time",
     "no_id",
@@ -268,14 +272,23 @@ def odd_answer(kind: str, request_kind: str, body: bytes) -> tuple[bytes, dict]:
         doc = {"CDCResponse": [{"QueryResponse": [{}]}], "time": doc.get("time")}
     elif kind == "cdc_none" and request_kind == "cdc":
         doc = {"time": doc.get("time")}
+    elif kind == "cdc_drop" and request_kind == "cdc":
+        for block in doc.get("CDCResponse") or []:
+            pages = block.get("QueryResponse") or []
+            dropped = next((p for p in pages if p), None)
+            if dropped is not None:
+                pages.remove(dropped)
+                break
     elif kind == "future_time":
         doc["time"] = "2031-06-01T10:00:00.000-07:00"
     elif rows:
         if kind == "no_metadata":
             for row in rows:
                 row.pop("MetaData", None)
-        elif kind == "short_page":
+        elif kind in ("short_page", "short_honest"):
             del rows[len(rows) // 2 :]
+            if kind == "short_honest":
+                page["maxResults"] = len(rows)
         elif kind == "future_row":
             rows[-1].setdefault("MetaData", {})["LastUpdatedTime"] = "9999-12-30T00:00:00-08:00"
         elif kind == "no_id":
