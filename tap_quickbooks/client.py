@@ -36,7 +36,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_quickbooks.catalogue import Entity
-    from tap_quickbooks.tap import TapQuickBooks
+    from tap_quickbooks.company import Company
 
 try:
     from typing import override  # type: ignore[attr-defined]
@@ -75,22 +75,29 @@ class QuickBooksTransport(RESTStream[t.Any]):
     # Retries cover 401 (after a refresh), throttling and server faults.
     extra_retry_statuses = (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.UNAUTHORIZED)
 
+    company: Company  # handed down by the tap, which builds the stream for one company
+
+    @property
+    def company_state(self) -> dict:
+        """This stream's state for its company (a partition when the run has several)."""
+        return self.get_context_state(self.company.context)
+
     @property
     @override
     def url_base(self) -> str:
-        return self._tap.api_url
+        return self.company.api_url
 
     @property
     @override
     def authenticator(self):
-        return self._tap.authenticator
+        return self.company.authenticator
 
     @property
     @override
     def requests_session(self) -> requests.Session:
         # One session for the run (its connections reused by every stream), whose answers
         # are read whole, within request_timeout and a size cap (wire.py).
-        return self._tap.http_session
+        return self.company.http_session
 
     @property
     @override
@@ -199,7 +206,7 @@ class QuickBooksTransport(RESTStream[t.Any]):
 
     @override
     def sync(self, context: Context | None = None) -> None:
-        run = self._tap.outcomes
+        run = self.company.outcomes
         run.begin(self)
         self._records_synced = 0
         if reason := self.known_unavailable():
@@ -217,11 +224,11 @@ class QuickBooksTransport(RESTStream[t.Any]):
                 self._records_synced += 1
                 yield record
         except outcomes.StreamUnavailable as exc:
-            self._tap.outcomes.unavailable(self, str(exc))
+            self.company.outcomes.unavailable(self, str(exc))
         except (FatalAPIError, RetriableAPIError) as exc:
             if outcomes.company_wide(exc):
                 raise
-            self._tap.outcomes.failed(self, exc)
+            self.company.outcomes.failed(self, exc)
 
     _records_synced = 0
 
@@ -234,8 +241,8 @@ class QuickBooksTransport(RESTStream[t.Any]):
 
     @override
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None):
-        with self._tap.limiter.slot(self.request_priority()):
-            self._tap.count_call("requests")
+        with self.company.limiter.slot(self.request_priority()):
+            self.company.count_call("requests")
             return super()._request(prepared_request, context)
 
     def request_priority(self) -> float:
@@ -256,13 +263,13 @@ class QuickBooksTransport(RESTStream[t.Any]):
         authentication, limits, retries and error handling."""
         request = self.build_prepared_request(
             method=method,
-            url=f"{self.url_base}/v3/company/{self._tap.realm_id}/{endpoint}",
-            params={**(params or {}), "minorversion": self._tap.minor_version},
+            url=f"{self.url_base}/v3/company/{self.company.realm_id}/{endpoint}",
+            params={**(params or {}), "minorversion": self.company.minor_version},
             headers=self.http_headers,
             json=json_body,
         )
         response = self.request_decorator(self._request)(request, None)
-        self._tap.count_call(f"metered {kind}")
+        self.company.count_call(f"metered {kind}")
         return response
 
     @override
@@ -302,7 +309,7 @@ class QuickBooksTransport(RESTStream[t.Any]):
             raise FatalAPIError(f"{msg} [intuit_tid={errors.intuit_tid(response)}]")
         response.qbo_body = body  # parsed once
         if isinstance(body, dict) and body.get("time"):
-            self._tap.note_server_time(body["time"])
+            self.company.note_server_time(body["time"])
 
     def read_body(self, response: requests.Response) -> t.Any:
         """The response's JSON, parsed (money as Decimal); ValueError if it is not JSON."""
@@ -311,7 +318,7 @@ class QuickBooksTransport(RESTStream[t.Any]):
     @override
     def log_sync_costs(self) -> None:
         super().log_sync_costs()
-        self._tap.stream_costs_logged(self._sync_costs)
+        self.company.stream_costs_logged(self._sync_costs)
 
     @override
     def backoff_max_tries(self) -> int:
@@ -337,14 +344,14 @@ class QuickBooksTransport(RESTStream[t.Any]):
     @override
     def backoff_jitter(self, value: float) -> float:
         # Up to a quarter more, so that parallel runs do not retry in lockstep.
-        return value + value * 0.25 * self._tap.jitter.random()
+        return value + value * 0.25 * self.company.jitter.random()
 
     @override
     def backoff_handler(self, details: dict) -> None:
         exc = details.get("exception")
         response = getattr(exc, "response", None)
         reason = errors.describe(response) if response is not None else type(exc).__name__
-        self._tap.count_call("retries")
+        self.company.count_call("retries")
         self.logger.warning(
             "%s: retry %d/%d in %.1fs after %s",
             self.name,
@@ -362,19 +369,20 @@ class QuickBooksStream(QuickBooksTransport):
     # A STATE message per page at most: a killed run resumes at most one page back.
     STATE_MSG_FREQUENCY = 1000
 
-    def __init__(self, tap: TapQuickBooks, entity: Entity) -> None:
+    def __init__(self, tap: t.Any, entity: Entity, company: Company) -> None:
         self.entity = entity
+        self.company = company
         # Set by each page chain in its own thread (a stream may have several).
         self.chain_priority = threading.local()
         super().__init__(tap=tap, name=entity.stream, schema=record_schema(entity))
         self.primary_keys = ("realm_id", *entity.key)
         if entity.incremental:
             self.replication_key = "LastUpdatedTime"
-        self.STATE_MSG_FREQUENCY = tap.page_size
+        self.STATE_MSG_FREQUENCY = company.page_size
 
     @override
     def known_unavailable(self) -> str | None:
-        return self._tap.run_plan.unavailable.get(self.name)
+        return self.company.run_plan.unavailable.get(self.name)
 
     def apply_catalog(self, catalog: t.Any) -> None:
         super().apply_catalog(catalog)
@@ -413,7 +421,7 @@ class QuickBooksStream(QuickBooksTransport):
 
     @override
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None):
-        if page := self._tap.take_first_page(self.name, prepared_request):
+        if page := self.company.take_first_page(self.name, prepared_request):
             self.validate_response(page)
             return page  # already fetched in the run's one batch call
         return super()._request(prepared_request, context)
@@ -427,7 +435,7 @@ class QuickBooksStream(QuickBooksTransport):
     @property
     @override
     def path(self) -> str:  # type: ignore[override]
-        return f"/v3/company/{self._tap.realm_id}/query"
+        return f"/v3/company/{self.company.realm_id}/query"
 
     @property
     @override
@@ -451,7 +459,7 @@ class QuickBooksStream(QuickBooksTransport):
 
     def bookmark_time(self) -> dt.datetime | None:
         """The stream's bookmark in state, if it has one."""
-        value = self.stream_state.get("replication_key_value") if self.entity.incremental else None
+        value = self.company_state.get("replication_key_value") if self.entity.incremental else None
         return query.parse_instant(str(value)) if value else None
 
     def changes_since(self) -> dt.datetime | None:
@@ -460,7 +468,7 @@ class QuickBooksStream(QuickBooksTransport):
         months old while its last sync was yesterday; CDC reaches back 30 days from the latter.
         """
         times = [self.bookmark_time()]
-        if synced := self.stream_state.get(SYNCED_AT):
+        if synced := self.company_state.get(SYNCED_AT):
             times.append(query.parse_instant(str(synced)))
         known = [t for t in times if t is not None]
         return max(known) if known and self.bookmark_time() is not None else None
@@ -472,14 +480,14 @@ class QuickBooksStream(QuickBooksTransport):
         starts, when the SDK has not yet worked out starting values) agrees with the paginator.
         """
         starts = [self.bookmark_time()]
-        if start_date := self.config.get("start_date"):
+        if start_date := self.company.config.get("start_date"):
             starts.append(query.parse_instant(str(start_date)))
         known = [s for s in starts if s is not None]
         return max(known) if known else None
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        plan = self._tap.run_plan
+        plan = self.company.run_plan
         changes = plan.changes.get(self.entity.name)
         if changes is not None and (problem := self.changes_problem(changes.rows)):
             self.logger.warning(
@@ -501,7 +509,7 @@ class QuickBooksStream(QuickBooksTransport):
         # Reached only when every record was passed on: the stream is complete up to the
         # moment (by QBO's clock) this run began reading.
         if self.entity.incremental:
-            self.stream_state[SYNCED_AT] = query.utc_text(self.synced_up_to(changes is not None))
+            self.company_state[SYNCED_AT] = query.utc_text(self.synced_up_to(changes is not None))
             self.state_manager.is_flushed = False  # the SDK marks state dirty only per record
 
     def synced_up_to(self, from_cdc: bool) -> dt.datetime:
@@ -509,10 +517,10 @@ class QuickBooksStream(QuickBooksTransport):
         nothing at all changed in the company. That answer cannot be told from one lost on the
         way, so it moves synced_at at most to QUIET_CDC_TRUST before the run's start: the
         next runs ask again, from there, for what a single empty answer may have hidden."""
-        started = self._tap.run_plan.started_at
-        if not (from_cdc and self._tap.run_plan.cdc_silent):
+        started = self.company.run_plan.started_at
+        if not (from_cdc and self.company.run_plan.cdc_silent):
             return started
-        known = self.stream_state.get(SYNCED_AT)
+        known = self.company_state.get(SYNCED_AT)
         previous = query.parse_instant(str(known)) if known else None
         trusted = started - QUIET_CDC_TRUST
         return min(started, max(previous, trusted) if previous else trusted)
@@ -531,7 +539,7 @@ class QuickBooksStream(QuickBooksTransport):
     @override
     def request_records(self, context: Context | None) -> t.Iterable[dict]:
         """The SDK's page loop, with the pages fetched ahead by a :class:`PageChain`."""
-        chains = self._tap.page_chains(self, context)
+        chains = self.company.page_chains(self, context)
         try:
             with self.get_http_request_counter() as request_counter:
                 request_counter.with_context(context)
@@ -541,7 +549,7 @@ class QuickBooksStream(QuickBooksTransport):
                         self.update_sync_costs(page.request, page.response, context)
                         plan = vars(self._tap).get("run_plan")  # not made here: it calls QBO
                         expected = plan.expected_pages.get(self.name) if plan else None
-                        self._tap.progress.page(self.name, len(page.rows or ()), expected)
+                        self.company.progress.page(self.name, len(page.rows or ()), expected)
                         yield from page.rows
         finally:
             # A consumer that stops early (a dry run's record limit, an error) leaves at most
@@ -555,15 +563,15 @@ class QuickBooksStream(QuickBooksTransport):
             start, bookmark = self.start_time(), self.bookmark_time()
             # Reading from the bookmark, the first page holds at least the bookmarked row.
             expect = bookmark is not None and start == bookmark
-            return KeysetPaginator(start, self._tap.page_size, expect_rows=expect)
+            return KeysetPaginator(start, self.company.page_size, expect_rows=expect)
         if self.entity.singleton:
             return SinglePagePaginator()
-        return _FullPagePaginator(start_value=1, page_size=self._tap.page_size)
+        return _FullPagePaginator(start_value=1, page_size=self.company.page_size)
 
     def statement(self, token: t.Any) -> query.Select:
         """The query for one page."""
         active = (query.ALL_ACTIVE_STATES,) if self.entity.name_list else ()
-        size = self._tap.page_size
+        size = self.company.page_size
         if not self.entity.incremental:
             if self.entity.singleton:  # one row; QBO does not even page Preferences
                 return query.Select(self.entity.name)
@@ -594,7 +602,7 @@ class QuickBooksStream(QuickBooksTransport):
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict:
         return {
             "query": str(self.statement(next_page_token)),
-            "minorversion": self._tap.minor_version,
+            "minorversion": self.company.minor_version,
         }
 
     # -- what came back --------------------------------------------------------------------
@@ -656,7 +664,7 @@ class QuickBooksStream(QuickBooksTransport):
                 if remaining == 0:  # the rows read there were deleted since: a true end
                     break
             if attempt < DOUBT_TRIES:
-                self._tap.count_call("metered query asked again")
+                self.company.count_call("metered query asked again")
                 self.logger.warning(
                     "%s: QBO's answer cannot be right (%s) [%s]; asking again.",
                     self.name,
@@ -736,7 +744,7 @@ class QuickBooksStream(QuickBooksTransport):
         else:
             time = record_time(row)
             time_text = query.utc_text(time) if time else None
-        added = {"realm_id": self._tap.realm_id, "LastUpdatedTime": time_text}
+        added = {"realm_id": self.company.realm_id, "LastUpdatedTime": time_text}
         if row.get("status") == "Deleted":
             added["_sdc_deleted_at"] = time_text
         return RawRecord(row, added) if raw else {**row, **added}

@@ -690,7 +690,7 @@ def failed_sync(tap: TapQuickBooks, stream) -> str:
     """Sync a stream that fails: the run goes on (other streams would sync), the stream's
     outcome says it failed; QBO's message."""
     stream.sync()
-    outcome = tap.outcomes.by_stream[stream.name]
+    outcome = tap.company.outcomes.by_stream[stream.name]
     assert outcome.status == "failed"
     return outcome.error
 
