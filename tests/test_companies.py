@@ -1,0 +1,114 @@
+"""Many companies in one run: the tap as a process with a `companies` config against an
+emulator serving several realms. Each company's records equal its own ground truth, carry its
+own realm_id, and keep their own bookmarks; a revoked company is named and skipped, the others
+synced in full; once re-authorized it catches up from its own bookmarks."""
+
+from __future__ import annotations
+
+from qbo_emulator import Emulator
+from tap_quickbooks.catalogue import ENTITIES
+from tests.singer import run_tap, strip_tap_fields
+from tests.test_tap_sync import latest_by_id, select, truth
+
+ENTITY_STREAMS = {e.stream for e in ENTITIES}
+
+
+def many_config(emu: Emulator, tokens: dict[str, str]) -> dict:
+    """Shared settings at the top, one entry per company."""
+    shared = {k: v for k, v in emu.tap_config().items() if k not in {"realm_id", "refresh_token"}}
+    companies = [{"realm_id": realm, "refresh_token": token} for realm, token in tokens.items()]
+    return {**shared, "companies": companies}
+
+
+def records_of(run, realm: str) -> dict[str, list[dict]]:
+    """Each stream's records of one company."""
+    return {
+        stream: [r for r in records if r["realm_id"] == realm]
+        for stream, records in run.records.items()
+        if stream != "sync_status"
+    }
+
+
+def realms_in(run) -> set[str]:
+    """The realm_ids the data records carry."""
+    return {r["realm_id"] for realm_records in records_of_all(run) for r in realm_records}
+
+
+def records_of_all(run) -> list[list[dict]]:
+    return [records for stream, records in run.records.items() if stream != "sync_status"]
+
+
+def status_of(run) -> dict[tuple[str, str], dict]:
+    return {(r["realm_id"], r["stream"]): r for r in run.records.get("sync_status", [])}
+
+
+def check_complete(emu: Emulator, run, realm: str) -> None:
+    """The company's tables equal its ground truth; what it cannot have is skipped."""
+    refused = emu.profile(realm).refused()
+    mine = records_of(run, realm)
+    status = status_of(run)
+    for entity in ENTITIES:
+        row = status[(realm, entity.stream)]
+        if entity.name in refused:
+            assert row["status"] == "unavailable", row
+            assert not mine.get(entity.stream), entity.stream
+            continue
+        assert row["status"] == "ok", row
+        expected = truth(emu, realm, entity.stream)
+        got = latest_by_id(mine.get(entity.stream, []))
+        assert set(got) == set(expected), (realm, entity.stream)
+        for key, record in got.items():
+            assert strip_tap_fields(record) == expected[key], (realm, entity.stream, key)
+
+
+def test_a_revoked_company_is_skipped_and_caught_up_once_reauthorized() -> None:
+    profiles = ["default", "us_simple_start", "default"]
+    with Emulator(seed=21, scale=120, profiles=profiles) as emu:
+        plus, simple, revoked = emu.realm_ids
+        assert emu.profile(simple).refused()  # a company missing entities
+        tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        catalog = select(emu.tap_config(), {*ENTITY_STREAMS, "sync_status"})
+
+        # A first run of all three: each company whole, bookmarks per company.
+        first = run_tap(many_config(emu, tokens), args=["--catalog", str(catalog)])
+        assert first.returncode == 0, first.stderr[-3000:]
+        for realm in emu.realm_ids:
+            check_complete(emu, first, realm)
+        assert realms_in(first) == set(emu.realm_ids)
+        state = first.last_state
+        partitions = state["bookmarks"]["invoices"]["partitions"]
+        assert {p["context"]["realm_id"] for p in partitions} == set(emu.realm_ids)
+
+        # The third company's access is revoked, and all three change meanwhile.
+        changed = {}
+        for realm in emu.realm_ids:
+            made = emu.store(realm).create("Customer", {"DisplayName": f"New of {realm}"})
+            changed[realm] = made["Id"]
+        emu.oauth.revoke(emu.refresh_token(revoked))
+        second = run_tap(many_config(emu, tokens), state, ["--catalog", str(catalog)])
+        assert second.returncode != 0
+        assert "Traceback" not in second.stderr
+        errors = [line for line in second.stderr.splitlines() if "ERROR" in line]
+        assert any(revoked in line and "re-authorize" in line for line in errors), errors
+        assert realms_in(second) == {plus, simple}
+        for realm in (plus, simple):
+            ids = {r["Id"] for r in records_of(second, realm)["customers"]}
+            assert changed[realm] in ids
+            assert len(ids) < len(truth(emu, realm, "customers"))  # from its bookmark
+        status = status_of(second)
+        assert {row["status"] for (realm, _), row in status.items() if realm == revoked} == {
+            "not_authorized"
+        }
+        others = {row["status"] for (realm, _), row in status.items() if realm != revoked}
+        assert others <= {"ok", "unavailable"}
+        assert len(status) == len(second.records["sync_status"])  # one per company and stream
+
+        # Re-authorized: a new refresh token in its entry; it resumes from its own bookmarks.
+        tokens[revoked] = emu.oauth.issue_initial(revoked)
+        third = run_tap(many_config(emu, tokens), second.last_state, ["--catalog", str(catalog)])
+        assert third.returncode == 0, third.stderr[-3000:]
+        caught_up = records_of(third, revoked)["customers"]
+        assert changed[revoked] in {r["Id"] for r in caught_up}
+        assert len(caught_up) < len(truth(emu, revoked, "customers"))  # not a full re-read
+        assert realms_in(third) <= set(emu.realm_ids)
+        assert {row["status"] for row in status_of(third).values()} <= {"ok", "unavailable"}
