@@ -316,7 +316,7 @@ class Company:
 
     @cached_property
     def tokens(self) -> TokenKeeper:
-        return TokenKeeper(self.config, self.realm_id)
+        return TokenKeeper(self.config, self.realm_id, keyed=self.context is not None)
 
     _pending_token: str | None = None  # rotated, not yet in a STATE message
     _kept_token: str | None = None  # the one the last STATE message carries

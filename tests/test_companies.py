@@ -5,9 +5,13 @@ synced in full; once re-authorized it catches up from its own bookmarks."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 from qbo_emulator import Emulator
 from tap_quickbooks.catalogue import ENTITIES
-from tests.singer import run_tap, strip_tap_fields
+from tests.singer import run_tap, strip_tap_fields, tap_command
 from tests.test_tap_sync import latest_by_id, select, truth
 
 ENTITY_STREAMS = {e.stream for e in ENTITIES}
@@ -112,3 +116,67 @@ def test_a_revoked_company_is_skipped_and_caught_up_once_reauthorized() -> None:
         assert len(caught_up) < len(truth(emu, revoked, "customers"))  # not a full re-read
         assert realms_in(third) <= set(emu.realm_ids)
         assert {row["status"] for row in status_of(third).values()} <= {"ok", "unavailable"}
+
+
+def start_tap(config: dict, args: list[str], workdir: Path) -> subprocess.Popen:
+    command = tap_command(config, None, args, workdir)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_one_token_file_keeps_every_company_and_two_runs_share_it(tmp_path: Path) -> None:
+    with Emulator(seed=22, scale=60, realms=4) as emu:
+        emu.behaviour.strict_rotation = True  # every refresh rotates; the old token dies
+        store = tmp_path / "tokens.json"
+        first_tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        config = {**many_config(emu, first_tokens), "token_store_path": str(store)}
+        catalog = select(emu.tap_config(), ["terms"])
+        halves = [emu.realm_ids[:2], emu.realm_ids[2:]]
+        runs = []
+        for place, realms in enumerate(halves):
+            mine = {
+                **config,
+                "companies": [c for c in config["companies"] if c["realm_id"] in realms],
+            }
+            (tmp_path / str(place)).mkdir()
+            runs.append(start_tap(mine, ["--catalog", str(catalog)], tmp_path / str(place)))
+        for run in runs:  # both at once, each rotating its companies' tokens into the file
+            out, err = run.communicate(timeout=600)
+            assert run.returncode == 0, err[-3000:]
+            assert out
+        assert store.stat().st_mode & 0o777 == 0o600
+        kept = json.loads(store.read_text())["companies"]
+        assert set(kept) == set(emu.realm_ids)
+        for realm in emu.realm_ids:
+            assert kept[realm]["refresh_token"] == emu.refresh_token(realm)  # the live one
+            assert kept[realm]["refresh_token"] != first_tokens[realm]
+        # The config's tokens are all dead now: the one file carries every company on.
+        again = run_tap(config, None, ["--catalog", str(catalog)])
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert realms_in(again) == set(emu.realm_ids)
+        assert not any(token in again.stderr for token in first_tokens.values())
+
+
+def test_a_single_company_setup_moves_to_companies_without_loss(tmp_path: Path) -> None:
+    with Emulator(seed=23, scale=80, realms=2) as emu:
+        emu.behaviour.strict_rotation = True
+        old, new = emu.realm_ids
+        store = tmp_path / "qbo.json"
+        single = {**emu.tap_config(old), "token_store_path": str(store)}
+        catalog = select(single, ["customers", "terms"])
+        before = run_tap(single, None, ["--catalog", str(catalog)])
+        assert before.returncode == 0, before.stderr[-3000:]
+        assert json.loads(store.read_text())["realm_id"] == old  # one company's file
+        made = emu.store(old).create("Customer", {"DisplayName": "After the move"})
+        # Same file, same state; the old company stays at the top level, a second is listed.
+        many = {**single, "companies": [{"realm_id": new, "refresh_token": emu.refresh_token(new)}]}
+        after = run_tap(many, before.last_state, ["--catalog", str(catalog)])
+        assert after.returncode == 0, after.stderr[-3000:]
+        resumed = records_of(after, old)["customers"]
+        assert made["Id"] in {r["Id"] for r in resumed}
+        assert len(resumed) < len(truth(emu, old, "customers"))  # from the old bookmark
+        check = latest_by_id(records_of(after, new)["customers"])
+        assert set(check) == set(truth(emu, new, "customers"))
+        assert set(json.loads(store.read_text())["companies"]) == {old, new}
+        partitions = after.last_state["bookmarks"]["customers"]["partitions"]
+        assert {p["context"]["realm_id"] for p in partitions} == {old, new}
+        assert "replication_key_value" not in after.last_state["bookmarks"]["customers"]
