@@ -8,6 +8,7 @@ import datetime as dt
 import decimal
 import email.utils
 import json
+import logging
 import math
 import threading
 import time
@@ -81,6 +82,19 @@ class QuickBooksTransport(RESTStream[t.Any]):
     def company_state(self) -> dict:
         """This stream's state for its company (a partition when the run has several)."""
         return self.get_context_state(self.company.context)
+
+    @property
+    @override
+    def logger(self) -> logging.Logger:
+        # In a run of several companies, each line names whose stream it is.
+        return self._company_logger
+
+    @cached_property
+    def _company_logger(self) -> logging.Logger:
+        stream_logger = super().logger
+        if self.company.context is None or stream_logger.parent is None:
+            return stream_logger
+        return stream_logger.parent.getChild(f"{self.company.realm_id}.{self.name}")
 
     @property
     @override

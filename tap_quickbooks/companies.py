@@ -14,6 +14,7 @@ import concurrent.futures
 import os
 import typing as t
 
+import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_quickbooks import query
@@ -121,14 +122,18 @@ def ahead() -> int:
 
 
 def _plan(company: Company) -> BaseException | None:
-    """A worker's job: the company's token and run plan (CDC, batch); its failure, if any."""
+    """A worker's job: the company's token and run plan (CDC, batch), and its page chains
+    started; the failure that stops the company, if any."""
     try:
         company.run_plan  # noqa: B018  (made and kept here, off the main thread)
         company.reads_ahead = True
         company.start_reading()
-    except (QuickBooksAuthError, FatalAPIError, RetriableAPIError) as exc:
+    except COMPANY_ERRORS as exc:
         return exc
     return None
+
+
+COMPANY_ERRORS = (QuickBooksAuthError, FatalAPIError, RetriableAPIError, requests.RequestException)
 
 
 def refused_whole(exc: BaseException) -> bool:
@@ -137,7 +142,12 @@ def refused_whole(exc: BaseException) -> bool:
 
 
 def sync_companies(tap: t.Any) -> None:
-    """Sync every company: its streams shortest first, then one sync_status for all."""
+    """Sync every company: each one's streams shortest first, then one sync_status for all.
+
+    Worker threads plan a window of companies at once (their pages then fetched ahead);
+    the main thread writes whichever company is ready first, so a slow company does not hold
+    up the others' data.
+    """
     tap._reset_state_progress_markers()  # as the SDK's sync_all does
     if tap.state:
         tap.state_writer.write_state(tap.state)
@@ -147,15 +157,17 @@ def sync_companies(tap: t.Any) -> None:
         # the workers only read state.
         for stream in tap.streams_of(company):
             stream.company_state  # noqa: B018
+    waiting = list(companies)
     bound = ahead()
     with concurrent.futures.ThreadPoolExecutor(bound, thread_name_prefix="company") as pool:
-        # A window of companies is fetched ahead of the one being written.
-        plans = [pool.submit(_plan, c) for c in companies[:bound]]
-        for place, company in enumerate(companies):
-            if place + bound < len(companies):
-                plans.append(pool.submit(_plan, companies[place + bound]))
-            failure = plans[place].result()
-            if failure is not None and refused_whole(failure):
+        planning: dict[concurrent.futures.Future, Company] = {}
+        while waiting or planning:
+            while waiting and len(planning) < bound:
+                company = waiting.pop(0)
+                planning[pool.submit(_plan, company)] = company
+            done = next(concurrent.futures.as_completed(planning))
+            company = planning.pop(done)
+            if (failure := done.result()) is not None:
                 skip_company(company, tap.streams_of(company), failure)
                 continue
             sync_company(tap, company)
@@ -179,9 +191,7 @@ def sync_company(tap: t.Any, company: Company) -> None:
             continue
         try:
             stream.sync(company.context)
-        except (QuickBooksAuthError, FatalAPIError, RetriableAPIError) as exc:
-            if not refused_whole(exc):
-                raise
+        except COMPANY_ERRORS as exc:
             company.stop_chains()
             skip_company(company, tap.streams_of(company), exc)
             return
@@ -189,19 +199,25 @@ def sync_company(tap: t.Any, company: Company) -> None:
 
 
 def skip_company(company: Company, streams: list, exc: BaseException) -> None:
-    """Name the company QBO refused, and how to bring it back; mark its streams."""
-    company.not_authorized = str(exc)
-    selected = [s for s in streams if s.selected]
-    company.outcomes.not_authorized(
-        [s for s in selected if s.name not in _finished(company)], str(exc)
-    )
+    """Name the company that could not be synced, and what brings it back; mark its streams
+    not yet finished (not_authorized when QBO refused its token or the company)."""
+    finished = {o.stream for o in company.outcomes.by_stream.values() if o.finished_at}
+    left = [s for s in streams if s.selected and s.name not in finished]
+    if refused_whole(exc):
+        company.not_authorized = str(exc)
+        company.outcomes.not_authorized(left, str(exc))
+        company.logger.error(
+            "Company realm %s was not synced: %s. To sync it again, %s.",
+            company.realm_id,
+            exc,
+            REAUTHORIZE,
+        )
+        return
+    company.failed = f"{type(exc).__name__}: {exc}"
+    company.outcomes.failed_all(left, company.failed)
     company.logger.error(
-        "Company realm %s was not synced: %s. To sync it again, %s.",
+        "Company realm %s stopped: %s. The other companies go on; it resumes from its own "
+        "bookmarks next run.",
         company.realm_id,
-        exc,
-        REAUTHORIZE,
+        company.failed,
     )
-
-
-def _finished(company: Company) -> set[str]:
-    return {o.stream for o in company.outcomes.by_stream.values() if o.finished_at}

@@ -85,7 +85,8 @@ class Company:
         self._token_store_failed = token_store_failed
         self.streams: list[QuickBooksStream] = []  # its entity streams, set by the tap
         self.all_streams: list[t.Any] = []  # every stream reporting its costs for it
-        self.not_authorized: str | None = None  # why QBO refused its refresh token, if it did
+        self.not_authorized: str | None = None  # why QBO refused its token (or it), if it did
+        self.failed: str | None = None  # what else stopped the whole company, if anything
 
     # -- settings ------------------------------------------------------------------------------
 

@@ -170,6 +170,15 @@ class RunOutcomes:
             outcome.status, outcome.error, outcome.records = NOT_AUTHORIZED, _short(reason), 0
             outcome.finished_at = outcome.finished_at or now_text()
 
+    def failed_all(self, streams: t.Iterable[Stream], reason: str) -> None:
+        """The whole company stopped: its streams not yet finished failed this run."""
+        for stream in streams:
+            if stream.name not in self.by_stream:
+                self.by_stream[stream.name] = Outcome(stream.name, now_text())
+            outcome = self.by_stream[stream.name]
+            outcome.status, outcome.error = FAILED, _short(reason)
+            outcome.finished_at = outcome.finished_at or now_text()
+
     def failures(self) -> list[Outcome]:
         return [o for o in self.by_stream.values() if o.status in {FAILED, NOT_AUTHORIZED}]
 

@@ -397,8 +397,16 @@ class TapQuickBooks(Tap):
             c.outcomes.report_failures(c.realm_id if several else None) for c in self.companies
         ]
         refused = [c for c in self.companies if c.not_authorized]
-        if not any(failed) and not refused:
+        stopped = [c for c in self.companies if c.failed]
+        if not any(failed) and not refused and not stopped:
             return
+        if stopped:
+            self.logger.error(
+                "%d of %d companies stopped (%s); every other company was synced.",
+                len(stopped),
+                len(self.companies),
+                ", ".join(c.realm_id for c in stopped),
+            )
         if refused:
             self.logger.error(
                 "%d of %d companies not authorized (%s); every other company was synced.",
