@@ -193,8 +193,9 @@ class TapQuickBooks(Tap):
             description="File in which every rotated refresh token is saved (atomically, mode "
             "0600) before it is used, so that no command (--test, meltano invoke, a run whose "
             "state is lost) strands the next one. Default: "
-            "$XDG_STATE_HOME/tap-quickbooks/<realm_id>.json (~/.local/state/...). One file "
-            "per company; it must be writable (checked before any token refresh).",
+            "$XDG_STATE_HOME/tap-quickbooks/<realm_id>.json (~/.local/state/...), one file "
+            "per company. With `companies`, this one file keeps every company's token, by "
+            "realm_id. It must be writable (checked before any token refresh).",
         ),
         th.Property(
             "request_timeout",
