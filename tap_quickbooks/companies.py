@@ -70,7 +70,9 @@ def companies_problems(config: t.Mapping[str, t.Any]) -> list[str]:
         ]
     if not isinstance(entries, list) or not entries:
         return ['companies must be a list of {"realm_id", "refresh_token"} objects.']
-    problems, seen = [], set()
+    problems: list[str] = []
+    top = str(config.get("realm_id") or "")
+    seen = {top} if top and config.get("refresh_token") else set()
     for place, entry in enumerate(entries, 1):
         where = f"companies[{place}]"
         if not isinstance(entry, dict):

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 from qbo_emulator import Emulator
+from tap_quickbooks.auth import TokenFile
 from tap_quickbooks.catalogue import ENTITIES
+from tap_quickbooks.companies import companies_problems, company_configs, migrate_to_partitions
 from tests.singer import run_tap, strip_tap_fields, tap_command
 from tests.test_tap_sync import latest_by_id, select, truth
 
@@ -180,3 +183,94 @@ def test_a_single_company_setup_moves_to_companies_without_loss(tmp_path: Path) 
         partitions = after.last_state["bookmarks"]["customers"]["partitions"]
         assert {p["context"]["realm_id"] for p in partitions} == {old, new}
         assert "replication_key_value" not in after.last_state["bookmarks"]["customers"]
+
+
+WRITER = """
+import sys
+from tap_quickbooks.auth import TokenFile
+path, realm = sys.argv[1], sys.argv[2]
+for n in range(40):
+    TokenFile(path, realm, keyed=True).write(f"token-{realm}-{n:03d}-Abc123xyz")
+"""
+
+
+def test_writers_of_one_token_file_never_drop_each_others_tokens(tmp_path: Path) -> None:
+    store = tmp_path / "tokens.json"
+    realms = ["1001", "1002", "1003"]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(store), realm]) for realm in realms
+    ]
+    assert [w.wait(timeout=300) for w in writers] == [0, 0, 0]
+    kept = json.loads(store.read_text())["companies"]
+    assert {realm: kept[realm]["refresh_token"] for realm in realms} == {
+        realm: f"token-{realm}-039-Abc123xyz" for realm in realms
+    }
+    assert store.stat().st_mode & 0o777 == 0o600
+    assert TokenFile(store, "1002").read().token == "token-1002-039-Abc123xyz"
+
+
+def test_companies_config_and_its_problems() -> None:
+    shared = {"client_id": "id", "client_secret": "s", "start_date": "2024-01-01"}
+    config = {
+        **shared,
+        "realm_id": "1",
+        "refresh_token": "top",
+        "companies": [
+            {"realm_id": "2", "refresh_token": "two", "start_date": "2025-06-01"},
+            {"realm_id": "1", "refresh_token": "again"},
+        ],
+    }
+    got = company_configs(config)
+    assert [(c["realm_id"], c["refresh_token"], c["start_date"]) for c, _ in got] == [
+        ("1", "top", "2024-01-01"),
+        ("2", "two", "2025-06-01"),
+    ]
+    assert [context for _, context in got] == [{"realm_id": "1"}, {"realm_id": "2"}]
+    assert all("companies" not in c for c, _ in got)
+    single = {**shared, "realm_id": "1", "refresh_token": "top"}
+    assert company_configs(single) == [(single, None)]  # state without partitions, as before
+    assert companies_problems(config) == ["companies[2].realm_id 1 is listed twice."]
+    problems = companies_problems(
+        {
+            "companies": [
+                {"realm_id": "abc", "refresh_token": "x"},
+                {"realm_id": "3"},
+                {"realm_id": "4", "refresh_token": "y", "client_secret": "z"},
+                "5",
+            ]
+        }
+    )
+    assert problems == [
+        "companies[1].realm_id must be the company's numeric realmId.",
+        "companies[2].refresh_token is required (the company's own token).",
+        "companies[3] has unknown key(s) client_secret: a company takes only realm_id, "
+        "refresh_token, start_date (the other settings are shared, at the top level).",
+        'companies[4] must be an object {"realm_id", "refresh_token"}.',
+    ]
+    assert companies_problems({"client_id": "id"}) == [
+        "realm_id is required (or list every company in `companies`).",
+        "refresh_token is required (or list every company in `companies`).",
+    ]
+
+
+def test_an_old_state_becomes_the_first_companys_partition() -> None:
+    sealed = {"refresh_token": "sealed", "updated_at": "2026-01-01T00:00:00Z"}
+    state = {
+        "bookmarks": {
+            "invoices": {"replication_key": "LastUpdatedTime", "replication_key_value": "X"},
+            "terms": {},
+        },
+        "quickbooks_auth": sealed,
+    }
+    migrate_to_partitions(state, {"realm_id": "7"})
+    assert state["bookmarks"]["invoices"] == {
+        "partitions": [
+            {
+                "context": {"realm_id": "7"},
+                "replication_key": "LastUpdatedTime",
+                "replication_key_value": "X",
+            }
+        ]
+    }
+    assert state["bookmarks"]["terms"] == {}
+    assert state["quickbooks_auth"] == {"companies": {"7": sealed}}
