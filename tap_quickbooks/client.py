@@ -85,6 +85,13 @@ class QuickBooksTransport(RESTStream[t.Any]):
 
     @property
     @override
+    def partitions(self) -> list[dict] | None:
+        # A stream is one company's: its one partition in a run of several, none otherwise
+        # (partitions another config left in state are not this company's to read).
+        return None if self.company.context is None else [dict(self.company.context)]
+
+    @property
+    @override
     def logger(self) -> logging.Logger:
         # In a run of several companies, each line names whose stream it is.
         return self._company_logger

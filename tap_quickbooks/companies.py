@@ -118,6 +118,22 @@ def migrate_to_partitions(state: dict, context: dict) -> None:
         state[AUTH_STATE_KEY] = {"companies": {context["realm_id"]: kept}}
 
 
+def migrate_from_partitions(state: dict, realm_id: str) -> None:
+    """The reverse, for a single-company config given a state of many companies: this
+    company's partitions become the streams' bookmarks (the others are left as they are)."""
+    for bookmark in (state.get("bookmarks") or {}).values():
+        partitions = bookmark.get("partitions") if isinstance(bookmark, dict) else None
+        for partition in partitions or []:
+            if (partition.get("context") or {}).get("realm_id") == realm_id:
+                own = {k: v for k, v in partition.items() if k != "context"}
+                for key, value in own.items():
+                    bookmark.setdefault(key, value)
+    kept = state.get(AUTH_STATE_KEY)
+    by_realm = kept.get("companies") if isinstance(kept, dict) else None
+    if isinstance(by_realm, dict) and isinstance(sealed := by_realm.get(realm_id), dict):
+        state[AUTH_STATE_KEY] = {**kept, **sealed}
+
+
 def ahead() -> int:
     """How many companies are fetched at once: the CPU bounds it (parsing pages costs it)."""
     return max(2, 2 * (os.cpu_count() or 1))

@@ -35,6 +35,7 @@ from tap_quickbooks.client import QuickBooksStream
 from tap_quickbooks.companies import (
     companies_problems,
     company_configs,
+    migrate_from_partitions,
     migrate_to_partitions,
     sync_companies,
 )
@@ -462,6 +463,8 @@ class TapQuickBooks(Tap):
             self.state[AUTH_STATE_KEY] = dict(state[AUTH_STATE_KEY])
         if self.company.context is not None:
             migrate_to_partitions(self.state, self.company.context)
+        elif realm := self.config.get("realm_id"):
+            migrate_from_partitions(self.state, str(realm))
         for stream_name, bookmark in self.state.get("bookmarks", {}).items():
             if stream_name in BY_STREAM:
                 normalise_bookmark(stream_name, bookmark)
