@@ -568,7 +568,7 @@ class QuickBooksStream(QuickBooksTransport):
                     for page in chain.pages():
                         request_counter.increment()
                         self.update_sync_costs(page.request, page.response, context)
-                        plan = vars(self.company).get("run_plan")  # not made here: it calls QBO
+                        plan = self.company.plan_made  # not made here: it calls QBO
                         expected = plan.expected_pages.get(self.name) if plan else None
                         self.company.progress.page(self.name, len(page.rows or ()), expected)
                         yield from page.rows

@@ -130,9 +130,28 @@ class Company:
         per_minute = int(self.config.get("requests_per_minute") or 500)
         return RequestLimiter(per_minute=per_minute, per_second=10, in_flight=10)
 
-    @cached_property
+    _run_plan: RunPlan | None = None
+
+    @property
     def run_plan(self) -> RunPlan:
         """CDC and batch answers, fetched once before its first stream reads anything."""
+        # Not a cached_property: before Python 3.12 it holds one lock for every instance,
+        # and companies plan at once, each waiting on QBO.
+        with self._plan_lock:
+            if self._run_plan is None:
+                self._run_plan = self._make_plan()
+            return self._run_plan
+
+    @property
+    def plan_made(self) -> RunPlan | None:
+        """The run plan if made (reading it must not make it: that calls QBO)."""
+        return self._run_plan
+
+    @cached_property
+    def _plan_lock(self) -> threading.Lock:
+        return threading.Lock()
+
+    def _make_plan(self) -> RunPlan:
         local_now = dt.datetime.now(dt.UTC)
         plan = plan_run(self.streams, local_now)
         # Streams are complete up to when this run began reading, by QBO's clock if it told us
@@ -160,15 +179,15 @@ class Company:
 
     def take_first_page(self, stream: str, request: requests.PreparedRequest) -> t.Any:
         """The batch-fetched first page of a stream, as a response, if this is its request."""
-        if "run_plan" not in vars(self):  # the plan's own calls are being made
+        if self._run_plan is None:  # the plan's own calls are being made
             return None
-        prefetched = self.run_plan.first_pages.get(stream)
+        prefetched = self._run_plan.first_pages.get(stream)
         if not prefetched:
             return None
         sent = parse_qs(urlparse(request.url or "").query).get("query", [None])[0]
         if sent != prefetched[0]:
             return None
-        del self.run_plan.first_pages[stream]
+        del self._run_plan.first_pages[stream]
         response = requests.Response()
         response.status_code = 200
         response._content = prefetched[1]  # read by the stream as any page of its own

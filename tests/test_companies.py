@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from qbo_emulator import Emulator
@@ -187,6 +188,7 @@ def test_a_single_company_setup_moves_to_companies_without_loss(tmp_path: Path) 
 
 WRITER = """
 import sys
+import time
 from tap_quickbooks.auth import TokenFile
 path, realm = sys.argv[1], sys.argv[2]
 for n in range(40):
@@ -274,3 +276,29 @@ def test_an_old_state_becomes_the_first_companys_partition() -> None:
     }
     assert state["bookmarks"]["terms"] == {}
     assert state["quickbooks_auth"] == {"companies": {"7": sealed}}
+
+
+def test_a_slow_company_does_not_hold_up_the_others() -> None:
+    with Emulator(seed=24, scale=60, realms=3) as emu:
+        slow = emu.realm_ids[0]  # listed first, its answers take seconds each
+
+        def stall(realm: str, kind: str, number: int) -> None:
+            if realm == slow:
+                time.sleep(3)
+
+        tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        catalog = select(emu.tap_config(), ["terms", "customers"])
+        emu.add_hook(stall)
+        run = run_tap(many_config(emu, tokens), args=["--catalog", str(catalog)])
+        assert run.returncode == 0, run.stderr[-3000:]
+        order = [
+            m["record"]["realm_id"]
+            for m in run.messages
+            if m["type"] == "RECORD" and m["stream"] != "sync_status"
+        ]
+        first_slow = order.index(slow)
+        assert set(order[:first_slow]) == set(emu.realm_ids) - {slow}  # theirs came first
+        assert slow not in order[:first_slow]
+        for realm in emu.realm_ids:  # and everyone's whole
+            got = latest_by_id(records_of(run, realm)["customers"])
+            assert set(got) == set(truth(emu, realm, "customers"))
