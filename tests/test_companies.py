@@ -14,7 +14,12 @@ from pathlib import Path
 from qbo_emulator import Emulator
 from tap_quickbooks.auth import TokenFile
 from tap_quickbooks.catalogue import ENTITIES
-from tap_quickbooks.companies import companies_problems, company_configs, migrate_to_partitions
+from tap_quickbooks.companies import (
+    companies_problems,
+    company_configs,
+    migrate_from_partitions,
+    migrate_to_partitions,
+)
 from tests.singer import run_tap, strip_tap_fields, tap_command
 from tests.test_tap_sync import latest_by_id, select, truth
 
@@ -158,6 +163,11 @@ def test_one_token_file_keeps_every_company_and_two_runs_share_it(tmp_path: Path
         assert again.returncode == 0, again.stderr[-3000:]
         assert realms_in(again) == set(emu.realm_ids)
         assert not any(token in again.stderr for token in first_tokens.values())
+        # Each company's rotated token is sealed into the state too, under its realm_id.
+        sealed = again.last_state["quickbooks_auth"]["companies"]
+        assert set(sealed) == set(emu.realm_ids)
+        live = [emu.refresh_token(realm) for realm in emu.realm_ids]
+        assert not any(token in json.dumps(again.last_state) for token in live)  # sealed
 
 
 def test_a_single_company_setup_moves_to_companies_without_loss(tmp_path: Path) -> None:
@@ -302,3 +312,20 @@ def test_a_slow_company_does_not_hold_up_the_others() -> None:
         for realm in emu.realm_ids:  # and everyone's whole
             got = latest_by_id(records_of(run, realm)["customers"])
             assert set(got) == set(truth(emu, realm, "customers"))
+
+
+def test_a_many_company_state_given_to_one_company_reads_its_partition() -> None:
+    state = {
+        "bookmarks": {
+            "invoices": {
+                "partitions": [
+                    {"context": {"realm_id": "7"}, "replication_key_value": "A"},
+                    {"context": {"realm_id": "8"}, "replication_key_value": "B"},
+                ]
+            }
+        },
+        "quickbooks_auth": {"companies": {"8": {"refresh_token": "sealed-8"}}},
+    }
+    migrate_from_partitions(state, "8")
+    assert state["bookmarks"]["invoices"]["replication_key_value"] == "B"
+    assert state["quickbooks_auth"]["refresh_token"] == "sealed-8"
