@@ -177,7 +177,8 @@ def sync_companies(tap: t.Any) -> None:
             stream.company_state  # noqa: B018
     waiting = list(companies)
     bound = ahead()
-    with concurrent.futures.ThreadPoolExecutor(bound, thread_name_prefix="company") as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(bound, thread_name_prefix="company")
+    try:
         planning: dict[concurrent.futures.Future, Company] = {}
         while waiting or planning:
             while waiting and len(planning) < bound:
@@ -190,6 +191,9 @@ def sync_companies(tap: t.Any) -> None:
                 continue
             sync_company(tap, company)
             company.stop_chains()  # done: its threads and spools go
+    finally:
+        # A stopped run plans no further company (those in flight end with their request).
+        pool.shutdown(wait=False, cancel_futures=True)
     status = tap.streams.get(SYNC_STATUS)
     if status is not None and status.selected:
         status.sync()
