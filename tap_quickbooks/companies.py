@@ -166,7 +166,8 @@ def sync_companies(tap: t.Any) -> None:
     the main thread writes whichever company is ready first, so a slow company does not hold
     up the others' data.
     """
-    tap._reset_state_progress_markers()  # as the SDK's sync_all does
+    # As the SDK's sync_all, less its reset of progress markers: every stream of this tap
+    # is sorted (or full-table), so none is ever left in state.
     if tap.state:
         tap.state_writer.write_state(tap.state)
     companies: list[Company] = tap.companies
