@@ -678,7 +678,7 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
 
 
 _SCHEMA_KEY = re.compile(r"in config\['([^']+)'\]$")
-_LEADING_KEY = re.compile(r"^([a-z_]+)\b")
+_LEADING_KEY = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)?)")
 
 
 def one_per_key(problems: list[str]) -> list[str]:

@@ -20,6 +20,7 @@ from tap_quickbooks.companies import (
     migrate_from_partitions,
     migrate_to_partitions,
 )
+from tap_quickbooks.tap import one_per_key, settings_problems
 from tests.singer import run_tap, strip_tap_fields, tap_command
 from tests.test_tap_sync import latest_by_id, select, truth
 
@@ -329,3 +330,17 @@ def test_a_many_company_state_given_to_one_company_reads_its_partition() -> None
     migrate_from_partitions(state, "8")
     assert state["bookmarks"]["invoices"]["replication_key_value"] == "B"
     assert state["quickbooks_auth"]["refresh_token"] == "sealed-8"
+
+
+def test_every_company_problem_is_said_not_only_the_first() -> None:
+    bad = {
+        "client_id": "id",
+        "client_secret": "s",
+        "companies": [{"realm_id": "x1", "refresh_token": "t", "foo": 1}, {"realm_id": "2"}],
+    }
+    assert one_per_key(settings_problems(bad)) == [
+        "companies[1] has unknown key(s) foo: a company takes only realm_id, refresh_token, "
+        "start_date (the other settings are shared, at the top level).",
+        "companies[1].realm_id must be the company's numeric realmId.",
+        "companies[2].refresh_token is required (the company's own token).",
+    ]
