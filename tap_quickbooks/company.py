@@ -40,7 +40,6 @@ API_URLS = {
 }
 LOWEST_MINOR_VERSION = 75  # QBO serves anything lower as 75 since 2025-08-01
 AUTH_STATE_KEY = "quickbooks_auth"
-MAX_QUERY_RESULTS = query.MAX_RESULTS
 
 
 def number(config: t.Mapping[str, t.Any], key: str) -> float | None:
@@ -107,7 +106,7 @@ class Company:
     # the default then serves, the problem having been logged.
     @property
     def page_size(self) -> int:
-        return int(number(self.config, "page_size") or MAX_QUERY_RESULTS)
+        return int(number(self.config, "page_size") or query.MAX_RESULTS)
 
     @property
     def minor_version(self) -> int:

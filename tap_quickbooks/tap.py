@@ -44,6 +44,7 @@ from tap_quickbooks.company import (
     AUTH_STATE_KEY,
     LOWEST_MINOR_VERSION,
     Company,
+    number,
     page_estimate,
 )
 from tap_quickbooks.inputs import (
@@ -657,15 +658,15 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
             if problem:
                 problems.append(f"{key}: {problem}")
     # A value of the wrong type is the schema's problem (reported once, by it): skipped here.
-    size = _number(config, "page_size")
+    size = number(config, "page_size")
     if size is not None and not 1 <= size <= query.MAX_RESULTS:
         problems.append(f"page_size must be between 1 and {query.MAX_RESULTS}, not {size}.")
     for key in ("request_timeout", "connect_timeout", "max_retry_wait"):
-        if (seconds := _number(config, key)) is not None and seconds <= 0:
+        if (seconds := number(config, key)) is not None and seconds <= 0:
             problems.append(f"{key} must be a positive number of seconds.")
-    if (retries := _number(config, "max_retries")) is not None and retries < 0:
+    if (retries := number(config, "max_retries")) is not None and retries < 0:
         problems.append("max_retries must be 0 or more.")
-    if (rate := _number(config, "requests_per_minute")) is not None and not 1 <= rate <= 500:
+    if (rate := number(config, "requests_per_minute")) is not None and not 1 <= rate <= 500:
         problems.append("requests_per_minute must be between 1 and 500 (QBO's limit).")
     if start := config.get("start_date"):
         try:
@@ -693,13 +694,6 @@ def one_per_key(problems: list[str]) -> list[str]:
             seen.add(key)
             out.append(problem)
     return out
-
-
-def _number(config: t.Mapping[str, t.Any], key: str) -> float | None:
-    value = config.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return value
 
 
 def _url_problem(url: str) -> str | None:
