@@ -74,7 +74,9 @@ def settings() -> list[dict]:
 
 
 def group_validation() -> list[list[str]]:
-    return [list(config_schema().get("required", []))]
+    """One company (realm_id and its refresh_token), or many (`companies`)."""
+    required = list(config_schema().get("required", []))
+    return [[*required, "refresh_token", "realm_id"], [*required, "companies"]]
 
 
 def selection() -> list[str]:

@@ -10,7 +10,9 @@ token that came with it is used for anything.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import logging
 import os
@@ -92,15 +94,22 @@ def default_token_store(realm_id: str) -> Path:
 
 
 class TokenFile:
-    """A durable home for the newest refresh token of one company: written atomically, 0600.
+    """A durable home for the newest refresh token of a company: written atomically, 0600.
 
     Each write goes to a temporary ``.<name>.*`` beside the file, then replaces it; a process
     killed between the two leaves the newest token in the temporary, so reading looks there too.
+
+    One company's file holds ``{"refresh_token", "realm_id", "updated_at"}``. A file shared by
+    many companies (``keyed``, or one already in that shape) holds ``{"companies": {realm_id:
+    {"refresh_token", "updated_at"}}}``; every write takes a lock (``<name>.lock``), re-reads
+    the file and changes only its own company, so runs sharing the file never drop each
+    other's tokens.
     """
 
-    def __init__(self, path: str | Path, realm_id: str) -> None:
+    def __init__(self, path: str | Path, realm_id: str, *, keyed: bool = False) -> None:
         self.path = Path(path).expanduser()
         self.realm_id = realm_id
+        self.keyed = keyed
 
     def _copies(self) -> list[Path]:
         try:
@@ -114,10 +123,33 @@ class TokenFile:
         found = self.read_all()
         return found[0] if found else None
 
+    def _entry(self, data: object, copy: Path) -> dict | None:
+        """This company's entry of a file's content, in either shape."""
+        if not isinstance(data, dict):
+            return None
+        if isinstance(data.get("companies"), dict):
+            entry = data["companies"].get(self.realm_id)
+            return entry if isinstance(entry, dict) else None
+        realm = data.get("realm_id")
+        if data.get("refresh_token") and realm is not None and str(realm) != self.realm_id:
+            if not self.keyed:
+                logger.warning(
+                    "Token file %s holds a token of realm %s, not of this run's realm %s: not "
+                    "used. Give each company its own token_store_path, or list them all in "
+                    "`companies` (one token file then keeps every company's token).",
+                    copy,
+                    realm,
+                    self.realm_id,
+                )
+            return None
+        return data
+
     def read_all(self) -> list[RefreshTokenCandidate]:
         """Every token of this company in the file and leftover temporaries, newest first."""
         found: list[RefreshTokenCandidate] = []
         for copy in self._copies():
+            if copy.name.endswith(".lock"):
+                continue
             try:
                 data = json.loads(copy.read_text())
             except FileNotFoundError:
@@ -128,24 +160,15 @@ class TokenFile:
                         "Ignoring unreadable token file %s: %s", copy, type(exc).__name__
                     )
                 continue  # a temporary cut short by a kill
-            token = data.get("refresh_token") if isinstance(data, dict) else None
-            if not token or not isinstance(token, str):
+            entry = self._entry(data, copy)
+            token = entry.get("refresh_token") if entry else None
+            if not entry or not token or not isinstance(token, str):
                 continue
             errors.register_secret(token)
-            realm = data.get("realm_id")
-            if realm is not None and str(realm) != self.realm_id:
-                logger.warning(
-                    "Token file %s holds a token of realm %s, not of this run's realm %s: not "
-                    "used. Give each company its own token_store_path.",
-                    copy,
-                    realm,
-                    self.realm_id,
-                )
-                continue
-            if self.realm_id in (data.get("refused_by") or []):
+            if self.realm_id in (entry.get("refused_by") or []):
                 continue
             source = "token file" if copy == self.path else f"token file (leftover {copy.name})"
-            found.append(RefreshTokenCandidate(source, token, _parse_time(data.get("updated_at"))))
+            found.append(RefreshTokenCandidate(source, token, _parse_time(entry.get("updated_at"))))
         return newest_first(found)
 
     def problem(self) -> str | None:
@@ -168,17 +191,46 @@ class TokenFile:
             )
         return None
 
-    def write(self, token: str, realm_id: str | None = None, **extra: object) -> None:
+    @contextlib.contextmanager
+    def _locked(self) -> t.Iterator[dict | None]:
+        """The file's current content (None if absent or unreadable), under its lock."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        body = json.dumps(
-            {
-                "refresh_token": token,
-                "realm_id": self.realm_id if realm_id is None else realm_id,
-                "updated_at": _now_text(),
-                **extra,
-            },
-            indent=2,
-        )
+        lock = os.open(self.path.with_name(self.path.name + ".lock"), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # other runs sharing the file wait here
+            try:
+                data = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                data = None
+            yield data if isinstance(data, dict) else None
+        finally:
+            os.close(lock)  # releases the lock
+
+    def write(self, token: str, realm_id: str | None = None, **extra: object) -> None:
+        with self._locked() as current:
+            if self.keyed or (current is not None and "companies" in current):
+                entry = {"refresh_token": token, "updated_at": _now_text(), **extra}
+                body = self._merged(current or {}, entry)
+            else:
+                body = {
+                    "refresh_token": token,
+                    "realm_id": self.realm_id if realm_id is None else realm_id,
+                    "updated_at": _now_text(),
+                    **extra,
+                }
+            self._replace(json.dumps(body, indent=2))
+
+    def _merged(self, current: dict, entry: dict) -> dict:
+        """The keyed content with this company's entry put in; a one-company file's token
+        (another realm's) is kept under its realm."""
+        companies = dict(current.get("companies") or {})
+        if current.get("refresh_token") and current.get("realm_id"):
+            flat = {k: v for k, v in current.items() if k != "realm_id"}
+            companies.setdefault(str(current["realm_id"]), flat)
+        companies[self.realm_id] = entry
+        return {"companies": companies}
+
+    def _replace(self, body: str) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         try:
             os.fchmod(fd, 0o600)
@@ -198,9 +250,13 @@ class TokenFile:
             data = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return
-        if isinstance(data, dict) and data.get("refresh_token") == token:
-            refused = [*(data.get("refused_by") or []), self.realm_id]
-            self.write(token, realm_id=None, refused_by=refused)
+        entry = self._entry(data, self.path)
+        if entry is not None and entry.get("refresh_token") == token:
+            refused = [*(entry.get("refused_by") or []), self.realm_id]
+            if isinstance(data, dict) and "companies" in data:
+                self.write(token, refused_by=refused)
+            else:
+                self.write(token, realm_id=None, refused_by=refused)
 
 
 class TokenKeeper:
@@ -211,12 +267,15 @@ class TokenKeeper:
     tap, the ledger for the target), given here as ``{"refresh_token": sealed, "updated_at"}``.
     """
 
-    def __init__(self, config: t.Mapping[str, t.Any], realm_id: str) -> None:
+    def __init__(
+        self, config: t.Mapping[str, t.Any], realm_id: str, *, keyed: bool = False
+    ) -> None:
         self.realm_id = realm_id
         self._config_token = str(config["refresh_token"])
         self.sealer = TokenSealer(str(config["client_id"]), str(config["client_secret"]))
         path = config.get("token_store_path") or default_token_store(realm_id)
-        self.file = TokenFile(path, realm_id)
+        # One token_store_path shared by many companies keeps each under its realm_id.
+        self.file = TokenFile(path, realm_id, keyed=keyed and bool(config.get("token_store_path")))
 
     def candidates(self, sealed: t.Mapping[str, t.Any] | None) -> list[RefreshTokenCandidate]:
         """Every known token, newest first. Raises when a rotated token would have no home."""

@@ -240,7 +240,7 @@ def _batch_first_pages(
     response = caller.send("POST", "batch", json_body={"BatchItemRequest": items}, kind="batch")
     # Intuit meters each batch item as one call: the send counted the first.
     if len(items) > 1:
-        caller._tap.count_call("metered batch", len(items) - 1)
+        caller.company.count_call("metered batch", len(items) - 1)
     body = response.qbo_body
     pages = {}
     for item in body.get("BatchItemResponse") or []:
@@ -257,7 +257,7 @@ def _batch_first_pages(
         page = query_page(item["QueryResponse"], body.get("time"))
         pages[name] = (statements[name], page)
         rows, first, last = page_extent(entities[name], item["QueryResponse"])
-        if rows < caller._tap.page_size:
+        if rows < caller.company.page_size:
             plan.expected_pages[name] = 1
         elif first and last and last > first:  # more of the same density, up to now
             plan.expected_pages[name] = 1 + (now - last) / (last - first)

@@ -8,6 +8,7 @@ import datetime as dt
 import decimal
 import email.utils
 import json
+import logging
 import math
 import threading
 import time
@@ -43,7 +44,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_quickbooks.catalogue import Entity
-    from tap_quickbooks.tap import TapQuickBooks
+    from tap_quickbooks.company import Company
 
 try:
     from typing import override  # type: ignore[attr-defined]
@@ -82,22 +83,49 @@ class QuickBooksTransport(RESTStream[t.Any]):
     # Retries cover 401 (after a refresh), throttling and server faults.
     extra_retry_statuses = (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.UNAUTHORIZED)
 
+    company: Company  # handed down by the tap, which builds the stream for one company
+
+    @property
+    def company_state(self) -> dict:
+        """This stream's state for its company (a partition when the run has several)."""
+        return self.get_context_state(self.company.context)
+
+    @property
+    @override
+    def partitions(self) -> list[dict] | None:
+        # A stream is one company's: its one partition in a run of several, none otherwise
+        # (partitions another config left in state are not this company's to read).
+        return None if self.company.context is None else [dict(self.company.context)]
+
+    @property
+    @override
+    def logger(self) -> logging.Logger:
+        # In a run of several companies, each line names whose stream it is.
+        return self._company_logger
+
+    @cached_property
+    def _company_logger(self) -> logging.Logger:
+        stream_logger = super().logger
+        if self.company.context is None or stream_logger.parent is None:
+            return stream_logger
+        return stream_logger.parent.getChild(f"{self.company.realm_id}.{self.name}")
+
     @property
     @override
     def url_base(self) -> str:
-        return self._tap.api_url
+        return self.company.api_url
 
     @property
     @override
     def authenticator(self):
-        return self._tap.authenticator
+        return self.company.authenticator
 
     @property
     @override
     def requests_session(self) -> requests.Session:
         # One session for the run (its connections reused by every stream), whose answers
         # are read whole, within request_timeout and a size cap (wire.py).
-        return self._tap.http_session
+        return self.company.http_session
 
     @property
     @override
@@ -206,7 +234,7 @@ class QuickBooksTransport(RESTStream[t.Any]):
 
     @override
     def sync(self, context: Context | None = None) -> None:
-        run = self._tap.outcomes
+        run = self.company.outcomes
         run.begin(self)
         self._records_synced = 0
         if reason := self.known_unavailable():
@@ -224,11 +252,11 @@ class QuickBooksTransport(RESTStream[t.Any]):
                 self._records_synced += 1
                 yield record
         except outcomes.StreamUnavailable as exc:
-            self._tap.outcomes.unavailable(self, str(exc))
+            self.company.outcomes.unavailable(self, str(exc))
         except (FatalAPIError, RetriableAPIError) as exc:
             if outcomes.company_wide(exc):
                 raise
-            self._tap.outcomes.failed(self, exc)
+            self.company.outcomes.failed(self, exc)
 
     _records_synced = 0
 
@@ -242,8 +270,8 @@ class QuickBooksTransport(RESTStream[t.Any]):
     @override
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None):
         batch = prepared_request.path_url.split("?")[0].endswith("/batch")
-        with self._tap.limiter.slot(self.request_priority(), "batch" if batch else ""):
-            self._tap.count_call("requests")
+        with self.company.limiter.slot(self.request_priority(), "batch" if batch else ""):
+            self.company.count_call("requests")
             return super()._request(prepared_request, context)
 
     def request_priority(self) -> float:
@@ -264,13 +292,13 @@ class QuickBooksTransport(RESTStream[t.Any]):
         authentication, limits, retries and error handling."""
         request = self.build_prepared_request(
             method=method,
-            url=f"{self.url_base}/v3/company/{self._tap.realm_id}/{endpoint}",
-            params={**(params or {}), "minorversion": self._tap.minor_version},
+            url=f"{self.url_base}/v3/company/{self.company.realm_id}/{endpoint}",
+            params={**(params or {}), "minorversion": self.company.minor_version},
             headers=self.http_headers,
             json=json_body,
         )
         response = self.request_decorator(self._request)(request, None)
-        self._tap.count_call(f"metered {kind}")
+        self.company.count_call(f"metered {kind}")
         return response
 
     @override
@@ -310,7 +338,7 @@ class QuickBooksTransport(RESTStream[t.Any]):
             raise FatalAPIError(f"{msg} [intuit_tid={errors.intuit_tid(response)}]")
         response.qbo_body = body  # parsed once
         if isinstance(body, dict) and body.get("time"):
-            self._tap.note_server_time(body["time"])
+            self.company.note_server_time(body["time"])
 
     def read_body(self, response: requests.Response) -> t.Any:
         """The response's JSON, parsed (money as Decimal); ValueError if it is not JSON."""
@@ -319,7 +347,7 @@ class QuickBooksTransport(RESTStream[t.Any]):
     @override
     def log_sync_costs(self) -> None:
         super().log_sync_costs()
-        self._tap.stream_costs_logged(self._sync_costs)
+        self.company.stream_costs_logged(self._sync_costs)
 
     @override
     def backoff_max_tries(self) -> int:
@@ -345,14 +373,14 @@ class QuickBooksTransport(RESTStream[t.Any]):
     @override
     def backoff_jitter(self, value: float) -> float:
         # Up to a quarter more, so that parallel runs do not retry in lockstep.
-        return value + value * 0.25 * self._tap.jitter.random()
+        return value + value * 0.25 * self.company.jitter.random()
 
     @override
     def backoff_handler(self, details: dict) -> None:
         exc = details.get("exception")
         response = getattr(exc, "response", None)
         reason = errors.describe(response) if response is not None else type(exc).__name__
-        self._tap.count_call("retries")
+        self.company.count_call("retries")
         self.logger.warning(
             "%s: retry %d/%d in %.1fs after %s",
             self.name,
@@ -370,19 +398,20 @@ class QuickBooksStream(QuickBooksTransport):
     # A STATE message per page at most: a killed run resumes at most one page back.
     STATE_MSG_FREQUENCY = 1000
 
-    def __init__(self, tap: TapQuickBooks, entity: Entity) -> None:
+    def __init__(self, tap: t.Any, entity: Entity, company: Company) -> None:
         self.entity = entity
+        self.company = company
         # Set by each page chain in its own thread (a stream may have several).
         self.chain_priority = threading.local()
         super().__init__(tap=tap, name=entity.stream, schema=record_schema(entity))
         self.primary_keys = ("realm_id", *entity.key)
         if entity.incremental:
             self.replication_key = "LastUpdatedTime"
-        self.STATE_MSG_FREQUENCY = tap.page_size
+        self.STATE_MSG_FREQUENCY = company.page_size
 
     @override
     def known_unavailable(self) -> str | None:
-        return self._tap.run_plan.unavailable.get(self.name)
+        return self.company.run_plan.unavailable.get(self.name)
 
     def apply_catalog(self, catalog: t.Any) -> None:
         super().apply_catalog(catalog)
@@ -421,7 +450,7 @@ class QuickBooksStream(QuickBooksTransport):
 
     @override
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None):
-        if page := self._tap.take_first_page(self.name, prepared_request):
+        if page := self.company.take_first_page(self.name, prepared_request):
             self.validate_response(page)
             return page  # already fetched in the run's one batch call
         return super()._request(prepared_request, context)
@@ -435,7 +464,7 @@ class QuickBooksStream(QuickBooksTransport):
     @property
     @override
     def path(self) -> str:  # type: ignore[override]
-        return f"/v3/company/{self._tap.realm_id}/query"
+        return f"/v3/company/{self.company.realm_id}/query"
 
     @property
     @override
@@ -459,7 +488,7 @@ class QuickBooksStream(QuickBooksTransport):
 
     def bookmark_time(self) -> dt.datetime | None:
         """The stream's bookmark in state, if it has one."""
-        value = self.stream_state.get("replication_key_value") if self.entity.incremental else None
+        value = self.company_state.get("replication_key_value") if self.entity.incremental else None
         return query.parse_instant(str(value)) if value else None
 
     def changes_since(self) -> dt.datetime | None:
@@ -468,7 +497,7 @@ class QuickBooksStream(QuickBooksTransport):
         months old while its last sync was yesterday; CDC reaches back 30 days from the latter.
         """
         times = [self.bookmark_time()]
-        if synced := self.stream_state.get(SYNCED_AT):
+        if synced := self.company_state.get(SYNCED_AT):
             times.append(query.parse_instant(str(synced)))
         known = [t for t in times if t is not None]
         return max(known) if known and self.bookmark_time() is not None else None
@@ -480,14 +509,14 @@ class QuickBooksStream(QuickBooksTransport):
         starts, when the SDK has not yet worked out starting values) agrees with the paginator.
         """
         starts = [self.bookmark_time()]
-        if start_date := self.config.get("start_date"):
+        if start_date := self.company.config.get("start_date"):
             starts.append(query.parse_instant(str(start_date)))
         known = [s for s in starts if s is not None]
         return max(known) if known else None
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        plan = self._tap.run_plan
+        plan = self.company.run_plan
         changes = plan.changes.get(self.entity.name)
         if changes is not None and (problem := self.changes_problem(changes.rows)):
             self.logger.warning(
@@ -509,7 +538,7 @@ class QuickBooksStream(QuickBooksTransport):
         # Reached only when every record was passed on: the stream is complete up to the
         # moment (by QBO's clock) this run began reading.
         if self.entity.incremental:
-            self.stream_state[SYNCED_AT] = query.utc_text(self.synced_up_to(changes is not None))
+            self.company_state[SYNCED_AT] = query.utc_text(self.synced_up_to(changes is not None))
             self.state_manager.is_flushed = False  # the SDK marks state dirty only per record
 
     def synced_up_to(self, from_cdc: bool) -> dt.datetime:
@@ -517,10 +546,10 @@ class QuickBooksStream(QuickBooksTransport):
         nothing at all changed in the company. That answer cannot be told from one lost on the
         way, so it moves synced_at at most to QUIET_CDC_TRUST before the run's start: the
         next runs ask again, from there, for what a single empty answer may have hidden."""
-        started = self._tap.run_plan.started_at
-        if not (from_cdc and self._tap.run_plan.cdc_silent):
+        started = self.company.run_plan.started_at
+        if not (from_cdc and self.company.run_plan.cdc_silent):
             return started
-        known = self.stream_state.get(SYNCED_AT)
+        known = self.company_state.get(SYNCED_AT)
         previous = query.parse_instant(str(known)) if known else None
         trusted = started - QUIET_CDC_TRUST
         return min(started, max(previous, trusted) if previous else trusted)
@@ -539,7 +568,7 @@ class QuickBooksStream(QuickBooksTransport):
     @override
     def request_records(self, context: Context | None) -> t.Iterable[dict]:
         """The SDK's page loop, with the pages fetched ahead by a :class:`PageChain`."""
-        chains = self._tap.page_chains(self, context)
+        chains = self.company.page_chains(self, context)
         try:
             with self.get_http_request_counter() as request_counter:
                 request_counter.with_context(context)
@@ -547,9 +576,9 @@ class QuickBooksStream(QuickBooksTransport):
                     for page in chain.pages():
                         request_counter.increment()
                         self.update_sync_costs(page.request, page.response, context)
-                        plan = vars(self._tap).get("run_plan")  # not made here: it calls QBO
+                        plan = self.company.plan_made  # not made here: it calls QBO
                         expected = plan.expected_pages.get(self.name) if plan else None
-                        self._tap.progress.page(self.name, len(page.rows or ()), expected)
+                        self.company.progress.page(self.name, len(page.rows or ()), expected)
                         yield from page.rows
         finally:
             # A consumer that stops early (a dry run's record limit, an error) leaves at most
@@ -564,15 +593,16 @@ class QuickBooksStream(QuickBooksTransport):
             # Reading from the bookmark, the first page holds at least the bookmarked row.
             expect = bookmark is not None and start == bookmark
             never = bookmark is None and SYNCED_AT not in self.stream_state
-            return KeysetPaginator(start, self._tap.page_size, expect_rows=expect, first_read=never)
+            size = self.company.page_size
+            return KeysetPaginator(start, size, expect_rows=expect, first_read=never)
         if self.entity.singleton:
             return SinglePagePaginator()
-        return _FullPagePaginator(start_value=1, page_size=self._tap.page_size)
+        return _FullPagePaginator(start_value=1, page_size=self.company.page_size)
 
     def statement(self, token: t.Any) -> query.Select:
         """The query for one page."""
         active = (query.ALL_ACTIVE_STATES,) if self.entity.name_list else ()
-        size = self._tap.page_size
+        size = self.company.page_size
         if not self.entity.incremental:
             if self.entity.singleton:  # one row; QBO does not even page Preferences
                 return query.Select(self.entity.name)
@@ -603,7 +633,7 @@ class QuickBooksStream(QuickBooksTransport):
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict:
         return {
             "query": str(self.statement(next_page_token)),
-            "minorversion": self._tap.minor_version,
+            "minorversion": self.company.minor_version,
         }
 
     # -- what came back --------------------------------------------------------------------
@@ -668,7 +698,7 @@ class QuickBooksStream(QuickBooksTransport):
                 if remaining == 0:  # the rows read there were deleted since: a true end
                     break
             if attempt < DOUBT_TRIES:
-                self._tap.count_call("metered query asked again")
+                self.company.count_call("metered query asked again")
                 self.logger.warning(
                     "%s: QBO's answer cannot be right (%s) [%s]; asking again.",
                     self.name,
@@ -707,7 +737,7 @@ class QuickBooksStream(QuickBooksTransport):
         after it that were stamped before the run began (see KeysetPaginator.unproven_end)."""
         if not isinstance(paginator, KeysetPaginator):
             return None
-        plan = vars(self._tap).get("run_plan")  # made before any page chain starts
+        plan = self.company.plan_made  # made before any page chain starts
         started = plan.started_at if plan else dt.datetime.now(dt.UTC) - FUTURE_ALLOWANCE
         end = paginator.unproven_end(rows, started)
         if end is None:
@@ -787,7 +817,7 @@ class QuickBooksStream(QuickBooksTransport):
         else:
             time = record_time(row)
             time_text = query.utc_text(time) if time else None
-        added = {"realm_id": self._tap.realm_id, "LastUpdatedTime": time_text}
+        added = {"realm_id": self.company.realm_id, "LastUpdatedTime": time_text}
         if row.get("status") == "Deleted":
             added["_sdc_deleted_at"] = time_text
         return RawRecord(row, added) if raw else {**row, **added}

@@ -14,7 +14,6 @@ import copy
 import datetime as dt
 import json
 import logging
-import sys
 import typing as t
 from dataclasses import dataclass
 
@@ -27,12 +26,13 @@ from tap_quickbooks import errors
 if t.TYPE_CHECKING:
     import requests
 
-    from tap_quickbooks.tap import TapQuickBooks
+    from tap_quickbooks.company import Company
 
 logger = logging.getLogger("tap_quickbooks.outcomes")
 
 SYNC_STATUS = "sync_status"
 OK, UNAVAILABLE, FAILED = "ok", "unavailable", "failed"
+NOT_AUTHORIZED = "not_authorized"  # the company's refresh token was refused: nothing read
 MAX_ERROR = 1000
 # QBO's codes for "this company cannot have that" (see module doc).
 UNAVAILABLE_CODES = {"4001", "5020", "120"}
@@ -116,13 +116,13 @@ class Outcome:
 class RunOutcomes:
     """Every stream's outcome in this run, in the order they were synced."""
 
-    def __init__(self, tap: TapQuickBooks) -> None:
-        self.tap = tap
+    def __init__(self, log: logging.Logger) -> None:
+        self.logger = log
         self.by_stream: dict[str, Outcome] = {}
         self._snapshots: dict[str, dict] = {}
 
     def begin(self, stream: Stream) -> Outcome:
-        self._snapshots[stream.name] = copy.deepcopy(dict(stream.stream_state))
+        self._snapshots[stream.name] = copy.deepcopy(dict(stream.company_state))
         outcome = Outcome(stream.name, now_text())
         self.by_stream[stream.name] = outcome
         return outcome
@@ -131,7 +131,7 @@ class RunOutcomes:
         """Skip the stream this run; its state goes back to what it was."""
         outcome = self.by_stream[stream.name]
         outcome.status, outcome.error, outcome.records = UNAVAILABLE, _short(reason), 0
-        state = stream.stream_state
+        state = stream.company_state
         state.clear()
         state.update(self._snapshots.get(stream.name, {}))
         stream.logger.warning(
@@ -158,27 +158,46 @@ class RunOutcomes:
         if outcome.status != UNAVAILABLE:
             outcome.records = records
         outcome.metered_calls = sum((getattr(stream, "_sync_costs", None) or {}).values())
-        value = stream.stream_state.get("replication_key_value")
+        value = stream.company_state.get("replication_key_value")
         outcome.bookmark = str(value) if value is not None else None
 
-    def failures(self) -> list[Outcome]:
-        return [o for o in self.by_stream.values() if o.status == FAILED]
+    def not_authorized(self, streams: t.Iterable[Stream], reason: str) -> None:
+        """The company's token was refused: none of its streams was read this run."""
+        for stream in streams:
+            if stream.name not in self.by_stream:
+                self.by_stream[stream.name] = Outcome(stream.name, now_text())
+            outcome = self.by_stream[stream.name]
+            outcome.status, outcome.error, outcome.records = NOT_AUTHORIZED, _short(reason), 0
+            outcome.finished_at = outcome.finished_at or now_text()
 
-    def finish_run(self) -> None:
-        """Exit non-zero, naming each failed stream, if any failed."""
-        failed = self.failures()
-        if not failed:
-            return
+    def failed_all(self, streams: t.Iterable[Stream], reason: str) -> None:
+        """The whole company stopped: its streams not yet finished failed this run."""
+        for stream in streams:
+            if stream.name not in self.by_stream:
+                self.by_stream[stream.name] = Outcome(stream.name, now_text())
+            outcome = self.by_stream[stream.name]
+            outcome.status, outcome.error = FAILED, _short(reason)
+            outcome.finished_at = outcome.finished_at or now_text()
+
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.by_stream.values() if o.status in {FAILED, NOT_AUTHORIZED}]
+
+    def report_failures(self, realm: str | None = None) -> list[Outcome]:
+        """Log each failed stream (of ``realm``, in a run of several); return them."""
+        failed = [o for o in self.by_stream.values() if o.status == FAILED]
+        of = f" of realm {realm}" if realm else ""
         for outcome in failed:
-            self.tap.logger.error("Stream %s failed: %s", outcome.stream, outcome.error)
-        self.tap.logger.error(
-            "%d stream(s) failed (%s); every other stream was synced and its STATE written. "
-            "Hand the last STATE to the next run: the failed streams resume from theirs.",
-            len(failed),
-            ", ".join(o.stream for o in failed),
-        )
-        self.tap.message_writer.flush()
-        sys.exit(1)
+            self.logger.error("Stream %s%s failed: %s", outcome.stream, of, outcome.error)
+        if failed:
+            self.logger.error(
+                "%d stream(s)%s failed (%s); every other stream was synced and its STATE "
+                "written. Hand the last STATE to the next run: the failed streams resume "
+                "from theirs.",
+                len(failed),
+                of,
+                ", ".join(o.stream for o in failed),
+            )
+        return failed
 
 
 def _short(text: str) -> str:
@@ -194,7 +213,9 @@ class SyncStatusStream(Stream):
     schema = th.PropertiesList(
         th.Property("realm_id", th.StringType, required=True),
         th.Property("stream", th.StringType, required=True),
-        th.Property("status", th.StringType, allowed_values=[OK, UNAVAILABLE, FAILED]),
+        th.Property(
+            "status", th.StringType, allowed_values=[OK, UNAVAILABLE, FAILED, NOT_AUTHORIZED]
+        ),
         th.Property("started_at", th.DateTimeType),
         th.Property("finished_at", th.DateTimeType),
         th.Property("records", th.IntegerType),
@@ -204,16 +225,31 @@ class SyncStatusStream(Stream):
         th.Property("consecutive_failures", th.IntegerType),
     ).to_dict()
 
+    def __init__(self, tap: t.Any, companies: list[Company]) -> None:
+        self.companies = companies  # every company of the run, each reported on
+        super().__init__(tap)
+
+    @property
+    def partitions(self) -> list[dict] | None:
+        # One sync for all companies: their counters are partitions, read in get_records.
+        return None
+
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        tap: TapQuickBooks = self._tap
-        kept = dict(self.stream_state.get("consecutive_failures") or {})
-        for outcome in tap.outcomes.by_stream.values():
+        for company in self.companies:
+            yield from self.company_records(company)
+
+    def company_records(self, company: Company) -> t.Iterator[dict]:
+        # Counters are kept per company (in its state partition, when the run has several).
+        state = self.get_context_state(company.context)
+        kept = dict(state.get("consecutive_failures") or {})
+        for outcome in company.outcomes.by_stream.values():
             if outcome.stream == self.name:
                 continue
-            failures = kept.get(outcome.stream, 0) + 1 if outcome.status == FAILED else 0
+            failed = outcome.status in {FAILED, NOT_AUTHORIZED}
+            failures = kept.get(outcome.stream, 0) + 1 if failed else 0
             kept[outcome.stream] = failures
             yield {
-                "realm_id": tap.realm_id,
+                "realm_id": company.realm_id,
                 "stream": outcome.stream,
                 "status": outcome.status,
                 "started_at": outcome.started_at,
@@ -224,9 +260,10 @@ class SyncStatusStream(Stream):
                 "error": outcome.error,
                 "consecutive_failures": failures,
             }
-        self.stream_state["consecutive_failures"] = kept
+        state["consecutive_failures"] = kept
         self.state_manager.is_flushed = False  # the SDK flags a change only on a record
 
     def log_sync_costs(self) -> None:
         super().log_sync_costs()
-        self._tap.stream_costs_logged({})
+        for company in self.companies:
+            company.stream_costs_logged({})

@@ -32,7 +32,7 @@ if t.TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context
 
-    from tap_quickbooks.tap import TapQuickBooks
+    from tap_quickbooks.company import Company
 
 try:
     from typing import override  # type: ignore[attr-defined]
@@ -774,7 +774,10 @@ class ReportStream(QuickBooksTransport):
     # Every period and method is a metered call: reports are chosen, not extracted by default.
     selected_by_default = False
 
-    def __init__(self, tap: TapQuickBooks, report: Report, settings: ReportSettings) -> None:
+    def __init__(
+        self, tap: t.Any, report: Report, settings: ReportSettings, company: Company
+    ) -> None:
+        self.company = company
         self.report = report
         self.settings = settings
         self.reader = Reader(report)
@@ -784,13 +787,13 @@ class ReportStream(QuickBooksTransport):
     @property
     @override
     def path(self) -> str:  # type: ignore[override]
-        return f"/v3/company/{self._tap.realm_id}/reports/{self.report.name}"
+        return f"/v3/company/{self.company.realm_id}/reports/{self.report.name}"
 
     # -- what to read ----------------------------------------------------------------------
 
     def bookmark(self) -> dt.date | None:
         """The period start of the last period read, from state (whatever its text form)."""
-        state = self.stream_state
+        state = self.company_state
         value = state.get("replication_key_value")
         if not value or state.get("replication_key") != self.replication_key:
             return None
@@ -814,7 +817,7 @@ class ReportStream(QuickBooksTransport):
             params = {"start_date": window.start.isoformat(), "end_date": window.end.isoformat()}
         if method:
             params["accounting_method"] = method
-        params["minorversion"] = self._tap.minor_version
+        params["minorversion"] = self.company.minor_version
         return params
 
     @override
@@ -837,7 +840,7 @@ class ReportStream(QuickBooksTransport):
                 basis = method or (answer.get("Header") or {}).get("ReportBasis") or DEFAULT_BASIS
                 for record in self.reader.records(answer):
                     yield {
-                        "realm_id": self._tap.realm_id,
+                        "realm_id": self.company.realm_id,
                         "report": self.report.name,
                         "accounting_method": basis,
                         "period_start": period.start.isoformat(),
@@ -849,7 +852,7 @@ class ReportStream(QuickBooksTransport):
     def checkpoint(self, period: Period) -> None:
         """Bookmark a finished period, empty ones too, in a STATE message: a killed run
         resumes there, and a quiet company does not re-read ever more empty periods."""
-        state = self.stream_state
+        state = self.company_state
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = period.start.isoformat()
         self.state_manager.is_flushed = False  # the SDK flags a change only on a record
@@ -940,13 +943,13 @@ class ReportStream(QuickBooksTransport):
         return {"report": 1}
 
 
-def report_streams(tap: TapQuickBooks) -> list[ReportStream]:
-    """The report streams of the tap."""
+def report_streams(tap: t.Any, company: Company) -> list[ReportStream]:
+    """The report streams of one company."""
     today = dt.datetime.now(dt.UTC).date()
     try:
-        settings = ReportSettings.from_config(tap.config, today)
+        settings = ReportSettings.from_config(company.config, today)
     except ConfigValidationError:
         # Only where config is not validated (discovery, which has logged the problems):
         # the streams' catalog does not depend on these settings.
         settings = ReportSettings.from_config({}, today)
-    return [ReportStream(tap, report, settings) for report in REPORTS]
+    return [ReportStream(tap, report, settings, company) for report in REPORTS]

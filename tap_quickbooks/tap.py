@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import datetime as dt
 import ipaddress
 import logging
-import math
-import random
 import re
 import sys
-import threading
-import time
 import typing as t
 from functools import cached_property
-from urllib.parse import parse_qs, urlparse
 
 import click
 import requests
@@ -33,18 +26,27 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from tap_quickbooks import errors, query, stopping, throttle, wire
-from tap_quickbooks.auth import (
-    PRODUCTION_TOKEN_URL,
-    REALM_HINT,
-    QuickBooksAuthenticator,
-    QuickBooksAuthError,
-    TokenKeeper,
-)
+from tap_quickbooks import errors, query, stopping
+from tap_quickbooks.auth import REALM_HINT, QuickBooksAuthError
 from tap_quickbooks.catalog import catalog_text, discovered, inline_definitions
 from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
-from tap_quickbooks.changes import FROM_BATCH_HEADER, SYNCED_AT, RunPlan, plan_run
+from tap_quickbooks.changes import SYNCED_AT
 from tap_quickbooks.client import QuickBooksStream
+from tap_quickbooks.companies import (
+    companies_problems,
+    company_configs,
+    migrate_from_partitions,
+    migrate_to_partitions,
+    sync_companies,
+)
+from tap_quickbooks.company import (
+    API_URLS,
+    AUTH_STATE_KEY,
+    LOWEST_MINOR_VERSION,
+    Company,
+    number,
+    page_estimate,
+)
 from tap_quickbooks.inputs import (
     InputError,
     StateFile,
@@ -52,11 +54,10 @@ from tap_quickbooks.inputs import (
     did_you_mean,
     unknown_bookmarks,
 )
-from tap_quickbooks.outcomes import SYNC_STATUS, RunOutcomes, SyncStatusStream
+from tap_quickbooks.outcomes import SYNC_STATUS, SyncStatusStream
 from tap_quickbooks.output import BlockWriter
-from tap_quickbooks.paging import FUTURE_ALLOWANCE, KeysetPaginator
-from tap_quickbooks.progress import Progress
-from tap_quickbooks.readahead import PageChain, keep_memory_flat, slice_bounds
+from tap_quickbooks.paging import FUTURE_ALLOWANCE
+from tap_quickbooks.readahead import keep_memory_flat
 from tap_quickbooks.reports import REPORT_SETTINGS, report_settings_problems, report_streams
 
 try:
@@ -64,11 +65,7 @@ try:
 except ImportError:  # Python 3.11
     from typing_extensions import override
 
-API_URLS = {
-    "production": "https://quickbooks.api.intuit.com",
-    "sandbox": "https://sandbox-quickbooks.api.intuit.com",
-}
-AUTH_STATE_KEY = "quickbooks_auth"
+__all__ = ["API_URLS", "LOWEST_MINOR_VERSION", "TapQuickBooks", "page_estimate"]
 # Every log record of the process is redacted (QBO's 401 echoes the token it refused).
 errors.install_log_redaction()
 
@@ -87,9 +84,6 @@ class _SealingStateWriter(StateWriter):
     def write_state(self, state: dict) -> None:
         self._tap.seal_rotated_token(state)
         super().write_state(state)
-
-
-LOWEST_MINOR_VERSION = 75  # QBO serves anything lower as 75 since 2025-08-01
 
 
 class TapQuickBooks(Tap):
@@ -129,7 +123,6 @@ class TapQuickBooks(Tap):
         th.Property(
             "refresh_token",
             th.StringType(nullable=False),
-            required=True,
             secret=True,
             title="Refresh token",
             description=(
@@ -141,9 +134,23 @@ class TapQuickBooks(Tap):
         th.Property(
             "realm_id",
             th.StringType(nullable=False),
-            required=True,
             title="Realm ID",
-            description="The QuickBooks company ID (realmId).",
+            description="The QuickBooks company ID (realmId). Required unless `companies` "
+            "lists the companies.",
+        ),
+        th.Property(
+            "companies",
+            th.ArrayType(
+                th.ObjectType(
+                    th.Property("realm_id", th.StringType),
+                    th.Property("refresh_token", th.StringType, secret=True),
+                    th.Property("start_date", th.DateTimeType),
+                    additional_properties=True,  # unknown keys: said by companies_problems
+                )
+            ),
+            description="Many companies in one run: a list of {realm_id, refresh_token, "
+            "start_date (optional)}. The other settings are shared; each company keeps its "
+            "own bookmarks (state partitions), tokens and rate limits.",
         ),
         th.Property(
             "start_date",
@@ -188,8 +195,9 @@ class TapQuickBooks(Tap):
             description="File in which every rotated refresh token is saved (atomically, mode "
             "0600) before it is used, so that no command (--test, meltano invoke, a run whose "
             "state is lost) strands the next one. Default: "
-            "$XDG_STATE_HOME/tap-quickbooks/<realm_id>.json (~/.local/state/...). One file "
-            "per company; it must be writable (checked before any token refresh).",
+            "$XDG_STATE_HOME/tap-quickbooks/<realm_id>.json (~/.local/state/...), one file "
+            "per company. With `companies`, this one file keeps every company's token, by "
+            "realm_id. It must be writable (checked before any token refresh).",
         ),
         th.Property(
             "request_timeout",
@@ -260,6 +268,9 @@ class TapQuickBooks(Tap):
         for name, value in self.config.items():
             if errors.is_secret_setting(name, self.config_jsonschema):
                 errors.register_secret(value)
+        for entry in self.config.get("companies") or []:  # each company's own token
+            if isinstance(entry, dict) and isinstance(entry.get("refresh_token"), str):
+                errors.register_secret(entry["refresh_token"])
         try:  # the schema's own problems, without the SDK's bare summary line
             problems = super()._validate_config(raise_errors=True)
         except ConfigValidationError as exc:
@@ -287,29 +298,6 @@ class TapQuickBooks(Tap):
         """Config messages without the values of secret settings (call on any such message)."""
         return errors.hide_secret_values(messages, self.config, self.config_jsonschema)
 
-    @cached_property  # read for every record; the config does not change during a run
-    def realm_id(self) -> str:
-        return str(self.config["realm_id"])
-
-    @property
-    def api_url(self) -> str:
-        url = self.config.get("api_url") or API_URLS[self.config.get("environment", "production")]
-        return url.rstrip("/")
-
-    @property
-    def token_url(self) -> str:
-        return self.config.get("token_url") or PRODUCTION_TOKEN_URL
-
-    # A value of the wrong type reaches these only in discovery (a sync validates first):
-    # the default then serves, the problem having been logged.
-    @property
-    def page_size(self) -> int:
-        return int(_number(self.config, "page_size") or query.MAX_RESULTS)
-
-    @property
-    def minor_version(self) -> int:
-        return max(LOWEST_MINOR_VERSION, int(_number(self.config, "minor_version") or 0))
-
     # -- streams, and what they share ---------------------------------------------------------
 
     @property
@@ -318,228 +306,127 @@ class TapQuickBooks(Tap):
         # small enough for Meltano (catalog.py)
         return catalog_text(discovered(self.streams.values()))
 
-    def discover_streams(self) -> list:
-        entities = [QuickBooksStream(self, entity) for entity in ENTITIES]
-        return [*entities, *report_streams(self), SyncStatusStream(self)]
-
     @cached_property
-    def outcomes(self) -> RunOutcomes:
-        """How each stream of this run ended (read by the sync_status stream, last)."""
-        return RunOutcomes(self)
-
-    @cached_property
-    def http_session(self) -> requests.Session:
-        """The run's one HTTP session (see wire.py), shared by every stream."""
-        return wire.session()
-
-    @cached_property
-    def limiter(self) -> throttle.RequestLimiter | throttle.SharedLimiter:
-        return throttle.limiter(self.config, self.realm_id)
-
-    @cached_property
-    def run_plan(self) -> RunPlan:
-        """CDC and batch answers, fetched once before the first stream reads anything."""
-        streams = [s for s in self.streams.values() if isinstance(s, QuickBooksStream)]
-        local_now = dt.datetime.now(dt.UTC)
-        plan = plan_run(streams, local_now)
-        # Streams are complete up to when this run began reading, by QBO's clock if it told us
-        # (a few minutes earlier, for clocks that disagree within QBO). Whichever clock is
-        # behind wins: an answer's time ahead of this machine (a QBO clock gone wrong, or a
-        # time changed on the way) would mark changes not yet read as read.
-        server = self.server_time
-        if server is not None and server > local_now + FUTURE_ALLOWANCE:
-            self.logger.warning(
-                "QBO's answer reads %s, later than this machine's clock (%s): the run counts "
-                "by this machine's clock instead. If this machine's clock is behind, fix it.",
-                query.utc_text(server),
-                query.utc_text(local_now),
+    def companies(self) -> list[Company]:
+        """The run's companies: one for a single-company config, one per `companies` entry."""
+        return [
+            Company(
+                config,
+                context=context,
+                logger=self.logger,
+                state=lambda: self.state,
+                write_state=lambda: self.state_writer.write_state(self.state),
+                token_store_failed=type(self).token_store_failed,
             )
-        plan.started_at = min(server or local_now, local_now) - dt.timedelta(minutes=5)
-        return plan
+            for config, context in company_configs(self.config)
+        ]
 
-    server_time: dt.datetime | None = None
+    @property
+    def company(self) -> Company:
+        """The first company (the only one of a single-company config)."""
+        return self.companies[0]
 
-    def note_server_time(self, text: str) -> None:
-        """Keep the first time QBO reported, so the run can bookmark by QBO's clock."""
-        if self.server_time is None:
-            with contextlib.suppress(ValueError, TypeError):
-                self.server_time = query.parse_instant(text)
+    def company_streams(self, company: Company) -> list:
+        """Every entity and report stream of one company, bound to it."""
+        entities = [QuickBooksStream(self, entity, company) for entity in ENTITIES]
+        company.streams = entities
+        company.all_streams = [*entities, *report_streams(self, company)]
+        return company.all_streams
 
-    def take_first_page(self, stream: str, request: requests.PreparedRequest) -> t.Any:
-        """The batch-fetched first page of a stream, as a response, if this is its request."""
-        if "run_plan" not in vars(self):  # the plan's own calls are being made
-            return None
-        prefetched = self.run_plan.first_pages.get(stream)
-        if not prefetched:
-            return None
-        sent = parse_qs(urlparse(request.url or "").query).get("query", [None])[0]
-        if sent != prefetched[0]:
-            return None
-        del self.run_plan.first_pages[stream]
-        response = requests.Response()
-        response.status_code = 200
-        response._content = prefetched[1]  # read by the stream as any page of its own
-        response.headers["Content-Type"] = "application/json"
-        response.headers[FROM_BATCH_HEADER] = "1"  # already counted as part of the batch call
-        response.request = request
-        response.url = request.url or ""
-        return response
+    def discover_streams(self) -> list:
+        # The catalog's streams are the first company's; the others' are built for the sync.
+        return [*self.company_streams(self.company), SyncStatusStream(self, self.companies)]
+
+    @cached_property
+    def _other_streams(self) -> dict[str, list]:
+        """The streams of every company but the first, by realm, with the catalog applied."""
+        built = {}
+        for company in self.companies[1:]:
+            streams = self.company_streams(company)
+            if self.input_catalog is not None:
+                for stream in streams:
+                    stream.apply_catalog(self.input_catalog)
+            built[company.realm_id] = streams
+        return built
+
+    def streams_of(self, company: Company) -> list:
+        if company is self.company:
+            return self.company.all_streams
+        return self._other_streams[company.realm_id]
+
+    def seal_rotated_token(self, state: dict) -> None:
+        """Put every company's token rotated since the last STATE message into ``state``."""
+        for company in self.companies:
+            company.seal_rotated_token(state)
 
     @override
     def sync_all(self) -> None:
-        self.reads_ahead = True  # a whole run: every stream's pages are fetched from the start
         try:
-            # Streams are written shortest first (the order of Singer streams is free), and
-            # their requests are served in that order: each stream's pages are then mostly
-            # in by the time the writing reaches it, and the longest ones (cut into slices
-            # read at once, see readahead.py) end about when the writing does.
-            expected = self.run_plan.expected_pages
-            # sync_status comes last: it reports how every other stream went.
-            order = sorted(
-                self.streams.values(),
-                key=lambda s: (s.name == SYNC_STATUS, expected.get(s.name, 0)),
-            )
-            self.streams.clear()
-            self.streams.update((s.name, s) for s in order)
-            super().sync_all()
-            self.outcomes.finish_run()  # exits non-zero if a stream failed
+            if self.company.context is None:
+                self._sync_one_company()
+            else:
+                sync_companies(self)
+            self._finish_run()  # exits non-zero if a stream or a company failed
         except stopping.Stopped:
             # Every line so far is whole, and the state covers exactly the records among them
             # (the SDK moves a bookmark only after its record's line): the run ends on it.
-            self.stop_chains()
+            for company in self.companies:
+                company.stop_chains()
             self.state_writer.write_state(self.state)
             raise
         finally:
             with stopping.whole_lines:  # a signal now waits until the last lines are out
                 # No page chain outlives the run: a thread still at work when the interpreter
                 # shuts down is one more way to crash there.
-                self.stop_chains(wait=1.0)
+                for company in self.companies:
+                    company.stop_chains(wait=1.0)
                 # A refresh token rotated since the last STATE goes out in a final one.
-                if self._pending_token is not None or self._forgotten is not None:
+                if any(company.token_unsealed() for company in self.companies):
                     self.state_writer.write_state(self.state)
                 # Lines since the last STATE, and the final STATE if the SDK wrote none after.
                 self.message_writer.flush()
 
-    def stop_chains(self, wait: float = 0.0) -> None:
-        """Stop every page chain of the run; wait up to ``wait`` seconds in all for their
-        threads (one inside a request ends with it, within request_timeout)."""
-        for chain in self._started_chains:
-            chain.stop()
-        deadline = time.monotonic() + wait
-        for chain in self._started_chains:
-            chain.join(max(0.0, deadline - time.monotonic()))
-
-    reads_ahead = False
-    _chains: dict[str, list[PageChain]] | None = None
-
-    @cached_property
-    def _started_chains(self) -> list[PageChain]:
-        return []
-
-    def _chain(self, chain: PageChain) -> PageChain:
-        self._started_chains.append(chain)
-        return chain.start()
-
-    def page_chains(self, stream: QuickBooksStream, context: dict | None) -> list[PageChain]:
-        """The stream's page chains, oldest slice of history first. The first stream to ask,
-        in a whole run, starts every selected stream's chains (the run plan is made by then:
-        CDC-served streams need none)."""
-        if self.reads_ahead and self._chains is None:
-            self._chains = self._start_chains()
-        chains = (self._chains or {}).pop(stream.name, None)
-        if chains is not None and context is None:
-            return chains
-        for chain in chains or []:
-            chain.stop()
-        return [self._chain(PageChain(stream, context, stream.get_new_paginator(), spool=False))]
-
-    def _start_chains(self) -> dict[str, list[PageChain]]:
-        plan = self.run_plan
-        chains = {}
-        # The streams are written in this order: their requests are served in it too.
-        order = [
-            s
-            for s in self.streams.values()
-            if isinstance(s, QuickBooksStream)
-            and s.selected
-            and s.entity.name not in plan.changes
-            and s.name not in plan.unavailable  # skipped: QBO said the company has none
-        ]
-        for place, stream in enumerate(order):
-            first = stream.get_new_paginator()
-            paginators = [first]
-            if isinstance(first, KeysetPaginator) and stream.name in plan.first_page_end:
-                cuts = slice_bounds(
-                    plan.first_page_end[stream.name],
-                    plan.expected_pages[stream.name],
-                    plan.started_at,
-                )
-                # The first chain starts with the batch-read page, unbounded; its next
-                # windows, and every later slice, end where the next slice begins.
-                first.until = cuts[0] if cuts else None
-                for since, until in zip(cuts, [*cuts[1:], None][: len(cuts)], strict=True):
-                    paginators.append(KeysetPaginator(since, self.page_size, until))
-                if cuts:
-                    stream.logger.info(
-                        "%s: %s; reading %d slices of history at once (from %s).",
-                        stream.name,
-                        page_estimate(plan.expected_pages[stream.name]),
-                        len(paginators),
-                        ", ".join(query.utc_text(cut) for cut in cuts),
-                    )
-            chains[stream.name] = [
-                self._chain(PageChain(stream, None, p, spool=True, priority=place + n / 1000))
-                for n, p in enumerate(paginators)
-            ]
-        return chains
-
-    @cached_property
-    def progress(self) -> Progress:
-        return Progress(
-            self.logger,
-            float(self.config.get("progress_interval", 5) or 0),
-            calls=lambda: self.api_calls["requests"],
-            waited=lambda: self.limiter.waited,
+    def _sync_one_company(self) -> None:
+        self.company.reads_ahead = True  # a whole run: every stream's pages fetched at once
+        # Streams are written shortest first (the order of Singer streams is free), and
+        # their requests are served in that order: each stream's pages are then mostly
+        # in by the time the writing reaches it, and the longest ones (cut into slices
+        # read at once, see readahead.py) end about when the writing does.
+        expected = self.company.run_plan.expected_pages
+        # sync_status comes last: it reports how every other stream went.
+        order = sorted(
+            self.streams.values(),
+            key=lambda s: (s.name == SYNC_STATUS, expected.get(s.name, 0)),
         )
+        self.streams.clear()
+        self.streams.update((s.name, s) for s in order)
+        super().sync_all()
 
-    def count_call(self, kind: str, n: int = 1) -> None:
-        """Count requests, metered calls or retries; page chains count at once."""
-        with self._count_lock:
-            self.api_calls[kind] += n
-
-    _count_lock = threading.Lock()
-
-    @cached_property
-    def api_calls(self) -> collections.Counter:
-        return collections.Counter()
-
-    @cached_property
-    def jitter(self) -> random.Random:
-        return random.Random()
-
-    def stream_costs_logged(self, costs: dict[str, int]) -> None:
-        """Sum the streams' metered calls; after the last stream, log the run's total."""
-        self.api_calls.update({f"metered {k}": v for k, v in costs.items()})
-        self.api_calls["streams logged"] += 1
-        if self.api_calls["streams logged"] == len(self.streams):
-            refreshes = self.authenticator.refresh_count if "authenticator" in vars(self) else 0
-            self.logger.info(
-                "API calls this run: %d metered (%s), %d requests sent, %d retries, "
-                "%d token refreshes, %.1fs waited for rate limits.",
-                sum(v for k, v in self.api_calls.items() if k.startswith("metered")),
-                ", ".join(
-                    f"{k.removeprefix('metered ')}={v}"
-                    for k, v in sorted(self.api_calls.items())
-                    if k.startswith("metered")
-                )
-                or "none",
-                self.api_calls["requests"],
-                self.api_calls["retries"],
-                refreshes,
-                self.limiter.waited,
+    def _finish_run(self) -> None:
+        several = self.company.context is not None
+        failed = [
+            c.outcomes.report_failures(c.realm_id if several else None) for c in self.companies
+        ]
+        refused = [c for c in self.companies if c.not_authorized]
+        stopped = [c for c in self.companies if c.failed]
+        if not any(failed) and not refused and not stopped:
+            return
+        if stopped:
+            self.logger.error(
+                "%d of %d companies stopped (%s); every other company was synced.",
+                len(stopped),
+                len(self.companies),
+                ", ".join(c.realm_id for c in stopped),
             )
-            for line in self.progress.summary():
-                self.logger.info("Run summary: %s", line)
+        if refused:
+            self.logger.error(
+                "%d of %d companies not authorized (%s); every other company was synced.",
+                len(refused),
+                len(self.companies),
+                ", ".join(c.realm_id for c in refused),
+            )
+        self.message_writer.flush()
+        sys.exit(1)
 
     # -- auth and state ----------------------------------------------------------------------
 
@@ -583,86 +470,15 @@ class TapQuickBooks(Tap):
         super().load_state(state)
         if isinstance(state.get(AUTH_STATE_KEY), dict):
             self.state[AUTH_STATE_KEY] = dict(state[AUTH_STATE_KEY])
+        if self.company.context is not None:
+            migrate_to_partitions(self.state, self.company.context)
+        elif realm := self.config.get("realm_id"):
+            migrate_from_partitions(self.state, str(realm))
         for stream_name, bookmark in self.state.get("bookmarks", {}).items():
             if stream_name in BY_STREAM:
                 normalise_bookmark(stream_name, bookmark)
-
-    @cached_property
-    def _tokens(self) -> TokenKeeper:
-        return TokenKeeper(self.config, self.realm_id)
-
-    _pending_token: str | None = None  # rotated, not yet in a STATE message
-    _kept_token: str | None = None  # the one the last STATE message carries
-    _forgotten: str | None = None  # another company's: out of the next STATE message
-    _auth_lock = threading.Lock()
-
-    @cached_property
-    def authenticator(self) -> QuickBooksAuthenticator:
-        """The one authenticator of the run: streams share it, so one refresh serves all."""
-        sealed = self.state.get(AUTH_STATE_KEY)
-        candidates = self._tokens.candidates(sealed)
-        if opened := self._tokens.open_sealed(sealed):
-            self._kept_token = opened.token
-        return QuickBooksAuthenticator(
-            client_id=self.config["client_id"],
-            client_secret=self.config["client_secret"],
-            token_url=self.token_url,
-            candidates=candidates,
-            on_refresh_token=self._keep_refresh_token,
-            timeout=float(self.config.get("request_timeout", 300)),
-            reread=self._tokens.file.read,
-            on_wrong_company=self._forget_token,
-            realm_id=self.realm_id,
-        )
-
-    def _keep_refresh_token(self, token: str) -> str:
-        """Save the newest refresh token where the next run looks, before it is used; say where.
-
-        Called by whichever thread refreshed: it writes the token file at once, and leaves
-        the STATE message to the main thread (:meth:`seal_rotated_token`).
-        """
-        kept = []
-        path = self._tokens.file.path
-        if (failure := self._tokens.save(token)) is None:
-            kept.append(f"saved to {path}")
-        else:
-            type(self).token_store_failed.append(str(path))
-            self.logger.error(
-                "The rotated refresh token could NOT be saved to %s (%s): only this run's "
-                "STATE messages carry it now. Hand the last STATE to the next run, fix "
-                "token_store_path; this run will exit with an error.",
-                path,
-                failure,
-            )
-        with self._auth_lock:
-            self._pending_token = token
-        if threading.current_thread() is threading.main_thread():
-            self.state_writer.write_state(self.state)
-            kept.append("written in a STATE message")
-        else:
-            kept.append("the next STATE message carries it")
-        return "; ".join(kept)
-
-    def seal_rotated_token(self, state: dict) -> None:
-        """Put the token rotated since the last STATE message into ``state`` (main thread)."""
-        with self._auth_lock:
-            token, self._pending_token = self._pending_token, None
-            forget, self._forgotten = self._forgotten, None
-        if forget is not None and forget == self._kept_token:
-            state.pop(AUTH_STATE_KEY, None)
-            self._kept_token = None
-        if token is not None and token != self._kept_token:
-            state[AUTH_STATE_KEY] = self._tokens.sealed(token)
-            self._kept_token = token
-
-    def _forget_token(self, token: str) -> None:
-        """A refresh token proved to be another company's: neither sealed nor offered again."""
-        with self._auth_lock:  # the main thread's next STATE drops it (seal_rotated_token)
-            if self._pending_token == token:
-                self._pending_token = None
-            self._forgotten = token
-        with contextlib.suppress(OSError):
-            self._tokens.file.disown(token)
+                for partition in bookmark.get("partitions") or []:
+                    normalise_bookmark(stream_name, partition)
 
     # -- failing clearly ---------------------------------------------------------------------
 
@@ -755,39 +571,38 @@ class TapQuickBooks(Tap):
         return done
 
     def check_connection(self) -> tuple[bool, str]:
-        """Refresh the token and read CompanyInfo: one metered call."""
-        url = f"{self.api_url}/v3/company/{self.realm_id}/companyinfo/{self.realm_id}"
-        try:
-            request = requests.Request(
-                "GET",
-                url,
-                params={"minorversion": self.minor_version},
-                headers={"Accept": "application/json"},
-            ).prepare()
-            response = self.http_session.send(
-                self.authenticator(request), timeout=float(self.config.get("request_timeout", 60))
-            )
-        except QuickBooksAuthError as exc:
-            return False, f"Connection test FAILED: {exc}"
-        except requests.RequestException as exc:
-            return (
-                False,
-                f"Connection test FAILED: cannot reach {self.api_url}: {type(exc).__name__}",
-            )
-        if errors.not_authorized_for_company(response):
-            return False, f"Connection test FAILED: {errors.describe(response)}; {REALM_HINT}."
-        if response.status_code != 200:
-            return False, f"Connection test FAILED: {errors.describe(response)}"
-        name = (response.json().get("CompanyInfo") or {}).get("CompanyName", "?")
-        return True, f"Connection test OK: realm {self.realm_id} is '{name}'."
+        """Refresh each company's token and read its CompanyInfo: one metered call each."""
+        verdicts = [connection_verdict(company) for company in self.companies]
+        return all(ok for ok, _ in verdicts), "\n".join(text for _, text in verdicts)
 
 
-def page_estimate(pages: float) -> str:
-    """The plan's estimate, from the time span of a stream's first page, in words that do not
-    alarm: rows created in bulk share a second, and made it read "about 500,308 pages"."""
-    if pages <= 10_000:
-        return f"about {math.ceil(pages):,} pages"
-    return "many pages (its first page spans little of its history)"
+def connection_verdict(company: Company) -> tuple[bool, str]:
+    """Refresh the company's token and read its CompanyInfo: one metered call."""
+    url = f"{company.api_url}/v3/company/{company.realm_id}/companyinfo/{company.realm_id}"
+    try:
+        request = requests.Request(
+            "GET",
+            url,
+            params={"minorversion": company.minor_version},
+            headers={"Accept": "application/json"},
+        ).prepare()
+        response = company.http_session.send(
+            company.authenticator(request),
+            timeout=float(company.config.get("request_timeout", 60)),
+        )
+    except QuickBooksAuthError as exc:
+        return False, f"Connection test FAILED: {exc}"
+    except requests.RequestException as exc:
+        return (
+            False,
+            f"Connection test FAILED: cannot reach {company.api_url}: {type(exc).__name__}",
+        )
+    if errors.not_authorized_for_company(response):
+        return False, f"Connection test FAILED: {errors.describe(response)}; {REALM_HINT}."
+    if response.status_code != 200:
+        return False, f"Connection test FAILED: {errors.describe(response)}"
+    name = (response.json().get("CompanyInfo") or {}).get("CompanyName", "?")
+    return True, f"Connection test OK: realm {company.realm_id} is '{name}'."
 
 
 class _StopAtLimitIsNoError(logging.Filter):
@@ -841,7 +656,7 @@ def _in_the_future(text: str) -> bool:
 
 def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     """What is wrong with a config, one sentence per key (the JSON schema checks types)."""
-    problems = []
+    problems = companies_problems(config)
     realm = str(config.get("realm_id") or "")
     if realm and not realm.isdigit():
         problems.append(f"realm_id must be the company's numeric realmId, not {realm!r}.")
@@ -851,15 +666,15 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
             if problem:
                 problems.append(f"{key}: {problem}")
     # A value of the wrong type is the schema's problem (reported once, by it): skipped here.
-    size = _number(config, "page_size")
+    size = number(config, "page_size")
     if size is not None and not 1 <= size <= query.MAX_RESULTS:
         problems.append(f"page_size must be between 1 and {query.MAX_RESULTS}, not {size}.")
     for key in ("request_timeout", "connect_timeout", "max_retry_wait"):
-        if (seconds := _number(config, key)) is not None and seconds <= 0:
+        if (seconds := number(config, key)) is not None and seconds <= 0:
             problems.append(f"{key} must be a positive number of seconds.")
-    if (retries := _number(config, "max_retries")) is not None and retries < 0:
+    if (retries := number(config, "max_retries")) is not None and retries < 0:
         problems.append("max_retries must be 0 or more.")
-    if (rate := _number(config, "requests_per_minute")) is not None and not 1 <= rate <= 500:
+    if (rate := number(config, "requests_per_minute")) is not None and not 1 <= rate <= 500:
         problems.append("requests_per_minute must be between 1 and 500 (QBO's limit).")
     if start := config.get("start_date"):
         try:
@@ -872,7 +687,7 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
 
 
 _SCHEMA_KEY = re.compile(r"in config\['([^']+)'\]$")
-_LEADING_KEY = re.compile(r"^([a-z_]+)\b")
+_LEADING_KEY = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)?)")
 
 
 def one_per_key(problems: list[str]) -> list[str]:
@@ -887,13 +702,6 @@ def one_per_key(problems: list[str]) -> list[str]:
             seen.add(key)
             out.append(problem)
     return out
-
-
-def _number(config: t.Mapping[str, t.Any], key: str) -> float | None:
-    value = config.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return value
 
 
 def _url_problem(url: str) -> str | None:

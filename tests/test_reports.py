@@ -661,8 +661,10 @@ def make_tap(
 ) -> tuple[TapQuickBooks, FakeQBO]:
     tap = TapQuickBooks(config={**BASE_CONFIG, **config}, state=state, validate_config=True)
     fake = FakeQBO(handler)
-    tap.__dict__["authenticator"] = NoAuth()
-    tap.__dict__["limiter"] = RequestLimiter(per_minute=10**6, per_second=10**6, in_flight=10**6)
+    tap.company.__dict__["authenticator"] = NoAuth()
+    tap.company.__dict__["limiter"] = RequestLimiter(
+        per_minute=10**6, per_second=10**6, in_flight=10**6
+    )
     for stream in tap.streams.values():
         if hasattr(stream, "requests_session"):  # not sync_status: it asks QBO nothing
             stream.requests_session.send = fake.send  # type: ignore[method-assign]
@@ -690,7 +692,7 @@ def failed_sync(tap: TapQuickBooks, stream) -> str:
     """Sync a stream that fails: the run goes on (other streams would sync), the stream's
     outcome says it failed; QBO's message."""
     stream.sync()
-    outcome = tap.outcomes.by_stream[stream.name]
+    outcome = tap.company.outcomes.by_stream[stream.name]
     assert outcome.status == "failed"
     return outcome.error
 

@@ -67,7 +67,7 @@ def test_statements_the_stream_sends(company) -> None:
     from tap_quickbooks.tap import TapQuickBooks
 
     tap = TapQuickBooks(config=company.tap_config(), validate_config=True)
-    invoices = QuickBooksStream(tap, BY_STREAM["invoices"])
+    invoices = QuickBooksStream(tap, BY_STREAM["invoices"], tap.company)
     t0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     assert str(invoices.statement(Window(None))) == (
         "SELECT * FROM Invoice ORDERBY MetaData.LastUpdatedTime MAXRESULTS 1000"
@@ -77,11 +77,11 @@ def test_statements_the_stream_sends(company) -> None:
     )
     tie = str(invoices.statement(Window(t0, tie_position=901)))
     assert "LastUpdatedTime = '2024-01-01T00:00:00+00:00' ORDERBY Id STARTPOSITION 901" in tie
-    tax_codes = QuickBooksStream(tap, BY_STREAM["tax_codes"])
+    tax_codes = QuickBooksStream(tap, BY_STREAM["tax_codes"], tap.company)
     assert str(tax_codes.statement(1)) == (
         "SELECT * FROM TaxCode WHERE Active IN (true, false) STARTPOSITION 1 MAXRESULTS 1000"
     )
-    assert str(QuickBooksStream(tap, BY_STREAM["preferences"]).statement(None)) == (
+    assert str(QuickBooksStream(tap, BY_STREAM["preferences"], tap.company).statement(None)) == (
         "SELECT * FROM Preferences"
     )
 

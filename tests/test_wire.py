@@ -50,18 +50,18 @@ def test_every_stream_sends_through_one_session_whose_answers_wire_reads(company
         for stream in tap.streams.values()
         if hasattr(stream, "requests_session")
     }
-    assert sessions == {id(tap.http_session)}
+    assert sessions == {id(tap.company.http_session)}
     for url in (company.base_url, "https://quickbooks.api.intuit.com"):
-        assert isinstance(tap.http_session.get_adapter(url), wire.AnswerAdapter)
+        assert isinstance(tap.company.http_session.get_adapter(url), wire.AnswerAdapter)
     # And it is the one used: an ordinary answer, read whole.
     stream = tap.streams["terms"]
     request = stream.build_prepared_request(
         method="GET",
-        url=f"{company.base_url}/v3/company/{tap.realm_id}/query",
+        url=f"{company.base_url}/v3/company/{tap.company.realm_id}/query",
         params={"query": "SELECT * FROM Term", "minorversion": 75},
         headers={},
     )
-    response = stream.requests_session.send(tap.authenticator(request), timeout=(5, 10))
+    response = stream.requests_session.send(tap.company.authenticator(request), timeout=(5, 10))
     assert response.status_code == 200
     assert response.json()["QueryResponse"]["Term"]
 

@@ -1,0 +1,346 @@
+"""Many companies in one run: the tap as a process with a `companies` config against an
+emulator serving several realms. Each company's records equal its own ground truth, carry its
+own realm_id, and keep their own bookmarks; a revoked company is named and skipped, the others
+synced in full; once re-authorized it catches up from its own bookmarks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from qbo_emulator import Emulator
+from tap_quickbooks.auth import TokenFile
+from tap_quickbooks.catalogue import ENTITIES
+from tap_quickbooks.companies import (
+    companies_problems,
+    company_configs,
+    migrate_from_partitions,
+    migrate_to_partitions,
+)
+from tap_quickbooks.tap import one_per_key, settings_problems
+from tests.singer import run_tap, strip_tap_fields, tap_command
+from tests.test_tap_sync import latest_by_id, select, truth
+
+ENTITY_STREAMS = {e.stream for e in ENTITIES}
+
+
+def many_config(emu: Emulator, tokens: dict[str, str]) -> dict:
+    """Shared settings at the top, one entry per company."""
+    shared = {k: v for k, v in emu.tap_config().items() if k not in {"realm_id", "refresh_token"}}
+    companies = [{"realm_id": realm, "refresh_token": token} for realm, token in tokens.items()]
+    return {**shared, "companies": companies}
+
+
+def records_of(run, realm: str) -> dict[str, list[dict]]:
+    """Each stream's records of one company."""
+    return {
+        stream: [r for r in records if r["realm_id"] == realm]
+        for stream, records in run.records.items()
+        if stream != "sync_status"
+    }
+
+
+def realms_in(run) -> set[str]:
+    """The realm_ids the data records carry."""
+    return {r["realm_id"] for realm_records in records_of_all(run) for r in realm_records}
+
+
+def records_of_all(run) -> list[list[dict]]:
+    return [records for stream, records in run.records.items() if stream != "sync_status"]
+
+
+def status_of(run) -> dict[tuple[str, str], dict]:
+    return {(r["realm_id"], r["stream"]): r for r in run.records.get("sync_status", [])}
+
+
+def check_complete(emu: Emulator, run, realm: str) -> None:
+    """The company's tables equal its ground truth; what it cannot have is skipped."""
+    refused = emu.profile(realm).refused()
+    mine = records_of(run, realm)
+    status = status_of(run)
+    for entity in ENTITIES:
+        row = status[(realm, entity.stream)]
+        if entity.name in refused:
+            assert row["status"] == "unavailable", row
+            assert not mine.get(entity.stream), entity.stream
+            continue
+        assert row["status"] == "ok", row
+        expected = truth(emu, realm, entity.stream)
+        got = latest_by_id(mine.get(entity.stream, []))
+        assert set(got) == set(expected), (realm, entity.stream)
+        for key, record in got.items():
+            assert strip_tap_fields(record) == expected[key], (realm, entity.stream, key)
+
+
+def test_a_revoked_company_is_skipped_and_caught_up_once_reauthorized() -> None:
+    profiles = ["default", "us_simple_start", "default"]
+    with Emulator(seed=21, scale=120, profiles=profiles) as emu:
+        plus, simple, revoked = emu.realm_ids
+        assert emu.profile(simple).refused()  # a company missing entities
+        tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        catalog = select(emu.tap_config(), {*ENTITY_STREAMS, "sync_status"})
+
+        # A first run of all three: each company whole, bookmarks per company.
+        first = run_tap(many_config(emu, tokens), args=["--catalog", str(catalog)])
+        assert first.returncode == 0, first.stderr[-3000:]
+        for realm in emu.realm_ids:
+            check_complete(emu, first, realm)
+        assert realms_in(first) == set(emu.realm_ids)
+        state = first.last_state
+        partitions = state["bookmarks"]["invoices"]["partitions"]
+        assert {p["context"]["realm_id"] for p in partitions} == set(emu.realm_ids)
+
+        # The third company's access is revoked, and all three change meanwhile.
+        changed = {}
+        for realm in emu.realm_ids:
+            made = emu.store(realm).create("Customer", {"DisplayName": f"New of {realm}"})
+            changed[realm] = made["Id"]
+        emu.oauth.revoke(emu.refresh_token(revoked))
+        second = run_tap(many_config(emu, tokens), state, ["--catalog", str(catalog)])
+        assert second.returncode != 0
+        assert "Traceback" not in second.stderr
+        errors = [line for line in second.stderr.splitlines() if "ERROR" in line]
+        assert any(revoked in line and "re-authorize" in line for line in errors), errors
+        assert realms_in(second) == {plus, simple}
+        for realm in (plus, simple):
+            ids = {r["Id"] for r in records_of(second, realm)["customers"]}
+            assert changed[realm] in ids
+            assert len(ids) < len(truth(emu, realm, "customers"))  # from its bookmark
+        status = status_of(second)
+        assert {row["status"] for (realm, _), row in status.items() if realm == revoked} == {
+            "not_authorized"
+        }
+        others = {row["status"] for (realm, _), row in status.items() if realm != revoked}
+        assert others <= {"ok", "unavailable"}
+        assert len(status) == len(second.records["sync_status"])  # one per company and stream
+
+        # Re-authorized: a new refresh token in its entry; it resumes from its own bookmarks.
+        tokens[revoked] = emu.oauth.issue_initial(revoked)
+        third = run_tap(many_config(emu, tokens), second.last_state, ["--catalog", str(catalog)])
+        assert third.returncode == 0, third.stderr[-3000:]
+        caught_up = records_of(third, revoked)["customers"]
+        assert changed[revoked] in {r["Id"] for r in caught_up}
+        assert len(caught_up) < len(truth(emu, revoked, "customers"))  # not a full re-read
+        assert realms_in(third) <= set(emu.realm_ids)
+        assert {row["status"] for row in status_of(third).values()} <= {"ok", "unavailable"}
+
+
+def start_tap(config: dict, args: list[str], workdir: Path) -> subprocess.Popen:
+    command = tap_command(config, None, args, workdir)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_one_token_file_keeps_every_company_and_two_runs_share_it(tmp_path: Path) -> None:
+    with Emulator(seed=22, scale=60, realms=4) as emu:
+        emu.behaviour.strict_rotation = True  # every refresh rotates; the old token dies
+        store = tmp_path / "tokens.json"
+        first_tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        config = {**many_config(emu, first_tokens), "token_store_path": str(store)}
+        catalog = select(emu.tap_config(), ["terms"])
+        halves = [emu.realm_ids[:2], emu.realm_ids[2:]]
+        runs = []
+        for place, realms in enumerate(halves):
+            mine = {
+                **config,
+                "companies": [c for c in config["companies"] if c["realm_id"] in realms],
+            }
+            (tmp_path / str(place)).mkdir()
+            runs.append(start_tap(mine, ["--catalog", str(catalog)], tmp_path / str(place)))
+        for run in runs:  # both at once, each rotating its companies' tokens into the file
+            out, err = run.communicate(timeout=600)
+            assert run.returncode == 0, err[-3000:]
+            assert out
+        assert store.stat().st_mode & 0o777 == 0o600
+        kept = json.loads(store.read_text())["companies"]
+        assert set(kept) == set(emu.realm_ids)
+        for realm in emu.realm_ids:
+            assert kept[realm]["refresh_token"] == emu.refresh_token(realm)  # the live one
+            assert kept[realm]["refresh_token"] != first_tokens[realm]
+        # The config's tokens are all dead now: the one file carries every company on.
+        again = run_tap(config, None, ["--catalog", str(catalog)])
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert realms_in(again) == set(emu.realm_ids)
+        assert not any(token in again.stderr for token in first_tokens.values())
+        # Each company's rotated token is sealed into the state too, under its realm_id.
+        sealed = again.last_state["quickbooks_auth"]["companies"]
+        assert set(sealed) == set(emu.realm_ids)
+        live = [emu.refresh_token(realm) for realm in emu.realm_ids]
+        assert not any(token in json.dumps(again.last_state) for token in live)  # sealed
+
+
+def test_a_single_company_setup_moves_to_companies_without_loss(tmp_path: Path) -> None:
+    with Emulator(seed=23, scale=80, realms=2) as emu:
+        emu.behaviour.strict_rotation = True
+        old, new = emu.realm_ids
+        store = tmp_path / "qbo.json"
+        single = {**emu.tap_config(old), "token_store_path": str(store)}
+        catalog = select(single, ["customers", "terms"])
+        before = run_tap(single, None, ["--catalog", str(catalog)])
+        assert before.returncode == 0, before.stderr[-3000:]
+        assert json.loads(store.read_text())["realm_id"] == old  # one company's file
+        made = emu.store(old).create("Customer", {"DisplayName": "After the move"})
+        # Same file, same state; the old company stays at the top level, a second is listed.
+        many = {**single, "companies": [{"realm_id": new, "refresh_token": emu.refresh_token(new)}]}
+        after = run_tap(many, before.last_state, ["--catalog", str(catalog)])
+        assert after.returncode == 0, after.stderr[-3000:]
+        resumed = records_of(after, old)["customers"]
+        assert made["Id"] in {r["Id"] for r in resumed}
+        assert len(resumed) < len(truth(emu, old, "customers"))  # from the old bookmark
+        check = latest_by_id(records_of(after, new)["customers"])
+        assert set(check) == set(truth(emu, new, "customers"))
+        assert set(json.loads(store.read_text())["companies"]) == {old, new}
+        partitions = after.last_state["bookmarks"]["customers"]["partitions"]
+        assert {p["context"]["realm_id"] for p in partitions} == {old, new}
+        assert "replication_key_value" not in after.last_state["bookmarks"]["customers"]
+
+
+WRITER = """
+import sys
+import time
+from tap_quickbooks.auth import TokenFile
+path, realm = sys.argv[1], sys.argv[2]
+for n in range(40):
+    TokenFile(path, realm, keyed=True).write(f"token-{realm}-{n:03d}-Abc123xyz")
+"""
+
+
+def test_writers_of_one_token_file_never_drop_each_others_tokens(tmp_path: Path) -> None:
+    store = tmp_path / "tokens.json"
+    realms = ["1001", "1002", "1003"]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(store), realm]) for realm in realms
+    ]
+    assert [w.wait(timeout=300) for w in writers] == [0, 0, 0]
+    kept = json.loads(store.read_text())["companies"]
+    assert {realm: kept[realm]["refresh_token"] for realm in realms} == {
+        realm: f"token-{realm}-039-Abc123xyz" for realm in realms
+    }
+    assert store.stat().st_mode & 0o777 == 0o600
+    assert TokenFile(store, "1002").read().token == "token-1002-039-Abc123xyz"
+
+
+def test_companies_config_and_its_problems() -> None:
+    shared = {"client_id": "id", "client_secret": "s", "start_date": "2024-01-01"}
+    config = {
+        **shared,
+        "realm_id": "1",
+        "refresh_token": "top",
+        "companies": [
+            {"realm_id": "2", "refresh_token": "two", "start_date": "2025-06-01"},
+            {"realm_id": "1", "refresh_token": "again"},
+        ],
+    }
+    got = company_configs(config)
+    assert [(c["realm_id"], c["refresh_token"], c["start_date"]) for c, _ in got] == [
+        ("1", "top", "2024-01-01"),
+        ("2", "two", "2025-06-01"),
+    ]
+    assert [context for _, context in got] == [{"realm_id": "1"}, {"realm_id": "2"}]
+    assert all("companies" not in c for c, _ in got)
+    single = {**shared, "realm_id": "1", "refresh_token": "top"}
+    assert company_configs(single) == [(single, None)]  # state without partitions, as before
+    assert companies_problems(config) == ["companies[2].realm_id 1 is listed twice."]
+    problems = companies_problems(
+        {
+            "companies": [
+                {"realm_id": "abc", "refresh_token": "x"},
+                {"realm_id": "3"},
+                {"realm_id": "4", "refresh_token": "y", "client_secret": "z"},
+                "5",
+            ]
+        }
+    )
+    assert problems == [
+        "companies[1].realm_id must be the company's numeric realmId.",
+        "companies[2].refresh_token is required (the company's own token).",
+        "companies[3] has unknown key(s) client_secret: a company takes only realm_id, "
+        "refresh_token, start_date (the other settings are shared, at the top level).",
+        'companies[4] must be an object {"realm_id", "refresh_token"}.',
+    ]
+    assert companies_problems({"client_id": "id"}) == [
+        "realm_id is required (or list every company in `companies`).",
+        "refresh_token is required (or list every company in `companies`).",
+    ]
+
+
+def test_an_old_state_becomes_the_first_companys_partition() -> None:
+    sealed = {"refresh_token": "sealed", "updated_at": "2026-01-01T00:00:00Z"}
+    state = {
+        "bookmarks": {
+            "invoices": {"replication_key": "LastUpdatedTime", "replication_key_value": "X"},
+            "terms": {},
+        },
+        "quickbooks_auth": sealed,
+    }
+    migrate_to_partitions(state, {"realm_id": "7"})
+    assert state["bookmarks"]["invoices"] == {
+        "partitions": [
+            {
+                "context": {"realm_id": "7"},
+                "replication_key": "LastUpdatedTime",
+                "replication_key_value": "X",
+            }
+        ]
+    }
+    assert state["bookmarks"]["terms"] == {}
+    assert state["quickbooks_auth"] == {"companies": {"7": sealed}}
+
+
+def test_a_slow_company_does_not_hold_up_the_others() -> None:
+    with Emulator(seed=24, scale=60, realms=3) as emu:
+        slow = emu.realm_ids[0]  # listed first, its answers take seconds each
+
+        def stall(realm: str, kind: str, number: int) -> None:
+            if realm == slow:
+                time.sleep(3)
+
+        tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        catalog = select(emu.tap_config(), ["terms", "customers"])
+        emu.add_hook(stall)
+        run = run_tap(many_config(emu, tokens), args=["--catalog", str(catalog)])
+        assert run.returncode == 0, run.stderr[-3000:]
+        order = [
+            m["record"]["realm_id"]
+            for m in run.messages
+            if m["type"] == "RECORD" and m["stream"] != "sync_status"
+        ]
+        first_slow = order.index(slow)
+        assert set(order[:first_slow]) == set(emu.realm_ids) - {slow}  # theirs came first
+        assert slow not in order[:first_slow]
+        for realm in emu.realm_ids:  # and everyone's whole
+            got = latest_by_id(records_of(run, realm)["customers"])
+            assert set(got) == set(truth(emu, realm, "customers"))
+
+
+def test_a_many_company_state_given_to_one_company_reads_its_partition() -> None:
+    state = {
+        "bookmarks": {
+            "invoices": {
+                "partitions": [
+                    {"context": {"realm_id": "7"}, "replication_key_value": "A"},
+                    {"context": {"realm_id": "8"}, "replication_key_value": "B"},
+                ]
+            }
+        },
+        "quickbooks_auth": {"companies": {"8": {"refresh_token": "sealed-8"}}},
+    }
+    migrate_from_partitions(state, "8")
+    assert state["bookmarks"]["invoices"]["replication_key_value"] == "B"
+    assert state["quickbooks_auth"]["refresh_token"] == "sealed-8"
+
+
+def test_every_company_problem_is_said_not_only_the_first() -> None:
+    bad = {
+        "client_id": "id",
+        "client_secret": "s",
+        "companies": [{"realm_id": "x1", "refresh_token": "t", "foo": 1}, {"realm_id": "2"}],
+    }
+    assert one_per_key(settings_problems(bad)) == [
+        "companies[1] has unknown key(s) foo: a company takes only realm_id, refresh_token, "
+        "start_date (the other settings are shared, at the top level).",
+        "companies[1].realm_id must be the company's numeric realmId.",
+        "companies[2].refresh_token is required (the company's own token).",
+    ]
