@@ -26,7 +26,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from tap_quickbooks import errors, query, stopping
+from tap_quickbooks import errors, query, stopping, throttle
 from tap_quickbooks.auth import REALM_HINT, QuickBooksAuthError
 from tap_quickbooks.catalog import catalog_text, discovered, inline_definitions
 from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
@@ -232,13 +232,7 @@ class TapQuickBooks(Tap):
             description="Requests per minute this run allows itself against the company "
             "(QBO's limit is 500; lower it when other apps share the company).",
         ),
-        th.Property(
-            "shared_limits_path",
-            th.StringType,
-            description="SQLite file through which every tap and target run naming it shares "
-            "QBO's limits per company (500 calls and 40 batch calls a minute, 10 a second, 10 "
-            "in flight). Default: this run counts only its own calls.",
-        ),
+        throttle.SHARED_LIMITS_SETTING,
         th.Property(
             "user_agent",
             th.StringType,

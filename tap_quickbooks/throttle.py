@@ -20,6 +20,17 @@ import typing as t
 from collections import deque
 from pathlib import Path
 
+from singer_sdk import typing as th
+
+# The setting, declared once for the tap and the target (both read it through `limiter`).
+SHARED_LIMITS_SETTING = th.Property(
+    "shared_limits_path",
+    th.StringType,
+    description="SQLite file through which every tap and target run naming it shares "
+    "QBO's limits per company (500 calls and 40 batch calls a minute, 10 a second, 10 "
+    "in flight). Default: this run counts only its own calls.",
+)
+
 
 class RequestLimiter:
     """Sliding-window limits on starts per second and per minute, and a cap on calls in flight.

@@ -163,13 +163,7 @@ class TargetQuickBooks(Target):
         th.Property("retry_base_seconds", th.NumberType, default=1.0),
         th.Property("max_retry_wait", th.NumberType, default=60),
         th.Property("requests_per_minute", th.IntegerType, default=500),
-        th.Property(
-            "shared_limits_path",
-            th.StringType,
-            description="SQLite file through which every tap and target run naming it shares "
-            "QBO's limits per company (500 calls and 40 batch calls a minute, 10 a second, 10 "
-            "in flight). Default: this run counts only its own calls.",
-        ),
+        throttle.SHARED_LIMITS_SETTING,
         th.Property(
             "circuit_cooldown_seconds",
             th.NumberType,
