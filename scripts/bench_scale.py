@@ -44,7 +44,7 @@ NOW = "2026-06-01T12:00:00Z"
 PER_COMPANY = re.compile(r"API calls this run(?: \(realm (\w+)\))?: (\d+) metered")
 STARTUP_GOAL = 0.3  # s per process
 QUIET_GOAL = 300.0  # s for the quiet sync of every company
-QUIET_CALLS = 2  # metered calls a quiet company costs (its batch of CDC-less reads)
+QUIET_CALLS = 2  # metered calls a quiet company costs (1 CDC + 1 batch)
 RATE_GOAL = 25_000  # records/s aggregate
 SMALL = 20  # records scale of a "small" company (a few hundred records)
 
