@@ -85,6 +85,7 @@ bench: sync
 	$(UV) run --frozen python -m scripts.bench
 	$(UV) run --frozen python -m scripts.bench_catalog
 	$(UV) run --frozen python -m scripts.bench_webhooks
+	$(UV) run --frozen python -m scripts.bench_scale
 
 # Many companies on Dagster (quickbooks_orchestrator): the UI on the bundled emulator, offline.
 orchestrate: sync

@@ -1,0 +1,225 @@
+"""Issue 20's figures: many companies, each printed beside its goal.
+
+`python -m scripts.bench_scale` runs, against the bundled emulator (in this process):
+
+(c) Start-up: `tap-quickbooks --about`, `--discover`, and a quiet sync of one small company
+    (nothing changed since its last run), the median of BENCH_STARTUP_RUNS (default 5) of
+    each, wall and CPU; then the cost of each extra company in one process: a quiet sync of
+    BENCH_STARTUP_EXTRA (default 10) companies less that of one, per extra company.
+    Goal: <= 0.3 s per process.
+(a) A quiet incremental sync of BENCH_QUIET_COMPANIES (default 1,000) small companies, with
+    BENCH_LATENCY_MS (default 250) per request and QBO's limits on, through the tap's
+    `companies` config in shards of BENCH_SHARD (default 50) companies, BENCH_PROCS (default
+    2) processes at once. Their states come from a first sync (no latency, not timed).
+    Goal: <= 5 minutes wall, 2 metered calls a company.
+(b) A backfill of BENCH_BACKFILL_COMPANIES (default 20) companies x BENCH_BACKFILL_SCALE
+    (default 20,000) records in one process, same latency and limits, against one of those
+    companies alone. Goals: >= 25,000 records/s aggregate; tap CPU per record no worse than
+    the single-company run.
+
+BENCH_PARTS (default "c,a,b") picks which run. The orchestrator's runner
+(quickbooks_orchestrator.runner.sync_company) syncs one company per run, not a shard, so (a)
+drives the tap's shards directly: it measures what a shard-per-run orchestrator would spend.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from qbo_emulator import Emulator
+from scripts.bench import run_tap
+
+# Data is generated relative to the clock: a fixed start keeps every run the same company.
+NOW = "2026-06-01T12:00:00Z"
+PER_COMPANY = re.compile(r"API calls this run(?: \(realm (\w+)\))?: (\d+) metered")
+STARTUP_GOAL = 0.3  # s per process
+QUIET_GOAL = 300.0  # s for the quiet sync of every company
+QUIET_CALLS = 2  # API requests a quiet company costs (1 CDC + 1 batch)
+RATE_GOAL = 25_000  # records/s aggregate
+SMALL = 20  # records scale of a "small" company (a few hundred records)
+
+
+def knob(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
+
+
+def verdict(ok: bool) -> str:
+    return "goal met" if ok else "goal NOT met"
+
+
+def emulator(realms: int, scale: int) -> Emulator:
+    print(f"Generating {realms:,} emulated companies of ~{scale:,} records ...", flush=True)
+    started = time.monotonic()
+    emu = Emulator(seed=3, scale=scale, realms=realms, now=NOW).start()
+    print(f"  generated in {time.monotonic() - started:.1f}s", flush=True)
+    return emu
+
+
+def many_config(emu: Emulator, realms: list[str]) -> dict:
+    shared = {k: v for k, v in emu.tap_config().items() if k not in {"realm_id", "refresh_token"}}
+    return {
+        **shared,
+        "companies": [{"realm_id": r, "refresh_token": emu.refresh_token(r)} for r in realms],
+    }
+
+
+def metered(workdir: Path) -> dict[str, int]:
+    """Each company's metered calls, from the tap's last log lines (realm "" when single)."""
+    return {realm: int(n) for realm, n in PER_COMPANY.findall((workdir / "err.log").read_text())}
+
+
+def timed(command: list[str], runs: int) -> tuple[float, float]:
+    """Median wall and CPU seconds (user + system, the child alone) of a command."""
+    walls, cpus = [], []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        subprocess.run(command, check=True, capture_output=True)
+        walls.append(time.monotonic() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def quiet_runs(config: dict, state: dict, workdir: Path, runs: int) -> tuple[float, float]:
+    results = [run_tap(config, state, workdir) for _ in range(runs)]
+    return statistics.median(r["seconds"] for r in results), statistics.median(
+        r["cpu"] for r in results
+    )
+
+
+def startup(workdir: Path) -> None:
+    runs, extra = knob("BENCH_STARTUP_RUNS", 5), knob("BENCH_STARTUP_EXTRA", 10)
+    emu = emulator(extra, SMALL)
+    try:
+        tap = [sys.executable, "-m", "tap_quickbooks"]
+        about = timed([*tap, "--about"], runs)
+        (workdir / "config.json").write_text(json.dumps(emu.tap_config()))
+        discover = timed([*tap, "--config", str(workdir / "config.json"), "--discover"], runs)
+        one_config = many_config(emu, emu.realm_ids[:1])
+        one = quiet_runs(one_config, run_tap(one_config, None, workdir)["state"], workdir, runs)
+        all_config = many_config(emu, emu.realm_ids)
+        every = quiet_runs(all_config, run_tap(all_config, None, workdir)["state"], workdir, runs)
+    finally:
+        emu.stop()
+    print(f"\n(c) Start-up cost, the median of {runs} runs (no latency):")
+    print(f"  {'':34}{'wall (s)':>10}{'CPU (s)':>10}")
+    for name, (wall, cpu) in (
+        ("tap-quickbooks --about", about),
+        ("tap-quickbooks --discover", discover),
+        ("quiet sync, 1 company", one),
+        (f"quiet sync, {extra} companies", every),
+    ):
+        print(f"  {name:34}{wall:>10.2f}{cpu:>10.2f}")
+    per_wall, per_cpu = ((e - o) / max(1, extra - 1) for e, o in zip(every, one, strict=True))
+    print(f"  {'each extra company':34}{per_wall:>10.2f}{per_cpu:>10.2f}")
+    ok = verdict(max(about[0], discover[0]) <= STARTUP_GOAL)
+    print(f"  goal: <= {STARTUP_GOAL} s per process (--about, --discover wall): {ok}")
+
+
+def shards_synced(
+    emu: Emulator, shards: list[list[str]], states: list, workdir: Path, procs: int
+) -> list[dict]:
+    """Every shard as one tap process, `procs` at once; each result with its metered calls."""
+
+    def one(n: int) -> dict:
+        where = workdir / f"shard{n}"
+        where.mkdir(exist_ok=True)
+        result = run_tap(many_config(emu, shards[n]), states[n], where)
+        return {**result, "metered": metered(where)}
+
+    with concurrent.futures.ThreadPoolExecutor(procs) as pool:
+        return list(pool.map(one, range(len(shards))))
+
+
+def quiet_many(workdir: Path) -> None:
+    count, size = knob("BENCH_QUIET_COMPANIES", 1000), knob("BENCH_SHARD", 50)
+    procs, latency = knob("BENCH_PROCS", 2), knob("BENCH_LATENCY_MS", 250)
+    emu = emulator(count, SMALL)
+    try:
+        realms = emu.realm_ids
+        shards = [realms[i : i + size] for i in range(0, len(realms), size)]
+        print(f"  first sync of {len(shards)} shards (no latency, not timed) ...", flush=True)
+        started = time.monotonic()
+        first = shards_synced(emu, shards, [None] * len(shards), workdir, procs)
+        print(f"  done in {time.monotonic() - started:.1f}s", flush=True)
+        emu.behaviour.latency_ms = latency
+        emu.behaviour.rate_limits = True
+        emu.reset_counts()
+        started = time.monotonic()
+        quiet = shards_synced(emu, shards, [r["state"] for r in first], workdir, procs)
+        wall = time.monotonic() - started
+        served = emu.request_counts()
+    finally:
+        emu.stop()
+    calls = [n for r in quiet for n in r["metered"].values()]
+    cpu = sum(r["cpu"] for r in quiet)
+    print(
+        f"\n(a) Quiet incremental sync, {count:,} companies, {latency} ms latency, QBO's limits on,"
+    )
+    print(f"    shards of {size} companies, {procs} tap processes at once (the runner syncs one")
+    print("    company per run, not a shard: these shards are run directly):")
+    print(f"  wall time          {wall:>10.1f} s")
+    print(f"  tap CPU            {cpu:>10.1f} s  ({cpu / count:.2f} s a company)")
+    print(f"  records            {sum(r['records'] for r in quiet):>10,}")
+    print(f"  companies counted  {len(calls):>10,}  (of {count:,})")
+    if calls:
+        # The tap counts each batch item as Intuit meters it; the emulator counts requests.
+        print(f"  metered (tap)      {sum(calls):>10,}  ({min(calls)}..{max(calls)} a company)")
+    requests = sum(n for kind, n in served.items() if kind != "token") / count
+    print(f"  API requests       {requests:>10.1f}  a company (emulator: {json.dumps(served)})")
+    ok = wall <= QUIET_GOAL and len(calls) == count and requests <= QUIET_CALLS
+    print(f"  goal: <= {QUIET_GOAL:.0f} s, {QUIET_CALLS} requests a company: {verdict(ok)}")
+
+
+def backfill(workdir: Path) -> None:
+    count, scale = knob("BENCH_BACKFILL_COMPANIES", 20), knob("BENCH_BACKFILL_SCALE", 20000)
+    latency = knob("BENCH_LATENCY_MS", 250)
+    emu = emulator(count, scale)
+    try:
+        emu.behaviour.latency_ms = latency
+        emu.behaviour.rate_limits = True
+        (workdir / "many").mkdir(exist_ok=True)
+        many = run_tap(many_config(emu, emu.realm_ids), None, workdir / "many")
+        # The same company again, alone and from scratch (a fresh run: no state, no token file).
+        (workdir / "one").mkdir(exist_ok=True)
+        single = run_tap(emu.tap_config(emu.realm_ids[0]), None, workdir / "one")
+    finally:
+        emu.stop()
+    print(
+        f"\n(b) Backfill, {count} companies x ~{scale:,} records, {latency} ms latency, limits on:"
+    )
+    print(f"  {'':26}{f'{count} companies':>16}{'one company':>14}")
+    print(f"  {'records':26}{many['records']:>16,}{single['records']:>14,}")
+    print(f"  {'wall time (s)':26}{many['seconds']:>16.1f}{single['seconds']:>14.1f}")
+    print(f"  {'tap CPU (s)':26}{many['cpu']:>16.1f}{single['cpu']:>14.1f}")
+    rates = [r["records"] / r["seconds"] for r in (many, single)]
+    print(f"  {'records/s':26}{rates[0]:>16,.0f}{rates[1]:>14,.0f}")
+    per = [1e6 * r["cpu"] / max(1, r["records"]) for r in (many, single)]
+    print(f"  {'tap CPU per record (us)':26}{per[0]:>16.1f}{per[1]:>14.1f}")
+    print(f"  {'peak memory (MB)':26}{many['rss_mb']:>16.0f}{single['rss_mb']:>14.0f}")
+    print(f"  goal: >= {RATE_GOAL:,} records/s: {verdict(rates[0] >= RATE_GOAL)}")
+    print(f"  goal: CPU per record <= the single company's: {verdict(per[0] <= per[1])}")
+
+
+def main() -> None:
+    parts = {p.strip() for p in os.environ.get("BENCH_PARTS", "c,a,b").split(",")}
+    with tempfile.TemporaryDirectory() as tmp:
+        for part, run in (("c", startup), ("a", quiet_many), ("b", backfill)):
+            if part in parts:
+                (Path(tmp) / part).mkdir()
+                run(Path(tmp) / part)
+
+
+if __name__ == "__main__":
+    main()
