@@ -27,7 +27,8 @@ from pathlib import Path
 from qbo_emulator import Emulator
 
 METRIC = re.compile(r"METRIC: (\{.*\})")
-CALLS = re.compile(r"API calls this run: (.*)")
+# One line per company ("(realm X)" when the run has several).
+CALLS = re.compile(r"API calls this run(?: \(realm \w+\))?: (.*)")
 
 
 def run_tap(config: dict, state: dict | None, workdir: Path) -> dict:
@@ -68,13 +69,13 @@ def run_tap(config: dict, state: dict | None, workdir: Path) -> dict:
         for line in handle:
             if line.startswith('{"type":"STATE"'):
                 last_state = json.loads(line)["value"]
-    calls = CALLS.search(log)
+    calls = CALLS.findall(log)
     return {
         "records": records,
         "seconds": float(seconds),
         "cpu": float(cpu),
         "rss_mb": int(rss_kb) / 1024,
-        "calls": calls.group(1) if calls else "?",
+        "calls": "; ".join(calls) or "?",
         "state": last_state,
     }
 
