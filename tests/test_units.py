@@ -184,7 +184,8 @@ def test_token_file_is_atomic_and_private(tmp_path: Path) -> None:
     assert stored is not None
     assert stored.token == "RT-2"
     assert json.loads((tmp_path / "sub" / "token.json").read_text())["realm_id"] == "42"
-    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["token.json"]
+    # No temporary copy is left; the lock file (runs sharing the file wait on it) stays.
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["token.json", "token.json.lock"]
 
 
 def test_candidates_newest_first_config_last() -> None:
