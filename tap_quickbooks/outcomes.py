@@ -26,8 +26,6 @@ from tap_quickbooks import errors
 if t.TYPE_CHECKING:
     import requests
 
-    from tap_quickbooks.company import Company
-
 logger = logging.getLogger("tap_quickbooks.outcomes")
 
 SYNC_STATUS = "sync_status"
@@ -205,6 +203,22 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_ERROR else text[:MAX_ERROR] + " ..."
 
 
+class ReportedCompany(t.Protocol):
+    """What the sync_status stream needs of a company (company.Company is one, and imports
+    this module)."""
+
+    @property
+    def context(self) -> dict | None: ...
+
+    @property
+    def realm_id(self) -> str: ...
+
+    @property
+    def outcomes(self) -> RunOutcomes: ...
+
+    def stream_costs_logged(self, costs: dict[str, int]) -> None: ...
+
+
 class SyncStatusStream(Stream):
     """One record per stream per run: how it went. Synced last, after every other stream."""
 
@@ -225,7 +239,7 @@ class SyncStatusStream(Stream):
         th.Property("consecutive_failures", th.IntegerType),
     ).to_dict()
 
-    def __init__(self, tap: t.Any, companies: list[Company]) -> None:
+    def __init__(self, tap: t.Any, companies: t.Sequence[ReportedCompany]) -> None:
         self.companies = companies  # every company of the run, each reported on
         super().__init__(tap)
 
@@ -238,7 +252,7 @@ class SyncStatusStream(Stream):
         for company in self.companies:
             yield from self.company_records(company)
 
-    def company_records(self, company: Company) -> t.Iterator[dict]:
+    def company_records(self, company: ReportedCompany) -> t.Iterator[dict]:
         # Counters are kept per company (in its state partition, when the run has several).
         state = self.get_context_state(company.context)
         kept = dict(state.get("consecutive_failures") or {})

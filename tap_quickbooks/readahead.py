@@ -30,9 +30,28 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
     from singer_sdk.pagination import BaseAPIPaginator
 
-    from tap_quickbooks.client import QuickBooksStream
-
 _END = object()
+
+
+class PageSource(t.Protocol):
+    """What a page chain needs of its stream (client.QuickBooksStream is one): a Protocol,
+    so this module does not import the stream's."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def chain_priority(self) -> threading.local: ...
+
+    def request_decorator(self, func: t.Any) -> t.Any: ...
+
+    def _request(
+        self, prepared_request: requests.PreparedRequest, context: Context | None
+    ) -> requests.Response: ...
+
+    def fetch_page(
+        self, send: t.Callable, context: Context | None, paginator: BaseAPIPaginator
+    ) -> tuple[requests.PreparedRequest, requests.Response, list[dict]]: ...
 
 
 @dataclass
@@ -50,7 +69,7 @@ class PageChain:
 
     def __init__(
         self,
-        stream: QuickBooksStream,
+        stream: PageSource,
         context: Context | None,
         paginator: BaseAPIPaginator,
         *,
