@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
-from tap_quickbooks import errors
+from tap_quickbooks import errors, wire
 from tap_quickbooks.outcomes import StreamUnavailable, company_wide, is_unavailable_fault
 from tap_quickbooks.paging import record_time
 from tap_quickbooks.passthrough import page_extent, query_page
@@ -260,7 +260,7 @@ def _cdc(
         params={"entities": ",".join(entities), "changedSince": since.isoformat()},
         kind="cdc",
     )
-    body = response.qbo_body  # parsed and checked for faults inside the retried call
+    body = wire.parsed_body(response)  # parsed and checked for faults inside the retried call
     blocks = body.get("CDCResponse") if isinstance(body, dict) else None
     if not blocks or not isinstance(blocks, list):
         # Even "nothing changed" is [{"QueryResponse": [{}]}]: this answer is not CDC's.
@@ -289,7 +289,7 @@ def _batch_first_pages(
     # Intuit meters each batch item as one call: the send counted the first.
     if len(items) > 1:
         caller.company.count_call("metered batch", len(items) - 1)
-    body = response.qbo_body
+    body = wire.parsed_body(response)
     pages = {}
     for item in body.get("BatchItemResponse") or []:
         name = item.get("bId")

@@ -228,7 +228,9 @@ class Company:
         if self.reads_ahead and self._chains is None:
             self._chains = self._start_chains()
 
-    def page_chains(self, stream: CompanyStream, context: dict | None) -> list[PageChain]:
+    def page_chains(
+        self, stream: CompanyStream, context: t.Mapping[str, t.Any] | None
+    ) -> list[PageChain]:
         """The stream's page chains, oldest slice of history first. The first stream to ask,
         in a whole run, starts every selected stream's chains (the run plan is made by then:
         CDC-served streams need none)."""

@@ -25,6 +25,7 @@ from tap_quickbooks import errors
 
 if t.TYPE_CHECKING:
     import requests
+    from singer_sdk.helpers.types import Context
 
 logger = logging.getLogger("tap_quickbooks.outcomes")
 
@@ -111,6 +112,19 @@ class Outcome:
     error: str | None = None
 
 
+class ReportingStream(t.Protocol):
+    """What an outcome needs of its stream (client.QuickBooksTransport is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def logger(self) -> logging.Logger: ...
+
+    @property
+    def company_state(self) -> dict: ...
+
+
 class RunOutcomes:
     """Every stream's outcome in this run, in the order they were synced."""
 
@@ -119,13 +133,13 @@ class RunOutcomes:
         self.by_stream: dict[str, Outcome] = {}
         self._snapshots: dict[str, dict] = {}
 
-    def begin(self, stream: Stream) -> Outcome:
+    def begin(self, stream: ReportingStream) -> Outcome:
         self._snapshots[stream.name] = copy.deepcopy(dict(stream.company_state))
         outcome = Outcome(stream.name, now_text())
         self.by_stream[stream.name] = outcome
         return outcome
 
-    def unavailable(self, stream: Stream, reason: str) -> None:
+    def unavailable(self, stream: ReportingStream, reason: str) -> None:
         """Skip the stream this run; its state goes back to what it was."""
         outcome = self.by_stream[stream.name]
         outcome.status, outcome.error, outcome.records = UNAVAILABLE, _short(reason), 0
@@ -139,7 +153,7 @@ class RunOutcomes:
             reason.removeprefix(f"{stream.name}: "),
         )
 
-    def failed(self, stream: Stream, exc: BaseException) -> None:
+    def failed(self, stream: ReportingStream, exc: BaseException) -> None:
         outcome = self.by_stream[stream.name]
         text = str(exc).removeprefix(f"{stream.name}: ")
         if isinstance(exc, RetriableAPIError):
@@ -150,7 +164,7 @@ class RunOutcomes:
             outcome.error,
         )
 
-    def end(self, stream: Stream, records: int) -> None:
+    def end(self, stream: ReportingStream, records: int) -> None:
         outcome = self.by_stream[stream.name]
         outcome.finished_at = now_text()
         if outcome.status != UNAVAILABLE:
@@ -248,7 +262,7 @@ class SyncStatusStream(Stream):
         # One sync for all companies: their counters are partitions, read in get_records.
         return None
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         for company in self.companies:
             yield from self.company_records(company)
 

@@ -23,6 +23,7 @@ import threading
 import typing as t
 from dataclasses import dataclass
 
+from tap_quickbooks import wire
 from tap_quickbooks.passthrough import rows_from_json, rows_to_json
 
 if t.TYPE_CHECKING:
@@ -107,6 +108,7 @@ class PageChain:
                     raise item
                 if item.spooled is not None:
                     offset, length, raw = item.spooled
+                    assert self._spool is not None  # a spooled page was written to it
                     data = os.pread(self._spool.fileno(), length, offset)
                     item.rows = rows_from_json(data, raw=raw)
                 yield item
@@ -168,7 +170,7 @@ class PageChain:
         page.spooled = (self._spooled_bytes, len(data), raw)
         self._spooled_bytes += len(data)
         page.rows = None
-        page.response.qbo_body = None
+        wire.keep_parsed_body(page.response, None)
         page.response._content = b""
         page.response.raw = None  # the connection's buffers: a waiting page keeps only its headers
         return page
