@@ -125,20 +125,7 @@ def plan_run(streams: t.Sequence[PlannedStream], now: dt.datetime) -> RunPlan:
     if not selected:
         return plan
     caller = selected[0]
-    covered = {}
-    for stream in selected:
-        since = stream.changes_since()
-        if stream.entity.cdc and stream.entity.incremental and since is not None:
-            if now - since <= CDC_REACH:
-                covered[stream.entity.name] = since
-            else:
-                stream.logger.warning(
-                    "%s: the last sync is older than CDC's 30 days, so records deleted since "
-                    "then cannot be detected; changes are read by query. A full refresh of "
-                    "this stream reconciles deletions.",
-                    stream.name,
-                )
-    if covered:
+    if covered := _cdc_covered(selected, now):
         try:
             plan.changes = _changes(caller, covered)
             plan.cdc_silent = bool(plan.changes) and not any(c.rows for c in plan.changes.values())
@@ -170,6 +157,25 @@ def plan_run(streams: t.Sequence[PlannedStream], now: dt.datetime) -> RunPlan:
                 exc,
             )
     return plan
+
+
+def _cdc_covered(selected: list[PlannedStream], now: dt.datetime) -> dict[str, dt.datetime]:
+    """Since when CDC is to be asked about each entity it can answer for (by entity name): an
+    incremental one with a bookmark within CDC's reach."""
+    covered = {}
+    for stream in selected:
+        since = stream.changes_since()
+        if stream.entity.cdc and stream.entity.incremental and since is not None:
+            if now - since <= CDC_REACH:
+                covered[stream.entity.name] = since
+            else:
+                stream.logger.warning(
+                    "%s: the last sync is older than CDC's 30 days, so records deleted since "
+                    "then cannot be detected; changes are read by query. A full refresh of "
+                    "this stream reconciles deletions.",
+                    stream.name,
+                )
+    return covered
 
 
 def _changes(caller: PlannedStream, covered: dict[str, dt.datetime]) -> dict[str, EntityChanges]:

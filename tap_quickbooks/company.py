@@ -88,7 +88,7 @@ class Company:
         self._state = state  # the tap's Singer state (written by the main thread only)
         self._write_state = write_state
         self._token_store_failed = token_store_failed
-        self.streams: list[CompanyStream] = []  # its entity streams, set by the tap
+        self.streams: t.Sequence[CompanyStream] = []  # its entity streams, set by the tap
         self.all_streams: list[t.Any] = []  # every stream reporting its costs for it
         self.not_authorized: str | None = None  # why QBO refused its token (or it), if it did
         self.failed: str | None = None  # what else stopped the whole company, if anything
