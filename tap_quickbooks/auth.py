@@ -495,7 +495,9 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
             f"was replaced and lost. {REAUTHORIZE_HINT}"
         )
 
-    def _request_token(self, candidate: RefreshTokenCandidate) -> tuple[dt.datetime, dict] | None:
+    def _request_token(  # noqa: C901 - each answer of the token endpoint, in one place
+        self, candidate: RefreshTokenCandidate
+    ) -> tuple[dt.datetime, dict] | None:
         """POST the refresh grant; None when QBO says invalid_grant."""
         basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
         headers = {

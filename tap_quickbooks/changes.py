@@ -24,13 +24,16 @@ from dataclasses import dataclass, field
 
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
-from tap_quickbooks import errors
+from tap_quickbooks import errors, wire
 from tap_quickbooks.outcomes import StreamUnavailable, company_wide, is_unavailable_fault
 from tap_quickbooks.paging import record_time
 from tap_quickbooks.passthrough import page_extent, query_page
 
 if t.TYPE_CHECKING:
-    from tap_quickbooks.client import QuickBooksStream
+    import requests
+
+    from tap_quickbooks.catalogue import Entity
+    from tap_quickbooks.query import Select
 
 logger = logging.getLogger("tap_quickbooks.changes")
 
@@ -66,7 +69,52 @@ class RunPlan:
     cdc_silent: bool = False  # CDC answered that nothing at all changed
 
 
-def plan_run(streams: list[QuickBooksStream], now: dt.datetime) -> RunPlan:
+class CallLedger(t.Protocol):
+    """What the plan needs of the stream's company (company.Company is one)."""
+
+    @property
+    def page_size(self) -> int: ...
+
+    def count_call(self, kind: str, n: int = 1) -> None: ...
+
+
+class PlannedStream(t.Protocol):
+    """What the plan needs of an entity stream (client.QuickBooksStream is one): a Protocol,
+    so this module does not import the stream's, which imports this one."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def selected(self) -> bool: ...
+
+    @property
+    def entity(self) -> Entity: ...
+
+    @property
+    def logger(self) -> logging.Logger: ...
+
+    @property
+    def company(self) -> CallLedger: ...
+
+    def changes_since(self) -> dt.datetime | None: ...
+
+    def first_token(self) -> t.Any: ...
+
+    def statement(self, token: t.Any) -> Select: ...
+
+    def send(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: dict | None = None,
+        json_body: dict | None = None,
+        kind: str,
+    ) -> requests.Response: ...
+
+
+def plan_run(streams: t.Sequence[PlannedStream], now: dt.datetime) -> RunPlan:
     """Ask CDC, then batch the first pages of what CDC does not cover.
 
     ``now`` is the local clock, used only to skip a CDC call QBO would refuse; the plan's
@@ -77,20 +125,7 @@ def plan_run(streams: list[QuickBooksStream], now: dt.datetime) -> RunPlan:
     if not selected:
         return plan
     caller = selected[0]
-    covered = {}
-    for stream in selected:
-        since = stream.changes_since()
-        if stream.entity.cdc and stream.entity.incremental and since is not None:
-            if now - since <= CDC_REACH:
-                covered[stream.entity.name] = since
-            else:
-                stream.logger.warning(
-                    "%s: the last sync is older than CDC's 30 days, so records deleted since "
-                    "then cannot be detected; changes are read by query. A full refresh of "
-                    "this stream reconciles deletions.",
-                    stream.name,
-                )
-    if covered:
+    if covered := _cdc_covered(selected, now):
         try:
             plan.changes = _changes(caller, covered)
             plan.cdc_silent = bool(plan.changes) and not any(c.rows for c in plan.changes.values())
@@ -124,7 +159,26 @@ def plan_run(streams: list[QuickBooksStream], now: dt.datetime) -> RunPlan:
     return plan
 
 
-def _changes(caller: QuickBooksStream, covered: dict[str, dt.datetime]) -> dict[str, EntityChanges]:
+def _cdc_covered(selected: list[PlannedStream], now: dt.datetime) -> dict[str, dt.datetime]:
+    """Since when CDC is to be asked about each entity it can answer for (by entity name): an
+    incremental one with a bookmark within CDC's reach."""
+    covered = {}
+    for stream in selected:
+        since = stream.changes_since()
+        if stream.entity.cdc and stream.entity.incremental and since is not None:
+            if now - since <= CDC_REACH:
+                covered[stream.entity.name] = since
+            else:
+                stream.logger.warning(
+                    "%s: the last sync is older than CDC's 30 days, so records deleted since "
+                    "then cannot be detected; changes are read by query. A full refresh of "
+                    "this stream reconciles deletions.",
+                    stream.name,
+                )
+    return covered
+
+
+def _changes(caller: PlannedStream, covered: dict[str, dt.datetime]) -> dict[str, EntityChanges]:
     """CDC answers for these entities, split until each answer is complete.
 
     A call refused because of one entity (QBO says the company cannot have it) is asked
@@ -203,7 +257,7 @@ def _left_out(asked: list[str], answer: dict[str, list], blocks: int) -> list[st
 
 
 def _cdc(
-    caller: QuickBooksStream, entities: list[str], since: dt.datetime
+    caller: PlannedStream, entities: list[str], since: dt.datetime
 ) -> tuple[dict[str, list], int]:
     """The rows of a CDC answer by entity, and how many entity blocks it held."""
     response = caller.send(
@@ -212,7 +266,7 @@ def _cdc(
         params={"entities": ",".join(entities), "changedSince": since.isoformat()},
         kind="cdc",
     )
-    body = response.qbo_body  # parsed and checked for faults inside the retried call
+    body = wire.parsed_body(response)  # parsed and checked for faults inside the retried call
     blocks = body.get("CDCResponse") if isinstance(body, dict) else None
     if not blocks or not isinstance(blocks, list):
         # Even "nothing changed" is [{"QueryResponse": [{}]}]: this answer is not CDC's.
@@ -230,7 +284,7 @@ def _cdc(
 
 
 def _batch_first_pages(
-    caller: QuickBooksStream, streams: list[QuickBooksStream], plan: RunPlan, now: dt.datetime
+    caller: PlannedStream, streams: list[PlannedStream], plan: RunPlan, now: dt.datetime
 ) -> dict[str, tuple[str, bytes]]:
     """One /batch call holding each stream's first query; the pages (JSON text, read by
     their streams as their own query pages) by stream name."""
@@ -241,7 +295,7 @@ def _batch_first_pages(
     # Intuit meters each batch item as one call: the send counted the first.
     if len(items) > 1:
         caller.company.count_call("metered batch", len(items) - 1)
-    body = response.qbo_body
+    body = wire.parsed_body(response)
     pages = {}
     for item in body.get("BatchItemResponse") or []:
         name = item.get("bId")

@@ -26,9 +26,10 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.pagination import BaseAPIPaginator, OffsetPaginator, SinglePagePaginator
 from singer_sdk.singerlib import MetadataMapping, RecordMessage
 
-from tap_quickbooks import errors, outcomes, query
+from tap_quickbooks import errors, outcomes, query, wire
 from tap_quickbooks.catalog import top_level_only
 from tap_quickbooks.changes import FROM_BATCH_HEADER, QUIET_CDC_TRUST, SYNCED_AT
+from tap_quickbooks.output import BlockWriter
 from tap_quickbooks.paging import (
     FUTURE_ALLOWANCE,
     Doubt,
@@ -134,7 +135,7 @@ class QuickBooksTransport(RESTStream[t.Any]):
 
     @property
     @override
-    def timeout(self) -> tuple[float, float]:  # type: ignore[override]
+    def timeout(self) -> tuple[float, float]:
         """(connect, read) seconds: a dead network fails fast, a slow report may take long."""
         return (
             float(self.config.get("connect_timeout", 30)),
@@ -220,7 +221,8 @@ class QuickBooksTransport(RESTStream[t.Any]):
         # line directly, as the one message the SDK would have made of it; the message
         # objects in between cost more than the rest of the writing.
         if isinstance(record, RawRecord):
-            self._tap.message_writer.write_raw_record(
+            writer = t.cast(BlockWriter, self._tap.message_writer)  # the tap's writer class
+            writer.write_raw_record(
                 self.stream_maps[0].stream_alias,
                 record,
                 self._stream_version,
@@ -232,7 +234,7 @@ class QuickBooksTransport(RESTStream[t.Any]):
 
     # -- one stream's end never ends the run ------------------------------------------------
 
-    @override
+    @override  # type: ignore[misc]  # the SDK marks sync final; this one keeps the outcome
     def sync(self, context: Context | None = None) -> None:
         run = self.company.outcomes
         run.begin(self)
@@ -336,7 +338,7 @@ class QuickBooksTransport(RESTStream[t.Any]):
             if is_transient_fault(fault):
                 raise RetriableAPIError(msg, response)
             raise FatalAPIError(f"{msg} [intuit_tid={errors.intuit_tid(response)}]")
-        response.qbo_body = body  # parsed once
+        wire.keep_parsed_body(response, body)  # parsed once
         if isinstance(body, dict) and body.get("time"):
             self.company.note_server_time(body["time"])
 
@@ -394,7 +396,7 @@ class QuickBooksTransport(RESTStream[t.Any]):
 class QuickBooksStream(QuickBooksTransport):
     """One QBO entity: ``SELECT * FROM <entity>`` through ``/v3/company/{realm}/query``."""
 
-    primary_keys = ("realm_id", "Id")
+    primary_keys: tuple[str, ...] = ("realm_id", "Id")
     # A STATE message per page at most: a killed run resumes at most one page back.
     STATE_MSG_FREQUENCY = 1000
 
@@ -468,7 +470,7 @@ class QuickBooksStream(QuickBooksTransport):
 
     @property
     @override
-    def is_sorted(self) -> bool:  # type: ignore[override]
+    def is_sorted(self) -> bool:
         # Incremental queries say ORDERBY MetaData.LastUpdatedTime, so the bookmark can
         # advance record by record and a killed run resumes where it stopped.
         return self.entity.incremental
@@ -579,7 +581,7 @@ class QuickBooksStream(QuickBooksTransport):
                         plan = self.company.plan_made  # not made here: it calls QBO
                         expected = plan.expected_pages.get(self.name) if plan else None
                         self.company.progress.page(self.name, len(page.rows or ()), expected)
-                        yield from page.rows
+                        yield from page.rows or ()
         finally:
             # A consumer that stops early (a dry run's record limit, an error) leaves at most
             # one request per chain in flight: the sync goes on without them.
@@ -609,6 +611,7 @@ class QuickBooksStream(QuickBooksTransport):
             return query.Select(self.entity.name, active, start_position=token, max_results=size)
         window: Window = token
         if window.tie_position is not None:
+            assert window.since is not None  # a tie pass reads the rows of one time
             return query.Select(
                 self.entity.name,
                 (query.compare(query.LAST_UPDATED, "=", window.since), *active),
@@ -616,7 +619,7 @@ class QuickBooksStream(QuickBooksTransport):
                 start_position=window.tie_position,
                 max_results=size,
             )
-        bound = ()
+        bound: tuple[str, ...] = ()
         if window.since is not None:
             op = ">" if window.strict else ">="
             bound = (query.compare(query.LAST_UPDATED, op, window.since),)
@@ -682,6 +685,7 @@ class QuickBooksStream(QuickBooksTransport):
         for attempt in range(1, DOUBT_TRIES + 1):
             request = self._prepare_request(context=context, page=paginator)
             response = send(request, context)
+            doubt: Doubt | None
             try:
                 rows = self.page_rows(response)
             except FatalAPIError:
@@ -706,6 +710,7 @@ class QuickBooksStream(QuickBooksTransport):
                     errors.intuit_tid(response),
                 )
         else:
+            assert doubt is not None  # every try was doubted: none broke out of the loop
             msg = (
                 f"{self.name}: QBO answered {DOUBT_TRIES} times with {doubt.reason} "
                 f"[{errors.intuit_tid(response)}]. The stream stops before that page; its "
@@ -720,7 +725,7 @@ class QuickBooksStream(QuickBooksTransport):
         self, response: requests.Response, rows: list[dict], paginator: BaseAPIPaginator
     ) -> Doubt | None:
         """Why a page cannot be QBO's answer to the query asked, if it cannot."""
-        page = response.qbo_body.get("QueryResponse") or {}
+        page = wire.parsed_body(response).get("QueryResponse") or {}
         stated = page.get("maxResults")  # QBO's own count of the rows it returned
         if type(stated) is int and stated != len(rows):
             return Doubt(f"a page of {len(rows)} rows that says it holds {stated}")
@@ -792,12 +797,12 @@ class QuickBooksStream(QuickBooksTransport):
             where = (*where, query.ALL_ACTIVE_STATES)
         count = query.Select(self.entity.name, where, count=True)
         response = self.send("GET", "query", params={"query": str(count)}, kind="count")
-        total = (response.qbo_body.get("QueryResponse") or {}).get("totalCount")
+        total = (wire.parsed_body(response).get("QueryResponse") or {}).get("totalCount")
         return total if type(total) is int else None
 
     def page_rows(self, response: requests.Response) -> list[dict]:
         """The entity rows of a query page (validated by validate_response, or from /batch)."""
-        body = response.qbo_body
+        body = wire.parsed_body(response)
         page = body.get("QueryResponse") if isinstance(body, dict) else None
         if not isinstance(page, dict):
             msg = f"{self.name}: a response without QueryResponse [{errors.intuit_tid(response)}]"
@@ -811,8 +816,7 @@ class QuickBooksStream(QuickBooksTransport):
 
     @override
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        raw = isinstance(row, RawRow)
-        if raw:
+        if isinstance(row, RawRow):
             time_text = row.time_text  # worked out where the page was read
         else:
             time = record_time(row)
@@ -820,7 +824,7 @@ class QuickBooksStream(QuickBooksTransport):
         added = {"realm_id": self.company.realm_id, "LastUpdatedTime": time_text}
         if row.get("status") == "Deleted":
             added["_sdc_deleted_at"] = time_text
-        return RawRecord(row, added) if raw else {**row, **added}
+        return RawRecord(row, added) if isinstance(row, RawRow) else {**row, **added}
 
 
 def lift_wrapped(row: dict) -> dict:
@@ -868,7 +872,7 @@ class _FullPagePaginator(OffsetPaginator):
 
     @override
     def has_more(self, response: requests.Response) -> bool:
-        body = response.qbo_body  # parsed once, by validate_response or with /batch
+        body = wire.parsed_body(response)  # parsed once, by validate_response or with /batch
         rows = next(
             (v for v in (body.get("QueryResponse") or {}).values() if isinstance(v, list)), []
         )

@@ -24,14 +24,14 @@ import requests
 
 from tap_quickbooks import query, throttle, wire
 from tap_quickbooks.auth import PRODUCTION_TOKEN_URL, QuickBooksAuthenticator, TokenKeeper
-from tap_quickbooks.changes import FROM_BATCH_HEADER, RunPlan, plan_run
+from tap_quickbooks.changes import FROM_BATCH_HEADER, PlannedStream, RunPlan, plan_run
 from tap_quickbooks.outcomes import RunOutcomes
 from tap_quickbooks.paging import FUTURE_ALLOWANCE, KeysetPaginator
 from tap_quickbooks.progress import Progress
-from tap_quickbooks.readahead import PageChain, slice_bounds
+from tap_quickbooks.readahead import PageChain, PageSource, slice_bounds
 
 if t.TYPE_CHECKING:
-    from tap_quickbooks.client import QuickBooksStream
+    from singer_sdk.pagination import BaseAPIPaginator
 
 API_URLS = {
     "production": "https://quickbooks.api.intuit.com",
@@ -55,6 +55,13 @@ def page_estimate(pages: float) -> str:
     if pages <= 10_000:
         return f"about {math.ceil(pages):,} pages"
     return "many pages (its first page spans little of its history)"
+
+
+class CompanyStream(PlannedStream, PageSource, t.Protocol):
+    """What a company needs of its entity streams (client.CompanyStream is one): planned,
+    and read by page chains."""
+
+    def get_new_paginator(self) -> BaseAPIPaginator: ...
 
 
 class Company:
@@ -81,7 +88,7 @@ class Company:
         self._state = state  # the tap's Singer state (written by the main thread only)
         self._write_state = write_state
         self._token_store_failed = token_store_failed
-        self.streams: list[QuickBooksStream] = []  # its entity streams, set by the tap
+        self.streams: t.Sequence[CompanyStream] = []  # its entity streams, set by the tap
         self.all_streams: list[t.Any] = []  # every stream reporting its costs for it
         self.not_authorized: str | None = None  # why QBO refused its token (or it), if it did
         self.failed: str | None = None  # what else stopped the whole company, if anything
@@ -221,7 +228,9 @@ class Company:
         if self.reads_ahead and self._chains is None:
             self._chains = self._start_chains()
 
-    def page_chains(self, stream: QuickBooksStream, context: dict | None) -> list[PageChain]:
+    def page_chains(
+        self, stream: CompanyStream, context: t.Mapping[str, t.Any] | None
+    ) -> list[PageChain]:
         """The stream's page chains, oldest slice of history first. The first stream to ask,
         in a whole run, starts every selected stream's chains (the run plan is made by then:
         CDC-served streams need none)."""

@@ -25,8 +25,7 @@ from tap_quickbooks import errors
 
 if t.TYPE_CHECKING:
     import requests
-
-    from tap_quickbooks.company import Company
+    from singer_sdk.helpers.types import Context
 
 logger = logging.getLogger("tap_quickbooks.outcomes")
 
@@ -113,6 +112,19 @@ class Outcome:
     error: str | None = None
 
 
+class ReportingStream(t.Protocol):
+    """What an outcome needs of its stream (client.QuickBooksTransport is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def logger(self) -> logging.Logger: ...
+
+    @property
+    def company_state(self) -> dict: ...
+
+
 class RunOutcomes:
     """Every stream's outcome in this run, in the order they were synced."""
 
@@ -121,13 +133,13 @@ class RunOutcomes:
         self.by_stream: dict[str, Outcome] = {}
         self._snapshots: dict[str, dict] = {}
 
-    def begin(self, stream: Stream) -> Outcome:
+    def begin(self, stream: ReportingStream) -> Outcome:
         self._snapshots[stream.name] = copy.deepcopy(dict(stream.company_state))
         outcome = Outcome(stream.name, now_text())
         self.by_stream[stream.name] = outcome
         return outcome
 
-    def unavailable(self, stream: Stream, reason: str) -> None:
+    def unavailable(self, stream: ReportingStream, reason: str) -> None:
         """Skip the stream this run; its state goes back to what it was."""
         outcome = self.by_stream[stream.name]
         outcome.status, outcome.error, outcome.records = UNAVAILABLE, _short(reason), 0
@@ -141,7 +153,7 @@ class RunOutcomes:
             reason.removeprefix(f"{stream.name}: "),
         )
 
-    def failed(self, stream: Stream, exc: BaseException) -> None:
+    def failed(self, stream: ReportingStream, exc: BaseException) -> None:
         outcome = self.by_stream[stream.name]
         text = str(exc).removeprefix(f"{stream.name}: ")
         if isinstance(exc, RetriableAPIError):
@@ -152,7 +164,7 @@ class RunOutcomes:
             outcome.error,
         )
 
-    def end(self, stream: Stream, records: int) -> None:
+    def end(self, stream: ReportingStream, records: int) -> None:
         outcome = self.by_stream[stream.name]
         outcome.finished_at = now_text()
         if outcome.status != UNAVAILABLE:
@@ -205,6 +217,22 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_ERROR else text[:MAX_ERROR] + " ..."
 
 
+class ReportedCompany(t.Protocol):
+    """What the sync_status stream needs of a company (company.Company is one, and imports
+    this module)."""
+
+    @property
+    def context(self) -> dict | None: ...
+
+    @property
+    def realm_id(self) -> str: ...
+
+    @property
+    def outcomes(self) -> RunOutcomes: ...
+
+    def stream_costs_logged(self, costs: dict[str, int]) -> None: ...
+
+
 class SyncStatusStream(Stream):
     """One record per stream per run: how it went. Synced last, after every other stream."""
 
@@ -225,7 +253,7 @@ class SyncStatusStream(Stream):
         th.Property("consecutive_failures", th.IntegerType),
     ).to_dict()
 
-    def __init__(self, tap: t.Any, companies: list[Company]) -> None:
+    def __init__(self, tap: t.Any, companies: t.Sequence[ReportedCompany]) -> None:
         self.companies = companies  # every company of the run, each reported on
         super().__init__(tap)
 
@@ -234,11 +262,11 @@ class SyncStatusStream(Stream):
         # One sync for all companies: their counters are partitions, read in get_records.
         return None
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         for company in self.companies:
             yield from self.company_records(company)
 
-    def company_records(self, company: Company) -> t.Iterator[dict]:
+    def company_records(self, company: ReportedCompany) -> t.Iterator[dict]:
         # Counters are kept per company (in its state partition, when the run has several).
         state = self.get_context_state(company.context)
         kept = dict(state.get("consecutive_failures") or {})

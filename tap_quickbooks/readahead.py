@@ -23,6 +23,7 @@ import threading
 import typing as t
 from dataclasses import dataclass
 
+from tap_quickbooks import wire
 from tap_quickbooks.passthrough import rows_from_json, rows_to_json
 
 if t.TYPE_CHECKING:
@@ -30,9 +31,28 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
     from singer_sdk.pagination import BaseAPIPaginator
 
-    from tap_quickbooks.client import QuickBooksStream
-
 _END = object()
+
+
+class PageSource(t.Protocol):
+    """What a page chain needs of its stream (client.QuickBooksStream is one): a Protocol,
+    so this module does not import the stream's."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def chain_priority(self) -> threading.local: ...
+
+    def request_decorator(self, func: t.Any) -> t.Any: ...
+
+    def _request(
+        self, prepared_request: requests.PreparedRequest, context: Context | None
+    ) -> requests.Response: ...
+
+    def fetch_page(
+        self, send: t.Callable, context: Context | None, paginator: BaseAPIPaginator
+    ) -> tuple[requests.PreparedRequest, requests.Response, list[dict]]: ...
 
 
 @dataclass
@@ -50,7 +70,7 @@ class PageChain:
 
     def __init__(
         self,
-        stream: QuickBooksStream,
+        stream: PageSource,
         context: Context | None,
         paginator: BaseAPIPaginator,
         *,
@@ -88,6 +108,7 @@ class PageChain:
                     raise item
                 if item.spooled is not None:
                     offset, length, raw = item.spooled
+                    assert self._spool is not None  # a spooled page was written to it
                     data = os.pread(self._spool.fileno(), length, offset)
                     item.rows = rows_from_json(data, raw=raw)
                 yield item
@@ -149,7 +170,7 @@ class PageChain:
         page.spooled = (self._spooled_bytes, len(data), raw)
         self._spooled_bytes += len(data)
         page.rows = None
-        page.response.qbo_body = None
+        wire.keep_parsed_body(page.response, None)
         page.response._content = b""
         page.response.raw = None  # the connection's buffers: a waiting page keeps only its headers
         return page

@@ -679,7 +679,8 @@ class Merger:
         if how == "last":
             return later
         out = []
-        for index, (a, b) in enumerate(itertools.zip_longest(earlier, later, fillvalue={})):
+        missing: dict = {}  # a column only one side has
+        for index, (a, b) in enumerate(itertools.zip_longest(earlier, later, fillvalue=missing)):
             column = self.columns[index] if index < len(self.columns) else None
             if index == 0 or column is None or not column.money:
                 out.append(a or b)
@@ -894,7 +895,10 @@ class ReportStream(QuickBooksTransport):
             headers=self.http_headers,
         )
         self._can_split = self.report.splittable and window.days > 1
-        answer = self.request_decorator(self._answer)(request, None)
+        # The SDK types its retrying decorator for functions answering a Response; it retries
+        # any function, and this one answers the parsed report.
+        retried = self.request_decorator(t.cast(t.Any, self._answer))
+        answer = t.cast(dict, retried(request, None))
         if is_truncated(answer):
             raise ReportTooLarge("QBO: 'Unable to display more data'")
         self.check_header(answer, window, method)

@@ -60,6 +60,9 @@ from tap_quickbooks.paging import FUTURE_ALLOWANCE
 from tap_quickbooks.readahead import keep_memory_flat
 from tap_quickbooks.reports import REPORT_SETTINGS, report_settings_problems, report_streams
 
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import TapState
+
 try:
     from typing import override  # type: ignore[attr-defined]
 except ImportError:  # Python 3.11
@@ -81,8 +84,8 @@ class _SealingStateWriter(StateWriter):
         super().__init__(tap.message_writer)
         self._tap = tap
 
-    def write_state(self, state: dict) -> None:
-        self._tap.seal_rotated_token(state)
+    def write_state(self, state: TapState) -> None:
+        self._tap.seal_rotated_token(t.cast(dict, state))
         super().write_state(state)
 
 
@@ -93,6 +96,12 @@ class TapQuickBooks(Tap):
     package_name = "tap-quickbooks-online"  # the distribution, for --version and --about
     # msgspec writes Decimal as a plain JSON number, exactly, and faster than simplejson.
     message_writer_class = BlockWriter
+
+    @property
+    def block_writer(self) -> BlockWriter:
+        """The message writer, as the class it is made of (the SDK types it generically)."""
+        return t.cast(BlockWriter, self.message_writer)
+
     capabilities: t.ClassVar = [
         TapCapabilities.CATALOG,
         TapCapabilities.DISCOVER,
@@ -308,7 +317,7 @@ class TapQuickBooks(Tap):
                 config,
                 context=context,
                 logger=self.logger,
-                state=lambda: self.state,
+                state=lambda: t.cast(dict, self.state),
                 write_state=lambda: self.state_writer.write_state(self.state),
                 token_store_failed=type(self).token_store_failed,
             )
@@ -353,7 +362,7 @@ class TapQuickBooks(Tap):
         for company in self.companies:
             company.seal_rotated_token(state)
 
-    @override
+    @override  # type: ignore[misc]  # the SDK marks sync_all final: ours adds companies
     def sync_all(self) -> None:
         try:
             if self.company.context is None:
@@ -378,7 +387,7 @@ class TapQuickBooks(Tap):
                 if any(company.token_unsealed() for company in self.companies):
                     self.state_writer.write_state(self.state)
                 # Lines since the last STATE, and the final STATE if the SDK wrote none after.
-                self.message_writer.flush()
+                self.block_writer.flush()
 
     def _sync_one_company(self) -> None:
         self.company.reads_ahead = True  # a whole run: every stream's pages fetched at once
@@ -419,7 +428,7 @@ class TapQuickBooks(Tap):
                 len(self.companies),
                 ", ".join(c.realm_id for c in refused),
             )
-        self.message_writer.flush()
+        self.block_writer.flush()
         sys.exit(1)
 
     # -- auth and state ----------------------------------------------------------------------
@@ -462,12 +471,13 @@ class TapQuickBooks(Tap):
             for warning in unknown_bookmarks(state, self.streams):
                 self.logger.warning(warning)
         super().load_state(state)
+        kept = t.cast(dict, self.state)  # the SDK's TypedDict names only "bookmarks"
         if isinstance(state.get(AUTH_STATE_KEY), dict):
-            self.state[AUTH_STATE_KEY] = dict(state[AUTH_STATE_KEY])
+            kept[AUTH_STATE_KEY] = dict(state[AUTH_STATE_KEY])
         if self.company.context is not None:
-            migrate_to_partitions(self.state, self.company.context)
+            migrate_to_partitions(kept, self.company.context)
         elif realm := self.config.get("realm_id"):
-            migrate_from_partitions(self.state, str(realm))
+            migrate_from_partitions(kept, str(realm))
         for stream_name, bookmark in self.state.get("bookmarks", {}).items():
             if stream_name in BY_STREAM:
                 normalise_bookmark(stream_name, bookmark)
@@ -484,7 +494,7 @@ class TapQuickBooks(Tap):
         stopping.on_signal(signum, frame)
 
     @classmethod
-    def invoke(cls, **kwargs: t.Any) -> None:  # type: ignore[override]
+    def invoke(cls, **kwargs: t.Any) -> None:
         """Run the sync; a failure the tap understands ends with its message, not a traceback."""
         # Process-wide settings, here at the process's entry rather than in a library method.
         # Page chains wait on the network, the writing holds the GIL: hand it over within a
@@ -537,6 +547,7 @@ class TapQuickBooks(Tap):
             super().cb_test(ctx, param, value)
             return
         config = ctx.params.get("config")
+        assert config is not None  # made by the SDK's eager --config callback, even when absent
         try:
             tap = cls(config=config.config, parse_env_config=config.parse_env, validate_config=True)
         except ConfigValidationError as exc:  # the sync's own way of saying it, not a traceback
@@ -548,7 +559,7 @@ class TapQuickBooks(Tap):
         (cls.logger.info if ok else cls.logger.error)(verdict)  # once: the log is on stderr
         ctx.exit(0 if ok else 1)
 
-    @override
+    @override  # type: ignore[misc]  # the SDK marks it final; see the comment below
     def run_sync_dry_run(self, dry_run_record_limit: int | None = 1, streams=None) -> bool:
         # `--test=record`/`schema`: the SDK stops each stream at its record limit by raising,
         # and logs "An unhandled error occurred" on the way: not an error of this test.
@@ -648,7 +659,7 @@ def _in_the_future(text: str) -> bool:
     return when > dt.datetime.now(dt.UTC) + FUTURE_ALLOWANCE
 
 
-def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:  # noqa: C901 - one check per key
     """What is wrong with a config, one sentence per key (the JSON schema checks types)."""
     problems = companies_problems(config)
     realm = str(config.get("realm_id") or "")

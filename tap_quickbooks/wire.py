@@ -222,3 +222,17 @@ def mounted(session: requests.Session) -> requests.Session:
         session.mount("https://", AnswerAdapter())
         session.mount("http://", AnswerAdapter())
     return session
+
+
+# An answer's JSON, parsed once inside the retried call (QuickBooksTransport.validate_response)
+# and kept on the response for whoever reads the page after it; requests has no field for it.
+_PARSED = "qbo_body"
+
+
+def parsed_body(response: requests.Response) -> t.Any:
+    """The answer's JSON as the stream parsed and checked it (AttributeError if it did not)."""
+    return getattr(response, _PARSED)
+
+
+def keep_parsed_body(response: requests.Response, body: t.Any) -> None:
+    setattr(response, _PARSED, body)
