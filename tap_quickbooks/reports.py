@@ -25,7 +25,7 @@ import pendulum
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
-from tap_quickbooks import errors
+from tap_quickbooks import errors, wire
 from tap_quickbooks.client import QuickBooksTransport
 
 if t.TYPE_CHECKING:
@@ -922,7 +922,7 @@ class ReportStream(QuickBooksTransport):
     def _answer(self, request: requests.PreparedRequest, context: Context | None) -> dict:
         response = self._request(request, context)
         self.update_sync_costs(request, response, context)
-        answer = getattr(response, "qbo_body", None)  # parsed by validate_response, if it did
+        answer = wire.parsed_body_if_any(response)  # parsed by validate_response, if it did
         try:
             if answer is None:
                 answer = json.loads(response.content, parse_float=decimal.Decimal)

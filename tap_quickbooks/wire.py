@@ -234,5 +234,10 @@ def parsed_body(response: requests.Response) -> t.Any:
     return getattr(response, _PARSED)
 
 
+def parsed_body_if_any(response: requests.Response) -> t.Any:
+    """The answer's JSON if the stream parsed it, else None."""
+    return getattr(response, _PARSED, None)
+
+
 def keep_parsed_body(response: requests.Response, body: t.Any) -> None:
     setattr(response, _PARSED, body)
