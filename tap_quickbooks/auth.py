@@ -231,17 +231,7 @@ class TokenFile:
         return {"companies": companies}
 
     def _replace(self, body: str) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(body)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_private(self.path, body)
 
     def disown(self, token: str) -> None:
         """The token proved not to be this company's: keep it (it may be the only live one of
@@ -499,9 +489,8 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
         self, candidate: RefreshTokenCandidate
     ) -> tuple[dt.datetime, dict] | None:
         """POST the refresh grant; None when QBO says invalid_grant."""
-        basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
         headers = {
-            "Authorization": f"Basic {basic}",
+            "Authorization": basic_authorization(self.client_id, self.client_secret),
             "Accept": "application/json",
             "Content-Type": "application/x-www-form-urlencoded",
         }
@@ -609,3 +598,24 @@ def newest_first(candidates: list[RefreshTokenCandidate]) -> list[RefreshTokenCa
         if candidate.token not in {u.token for u in unique}:
             unique.append(candidate)
     return unique
+
+
+def basic_authorization(client_id: str | None, client_secret: str | None) -> str:
+    """The Authorization header of Intuit's token endpoint (HTTP Basic: id and secret)."""
+    return "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically, readable by its owner only: a temporary copy
+    beside it, flushed to disk, then renamed (a kill leaves the old file or the new one)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -9,13 +9,10 @@ redirect URL pasted back), checks ``state``, exchanges the code, and writes ``cl
 from __future__ import annotations
 
 import argparse
-import base64
 import http.server
 import json
-import os
 import secrets
 import sys
-import tempfile
 import time
 import webbrowser
 from pathlib import Path
@@ -23,7 +20,13 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 
-from tap_quickbooks.auth import PRODUCTION_TOKEN_URL, TokenFile, default_token_store
+from tap_quickbooks.auth import (
+    PRODUCTION_TOKEN_URL,
+    TokenFile,
+    basic_authorization,
+    default_token_store,
+    write_private,
+)
 
 AUTHORIZE_URL = "https://appcenter.intuit.com/connect/oauth2"
 SCOPE = "com.intuit.quickbooks.accounting"
@@ -73,10 +76,12 @@ def read_redirect(url: str, expected_state: str) -> tuple[str, str]:
 def exchange_code(
     token_url: str, client_id: str, client_secret: str, code: str, redirect_uri: str
 ) -> dict:
-    basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
     response = requests.post(
         token_url,
-        headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
+        headers={
+            "Authorization": basic_authorization(client_id, client_secret),
+            "Accept": "application/json",
+        },
         data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
         timeout=60,
         allow_redirects=False,  # a redirect would re-post the code and the client secret
@@ -95,11 +100,7 @@ def write_config(path: Path, updates: dict) -> None:
     config = json.loads(path.read_text()) if path.exists() else {}
     config.update(updates)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(config, handle, indent=2)
-    os.replace(tmp, path)
+    write_private(path, json.dumps(config, indent=2))
 
 
 def wait_for_redirect(redirect_uri: str, timeout: float) -> str:
