@@ -594,9 +594,15 @@ class QuickBooksStream(QuickBooksTransport):
             start, bookmark = self.start_time(), self.bookmark_time()
             # Reading from the bookmark, the first page holds at least the bookmarked row.
             expect = bookmark is not None and start == bookmark
-            never = bookmark is None and SYNCED_AT not in self.stream_state
+            completed = SYNCED_AT in self.company_state  # some run read it to its end
             size = self.company.page_size
-            return KeysetPaginator(start, size, expect_rows=expect, first_read=never)
+            return KeysetPaginator(
+                start,
+                size,
+                expect_rows=expect,
+                first_read=bookmark is None and not completed,
+                prove_first=bookmark is not None and not completed,
+            )
         if self.entity.singleton:
             return SinglePagePaginator()
         return _FullPagePaginator(start_value=1, page_size=self.company.page_size)

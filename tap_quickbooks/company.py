@@ -267,7 +267,9 @@ class Company:
                 # windows, and every later slice, end where the next slice begins.
                 first.until = cuts[0] if cuts else None
                 for since, until in zip(cuts, [*cuts[1:], None][: len(cuts)], strict=True):
-                    paginators.append(KeysetPaginator(since, self.page_size, until))
+                    paginators.append(
+                        KeysetPaginator(since, self.page_size, until, prove_first=True)
+                    )
                 if cuts:
                     stream.logger.info(
                         "%s: %s; reading %d slices of history at once (from %s).",

@@ -117,6 +117,7 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         *,
         expect_rows: bool = False,
         first_read: bool = False,
+        prove_first: bool = False,
     ) -> None:
         super().__init__(Window(since, until=until))
         self.page_size = page_size
@@ -127,6 +128,10 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         """The stream was never read before: an empty first page would mark it complete, so
         QBO's COUNT confirms it (once per company and stream; later runs need no proof, as
         a stream without a bookmark is read from the start again)."""
+        self.prove_first = prove_first
+        """A short first page must prove its end too: a slice of history after the first
+        (it starts mid-stream), or a stream resumed that no run has completed yet (its last
+        run may have stopped on a page that left rows out)."""
         self.until = until
         """The bound of every window after the first (see Window.until)."""
         # Rows shift at most this far between two tie pages before the proof of contiguity fails.
@@ -218,10 +223,10 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         the window; None when no proof is needed (a full page, the first page, a tied
         second, or a last row stamped after ``started``, the run's start by QBO's clock).
 
-        The first page goes unproven: a COUNT there would double the calls of every small
-        stream on every run."""
+        The first page goes unproven unless ``prove_first``: a COUNT there would double the
+        calls of every small stream on every run."""
         window = self.current_value
-        if not rows or len(rows) >= self.page_size or not self.count:
+        if not rows or len(rows) >= self.page_size or not (self.count or self.prove_first):
             return None
         if window.tie_position is not None:
             return None

@@ -280,6 +280,24 @@ def test_a_short_page_that_persists_stops_the_stream_and_the_next_run_reads_on(
     assert equals_truth(emu, run.records["invoices"] + again.records["invoices"], "invoices")
 
 
+def test_a_short_first_page_of_a_stream_no_run_completed_is_proven_too(make_company) -> None:
+    """A run stopped on a short page leaves a bookmark and no synced_at; the next run's first
+    page (from the batch) cut short the same way must not end the stream either."""
+    emu, config, catalog = invoices_company(make_company)
+    emu.behaviour.faults = {3: "short_honest", 5: "short_honest", 6: "short_honest"}
+    run = run_tap(config, None, catalog)
+    assert run.returncode == 1
+    state = run.last_state
+    assert "synced_at" not in state["bookmarks"]["invoices"]
+    emu.behaviour.faults = {1: "short_honest"}  # the resumed run's batch call
+    emu.behaviour.injected = []
+    again = run_tap(config, state, catalog)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert emu.behaviour.injected, "no odd answer was sent"
+    assert "a short page of" in again.stderr
+    assert equals_truth(emu, run.records["invoices"] + again.records["invoices"], "invoices")
+
+
 @pytest.mark.parametrize(("idle_days", "counts"), [(0, 0), (3, 1)])
 def test_a_clean_full_read_counts_only_an_end_older_than_the_run(
     make_company, idle_days: int, counts: int

@@ -257,3 +257,24 @@ def test_a_cdc_answer_must_account_for_every_entity_asked() -> None:
     assert _left_out(asked, {}, 1) == []  # QBO's single {}: nothing changed at all
     assert _left_out(asked, {"Invoice": [{}]}, 2) == ["Customer", "Vendor"]
     assert _left_out(asked, {}, 0) == asked
+
+
+def test_a_slice_or_an_unfinished_stream_proves_its_short_first_page() -> None:
+    """A short first page is believed only where a stream starts from scratch or from a
+    completed run: a slice of history starting mid-stream, or a resumed stream that no run
+    completed, must prove its end by QBO's COUNT."""
+    since = dt.datetime(2024, 2, 29, 23, 0, tzinfo=dt.UTC)
+    until = dt.datetime(2024, 3, 31, tzinfo=dt.UTC)
+    started = dt.datetime(2024, 12, 31, 23, 59, tzinfo=dt.UTC)
+    rows = [
+        {"Id": str(n), "MetaData": {"LastUpdatedTime": f"2024-03-0{n}T10:00:00Z"}}
+        for n in range(1, 6)
+    ]
+    for prove_first, proof_needed in [(False, False), (True, True)]:
+        paginator = KeysetPaginator(since, 50, until, prove_first=prove_first)
+        end = paginator.unproven_end(rows, started)
+        assert (end is not None) == proof_needed
+    end = KeysetPaginator(since, 50, until, prove_first=True).unproven_end(rows, started)
+    assert end is not None
+    assert end.before == until  # the slice's own bound, not the run's start
+    assert end.read == 1

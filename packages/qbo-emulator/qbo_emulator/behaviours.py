@@ -27,7 +27,8 @@ Odd answers (HTTP 200, well-formed, but not what QBO would send; each changes on
 it names and leaves others alone): ``empty_page`` (a query answered ``{"QueryResponse": {}}``),
 ``gzip_empty`` (the same, gzip-encoded), ``no_metadata`` (a query page's rows without
 ``MetaData``), ``short_page`` (a query page's rows cut to half, ``maxResults`` kept),
-``short_honest`` (the same, ``maxResults`` saying so: a page that looks like the last),
+``short_honest`` (the same, ``maxResults`` saying so: a page that looks like the last; in a
+batch answer, every item's rows cut so),
 ``batch_empty`` (every batch item's ``QueryResponse`` is ``{}``), ``cdc_empty`` (a CDC answer
 saying nothing changed), ``cdc_none`` (a CDC answer without ``CDCResponse``), ``cdc_drop``
 (a CDC answer without the first entity that has changes, not even its ``{}``), ``future_row``
@@ -268,6 +269,13 @@ def odd_answer(kind: str, request_kind: str, body: bytes) -> tuple[bytes, dict]:
         for item in doc.get("BatchItemResponse") or []:
             if "QueryResponse" in item:
                 item["QueryResponse"] = {}
+    elif kind == "short_honest" and request_kind == "batch":
+        for item in doc.get("BatchItemResponse") or []:
+            found = item.get("QueryResponse") or {}
+            for value in found.values():
+                if isinstance(value, list) and len(value) > 1:
+                    del value[len(value) // 2 :]
+                    found["maxResults"] = len(value)
     elif kind == "cdc_empty" and request_kind == "cdc":
         doc = {"CDCResponse": [{"QueryResponse": [{}]}], "time": doc.get("time")}
     elif kind == "cdc_none" and request_kind == "cdc":
