@@ -341,6 +341,8 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
         self._on_wrong_company = on_wrong_company
         self.realm_id = realm_id
         self._timeout = timeout
+        # Its own session, not the SDK's (a private one, with a hidden urllib3 Retry).
+        self.token_session = wire.session()
         self._lock = threading.Lock()
         self.refresh_count = 0
         self._proven = False  # a request succeeded with the current access token
@@ -499,7 +501,7 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
             request_time = dt.datetime.now(dt.UTC)
             try:
                 response = post_token_request(
-                    self._session, self.auth_endpoint, headers, data, self._timeout
+                    self.token_session, self.auth_endpoint, headers, data, self._timeout
                 )
             except requests.RequestException as exc:
                 problem = f"{type(exc).__name__} reaching the token endpoint"

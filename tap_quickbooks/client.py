@@ -15,20 +15,21 @@ import time
 import typing as t
 from functools import cached_property
 from http import HTTPStatus
+from types import MappingProxyType
 from urllib.parse import urlsplit
 
 import requests
 from singer_sdk import RESTStream, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.pagination import BaseAPIPaginator, OffsetPaginator, SinglePagePaginator
-from singer_sdk.singerlib import MetadataMapping, RecordMessage
+from singer_sdk.singerlib import MetadataMapping
+from singer_sdk.streams.rest import PageContext
 
-from tap_quickbooks import errors, outcomes, query, wire
+from tap_quickbooks import errors, outcomes, query, sdk_fastpath, wire
 from tap_quickbooks.catalog import top_level_only
-from tap_quickbooks.changes import FROM_BATCH_HEADER, QUIET_CDC_TRUST, SYNCED_AT
+from tap_quickbooks.changes import QUIET_CDC_TRUST, SYNCED_AT
 from tap_quickbooks.output import BlockWriter
 from tap_quickbooks.paging import (
     FUTURE_ALLOWANCE,
@@ -40,6 +41,7 @@ from tap_quickbooks.paging import (
 )
 from tap_quickbooks.passthrough import RawRecord, RawRow, UnusualPage, read_batch, read_page
 from tap_quickbooks.schemas import entity_schema
+from tap_quickbooks.sdk_fastpath import FailureBoundary, RecordWriting
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -73,7 +75,7 @@ def record_schema(entity: Entity) -> dict:
 PLAN_ENDPOINTS = ("cdc", "batch")  # called for the whole run (changes.py), not for a stream
 
 
-class QuickBooksTransport(RESTStream[t.Any]):
+class QuickBooksTransport(RecordWriting, FailureBoundary, RESTStream[t.Any]):
     """What every request to a company shares, entity or report: host, token, QBO's limits,
     retries, and reading QBO's answers and errors. One policy, in one place."""
 
@@ -85,6 +87,7 @@ class QuickBooksTransport(RESTStream[t.Any]):
     extra_retry_statuses = (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.UNAUTHORIZED)
 
     company: Company  # handed down by the tap, which builds the stream for one company
+    raw_writer: BlockWriter | None = None  # the tap's writer, for pass-through records
 
     @property
     def company_state(self) -> dict:
@@ -148,89 +151,55 @@ class QuickBooksTransport(RESTStream[t.Any]):
         if self.child_streams:
             yield from super().generate_child_contexts(record, context)
 
-    @override
-    def _write_request_duration_log(
-        self,
-        endpoint: str,
-        response: requests.Response,
-        context: Context | None,
-        extra_tags: dict | None,
-    ) -> None:
-        # The run plan's CDC and batch calls go out through the first selected stream, but
-        # are the run's, not that stream's, and are not its `/query` endpoint: say so.
+    def log_request_duration(self, response: requests.Response, context: Context | None) -> None:
+        """The SDK's request-duration metric for one attempt. The run plan's CDC and batch
+        calls go out through the first selected stream, but are the run's, not that
+        stream's, and are not its `/query` endpoint: they say so."""
         path = urlsplit(response.request.url or "").path if response.request else ""
         called = path.rsplit("/", 1)[-1]
-        if called not in PLAN_ENDPOINTS:
-            super()._write_request_duration_log(endpoint, response, context, extra_tags)
-            return
+        plan_call = called in PLAN_ENDPOINTS
+        tags: dict[str, t.Any] = {
+            metrics.Tag.STREAM: "run plan" if plan_call else self.name,
+            metrics.Tag.ENDPOINT: f"/{called}" if plan_call else self.path,
+            metrics.Tag.HTTP_STATUS_CODE: response.status_code,
+            metrics.Tag.STATUS: (
+                metrics.Status.SUCCEEDED
+                if response.status_code < HTTPStatus.BAD_REQUEST
+                else metrics.Status.FAILED
+            ),
+        }
+        if context and not plan_call:
+            tags[metrics.Tag.CONTEXT] = context
         point = metrics.Point(
             "timer",
             metric=metrics.Metric.HTTP_REQUEST_DURATION,
             value=response.elapsed.total_seconds(),
-            tags={
-                metrics.Tag.STREAM: "run plan",
-                metrics.Tag.ENDPOINT: f"/{called}",
-                metrics.Tag.HTTP_STATUS_CODE: response.status_code,
-                metrics.Tag.STATUS: (
-                    metrics.Status.SUCCEEDED
-                    if response.status_code < HTTPStatus.BAD_REQUEST
-                    else metrics.Status.FAILED
-                ),
-                **(extra_tags or {}),
-            },
+            tags=tags,
         )
-        self._log_metric(point)
+        metrics.log(self.metrics_logger, point)
 
     @property
     @override
     def metadata(self) -> MetadataMapping:
         # Discovered metadata only for top-level properties (catalog.py says why); a catalog
         # given as input is kept as it is.
-        if self._metadata is None and not (
-            self._tap_input_catalog and self._tap_input_catalog.get_stream(self.tap_stream_id)
-        ):
-            self._metadata = top_level_only(super().metadata)
-        return super().metadata
+        metadata = super().metadata
+        if metadata is not self._trimmed_metadata and not self.catalog_given:
+            self._trimmed_metadata = top_level_only(metadata)  # trimmed in place, once
+        return metadata
+
+    _trimmed_metadata: MetadataMapping | None = None
+    catalog_given = False  # whether the input catalog has this stream
+
+    @override
+    def apply_catalog(self, catalog: t.Any) -> None:
+        self.catalog_given = catalog.get_stream(self.tap_stream_id) is not None
+        super().apply_catalog(catalog)
 
     @cached_property
-    def _all_selected(self) -> bool:
+    def all_selected(self) -> bool:
         """Whether the catalog deselects no field of this stream (the usual case)."""
         return all(self.mask.values())
-
-    @override
-    def _generate_record_messages(self, record: dict) -> t.Iterator[RecordMessage]:
-        # The SDK's own, minus its walk of every record against the selection mask when
-        # nothing is deselected: that walk then changes nothing and costs a tenth of the
-        # tap's time. Conformance is NONE (above), so the record goes to the maps as it is.
-        if not self._all_selected:
-            pop_deselected_record_properties(record, self.schema, self.mask)
-        extracted = dt.datetime.now(dt.UTC)
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=extracted,
-                )
-
-    @override
-    def _write_record_message(self, record: dict) -> None:
-        # A pass-through record (only when nothing maps, flattens or deselects) becomes its
-        # line directly, as the one message the SDK would have made of it; the message
-        # objects in between cost more than the rest of the writing.
-        if isinstance(record, RawRecord):
-            writer = t.cast(BlockWriter, self._tap.message_writer)  # the tap's writer class
-            writer.write_raw_record(
-                self.stream_maps[0].stream_alias,
-                record,
-                self._stream_version,
-                dt.datetime.now(dt.UTC),
-            )
-            self.state_manager.is_flushed = False
-        else:
-            super()._write_record_message(record)
 
     # -- one stream's end never ends the run ------------------------------------------------
 
@@ -238,29 +207,24 @@ class QuickBooksTransport(RESTStream[t.Any]):
     def sync(self, context: Context | None = None) -> None:
         run = self.company.outcomes
         run.begin(self)
-        self._records_synced = 0
+        self.records_synced = 0
         if reason := self.known_unavailable():
             run.unavailable(self, reason)  # QBO already said so: not even a SCHEMA
         else:
             super().sync(context)
-        run.end(self, self._records_synced)
+        run.end(self, self.records_synced)
 
     @override
-    def _sync_records(self, context: Context | None = None, *, write_messages: bool = True):
-        # The SDK's loop, with a stream's own failure kept for the end of the run (and a
-        # stream the company cannot have skipped) instead of ending the run here.
-        try:
-            for record in super()._sync_records(context=context, write_messages=write_messages):
-                self._records_synced += 1
-                yield record
-        except outcomes.StreamUnavailable as exc:
+    def keep_failure(self, exc: Exception) -> bool:
+        # A stream's own failure is kept for the end of the run (and a stream the company
+        # cannot have is skipped) instead of ending the run here.
+        if isinstance(exc, outcomes.StreamUnavailable):
             self.company.outcomes.unavailable(self, str(exc))
-        except (FatalAPIError, RetriableAPIError) as exc:
-            if outcomes.company_wide(exc):
-                raise
+            return True
+        if isinstance(exc, FatalAPIError | RetriableAPIError) and not outcomes.company_wide(exc):
             self.company.outcomes.failed(self, exc)
-
-    _records_synced = 0
+            return True
+        return False
 
     def known_unavailable(self) -> str | None:
         """QBO's reason, if it already said (in the run's batch or CDC call) that the company
@@ -269,12 +233,34 @@ class QuickBooksTransport(RESTStream[t.Any]):
 
     # -- sending, within QBO's limits, retrying what can succeed -----------------------------
 
+    def send_once(
+        self, prepared_request: requests.PreparedRequest, context: Context | None
+    ) -> requests.Response:
+        """One attempt at a request: authenticated, sent on the company's session, timed and
+        validated. Retried around it by :meth:`request_decorator` (see :meth:`sender`)."""
+        response = self.requests_session.send(
+            self.authenticator(prepared_request),
+            timeout=self.timeout,
+            allow_redirects=self.allow_redirects,
+        )
+        self.log_request_duration(response, context)
+        self.validate_response(response)
+        return response
+
     @override
-    def _request(self, prepared_request: requests.PreparedRequest, context: Context | None):
-        batch = prepared_request.path_url.split("?")[0].endswith("/batch")
-        with self.company.limiter.slot(self.request_priority(), "batch" if batch else ""):
-            self.company.count_call("requests")
-            return super()._request(prepared_request, context)
+    def request_decorator(self, func: t.Callable) -> t.Callable:
+        # Each attempt, retries too, waits its turn within QBO's limits and is counted.
+        def limited(prepared_request: requests.PreparedRequest, context: Context | None):
+            batch = prepared_request.path_url.split("?")[0].endswith("/batch")
+            with self.company.limiter.slot(self.request_priority(), "batch" if batch else ""):
+                self.company.count_call("requests")
+                return func(prepared_request, context)
+
+        return super().request_decorator(limited)
+
+    def sender(self) -> t.Callable[[requests.PreparedRequest, Context | None], requests.Response]:
+        """Sends a request: each attempt within QBO's limits, retried as the backoff hooks say."""
+        return self.request_decorator(self.send_once)
 
     def request_priority(self) -> float:
         """The place of this stream's next request among those waiting for QBO's limits
@@ -299,7 +285,7 @@ class QuickBooksTransport(RESTStream[t.Any]):
             headers=self.http_headers,
             json=json_body,
         )
-        response = self.request_decorator(self._request)(request, None)
+        response = self.sender()(request, None)
         self.company.count_call(f"metered {kind}")
         return response
 
@@ -331,14 +317,26 @@ class QuickBooksTransport(RESTStream[t.Any]):
             body = self.read_body(response)
         except ValueError as exc:
             raise RetriableAPIError(f"{self.name}: {errors.describe(response)}", response) from exc
-        if fault := errors.fault_of(body):
-            # QBO's own failure may pass; a refusal of what was asked (a ValidationFault, an
-            # authorization fault) is the same every time: retrying it only waits.
-            msg = f"{self.name}: QBO answered 200 with a fault: {errors.fault_text(fault)}"
-            if is_transient_fault(fault):
-                raise RetriableAPIError(msg, response)
-            raise FatalAPIError(f"{msg} [intuit_tid={errors.intuit_tid(response)}]")
+        if problem := self.fault_problem(body, errors.intuit_tid(response), response):
+            raise problem
         wire.keep_parsed_body(response, body)  # parsed once
+        self.note_time(body)
+
+    def fault_problem(
+        self, body: t.Any, tid: str, response: requests.Response | None = None
+    ) -> RetriableAPIError | FatalAPIError | None:
+        """The error for a Fault inside a 200 answer, if there is one. QBO's own failure may
+        pass (retriable); a refusal of what was asked (a ValidationFault, an authorization
+        fault) is the same every time: retrying it only waits."""
+        if not (fault := errors.fault_of(body)):
+            return None
+        msg = f"{self.name}: QBO answered 200 with a fault: {errors.fault_text(fault)}"
+        if is_transient_fault(fault):
+            return RetriableAPIError(msg, response)
+        return FatalAPIError(f"{msg} [intuit_tid={tid}]")
+
+    def note_time(self, body: t.Any) -> None:
+        """Keep QBO's clock, from an answer that tells it."""
         if isinstance(body, dict) and body.get("time"):
             self.company.note_server_time(body["time"])
 
@@ -346,10 +344,17 @@ class QuickBooksTransport(RESTStream[t.Any]):
         """The response's JSON, parsed (money as Decimal); ValueError if it is not JSON."""
         return json.loads(response.content, parse_float=decimal.Decimal)
 
+    sync_costs: t.Mapping[str, int] = MappingProxyType({})  # the stream's running totals
+
+    @override
+    def update_sync_costs(self, request, response, context) -> dict[str, int]:
+        self.sync_costs = super().update_sync_costs(request, response, context)
+        return self.sync_costs
+
     @override
     def log_sync_costs(self) -> None:
         super().log_sync_costs()
-        self.company.stream_costs_logged(self._sync_costs)
+        self.company.stream_costs_logged(dict(self.sync_costs))
 
     @override
     def backoff_max_tries(self) -> int:
@@ -406,6 +411,7 @@ class QuickBooksStream(QuickBooksTransport):
         # Set by each page chain in its own thread (a stream may have several).
         self.chain_priority = threading.local()
         super().__init__(tap=tap, name=entity.stream, schema=record_schema(entity))
+        self.raw_writer = t.cast(BlockWriter, tap.message_writer)  # the tap's writer class
         self.primary_keys = ("realm_id", *entity.key)
         if entity.incremental:
             self.replication_key = "LastUpdatedTime"
@@ -445,23 +451,16 @@ class QuickBooksStream(QuickBooksTransport):
                     name,
                 )
             entry.inclusion = entry.InclusionType.AUTOMATIC
-        self._mask = None  # worked out again from the repaired metadata
-        vars(self).pop("_all_selected", None)
+        self.selected = metadata.root.selected  # the selection mask, worked out again
+        vars(self).pop("all_selected", None)
 
     # -- where and what to ask ---------------------------------------------------------------
 
     @override
-    def _request(self, prepared_request: requests.PreparedRequest, context: Context | None):
-        if page := self.company.take_first_page(self.name, prepared_request):
-            self.validate_response(page)
-            return page  # already fetched in the run's one batch call
-        return super()._request(prepared_request, context)
-
-    @override
     def calculate_sync_cost(self, request, response, context) -> dict[str, int]:
-        # Every successful read is a metered CorePlus call; a batch-served page was paid for
-        # by the batch call.
-        return {"query": 0 if FROM_BATCH_HEADER in response.headers else 1}
+        # Every successful read is a metered CorePlus call; a batch-served page (a Page
+        # value, passed for the response) was paid for by the batch call.
+        return {"query": 0 if getattr(response, "batch_served", False) else 1}
 
     @property
     @override
@@ -577,7 +576,7 @@ class QuickBooksStream(QuickBooksTransport):
                 for chain in chains:  # slices of history, oldest first
                     for page in chain.pages():
                         request_counter.increment()
-                        self.update_sync_costs(page.request, page.response, context)
+                        self.update_sync_costs(page.request, page, context)
                         plan = self.company.plan_made  # not made here: it calls QBO
                         expected = plan.expected_pages.get(self.name) if plan else None
                         self.company.progress.page(self.name, len(page.rows or ()), expected)
@@ -654,7 +653,8 @@ class QuickBooksStream(QuickBooksTransport):
         maps = self.stream_maps
         return (
             not self.entity.wrapped
-            and self._all_selected
+            and self.all_selected
+            and sdk_fastpath.ENABLED  # raw records are written by the fast path only
             and not self.get_batch_config(self.config)
             and len(maps) == 1
             and type(maps[0]) is SameRecordTransform
@@ -666,21 +666,65 @@ class QuickBooksStream(QuickBooksTransport):
         # The stream's own query pages, and batch answers (each item read later by its
         # stream as a page); CDC answers are read whole.
         path = urlsplit(response.url).path
-        with contextlib.suppress(UnusualPage):  # then read the ordinary way, below
-            if path.endswith("/batch"):
+        if path.endswith("/batch"):
+            with contextlib.suppress(UnusualPage):  # then read the ordinary way, below
                 return read_batch(response.content)
-            if self.passthrough and path.endswith(self.path):
-                return read_page(self.entity.name, response.content)
+        elif path.endswith(self.path):
+            return self.read_page(response.content)
         return super().read_body(response)
+
+    def read_page(self, content: bytes) -> t.Any:
+        """A query page's JSON, parsed (its rows raw when they can be: see passthrough);
+        ValueError if it is not JSON."""
+        if self.passthrough:
+            with contextlib.suppress(UnusualPage):  # then read the ordinary way, below
+                return read_page(self.entity.name, content)
+        return json.loads(content, parse_float=decimal.Decimal)
 
     @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
-        yield from self.page_rows(response)
+        yield from self.page_rows(wire.parsed_body(response), errors.intuit_tid(response))
+
+    def page_request(
+        self, context: Context | None, paginator: BaseAPIPaginator
+    ) -> requests.PreparedRequest:
+        """The request for the paginator's next page, built by the SDK's public hooks."""
+        page = PageContext(stream_context=context, next_page_token=paginator.current_value)
+        http = self.get_http_request(page=page)
+        body = {"json" if self.payload_as_json else "data": http.data}
+        return self.build_prepared_request(
+            method=http.method,
+            url=http.url,
+            params=http.encode_params(),
+            headers=http.headers,
+            **body,
+        )
+
+    def answer(
+        self, send: t.Callable, request: requests.PreparedRequest, context: Context | None
+    ) -> tuple[t.Any, str, bool]:
+        """The parsed answer to a page request, QBO's id for it, and whether it came with the
+        run's batch call (then not sent again, unless QBO failed on it there)."""
+        content = self.company.take_first_page(self.name, request)
+        if content is not None:
+            try:
+                body = self.read_page(content)
+            except ValueError:
+                body = None  # cut short inside the batch answer: asked for on its own
+            problem = self.fault_problem(body, "-") if body is not None else None
+            if isinstance(problem, FatalAPIError):
+                raise problem
+            if body is not None and problem is None:
+                self.note_time(body)
+                return body, "-", True
+        response = send(request, context)
+        return wire.parsed_body(response), errors.intuit_tid(response), False
 
     def fetch_page(
         self, send: t.Callable, context: Context | None, paginator: BaseAPIPaginator
-    ) -> tuple[requests.PreparedRequest, requests.Response, list[dict]]:
-        """The paginator's next page, and its rows not passed on before.
+    ) -> tuple[requests.PreparedRequest, list[dict], bool]:
+        """The paginator's next page: its request, its rows not passed on before, and
+        whether the run's batch call brought it.
 
         A page QBO could not have sent for the query (see :meth:`doubt`) is asked for again,
         never taken as the stream's end; if it stays wrong, the stream fails with the reason,
@@ -689,15 +733,15 @@ class QuickBooksStream(QuickBooksTransport):
         remaining = None  # rows QBO's COUNT says the window holds, once asked
         counted: dict[End, int | None] = {}  # QBO's COUNT for an apparent end, once asked
         for attempt in range(1, DOUBT_TRIES + 1):
-            request = self._prepare_request(context=context, page=paginator)
-            response = send(request, context)
+            request = self.page_request(context, paginator)
+            body, tid, batch_served = self.answer(send, request, context)
             doubt: Doubt | None
             try:
-                rows = self.page_rows(response)
+                rows = self.page_rows(body, tid)
             except FatalAPIError:
                 rows, doubt = [], Doubt("an answer without QueryResponse")
             else:
-                doubt = self.doubt(response, rows, paginator) or self.end_doubt(
+                doubt = self.doubt(body, rows, paginator) or self.end_doubt(
                     rows, paginator, counted
                 )
             if doubt is None:
@@ -713,25 +757,23 @@ class QuickBooksStream(QuickBooksTransport):
                     "%s: QBO's answer cannot be right (%s) [%s]; asking again.",
                     self.name,
                     doubt.reason,
-                    errors.intuit_tid(response),
+                    tid,
                 )
         else:
             assert doubt is not None  # every try was doubted: none broke out of the loop
             msg = (
                 f"{self.name}: QBO answered {DOUBT_TRIES} times with {doubt.reason} "
-                f"[{errors.intuit_tid(response)}]. The stream stops before that page; its "
+                f"[{tid}]. The stream stops before that page; its "
                 "bookmark stays on the last row written, where the next run resumes."
             )
             raise FatalAPIError(msg)
         if isinstance(paginator, KeysetPaginator):
             rows = paginator.admit(rows)
-        return request, response, rows
+        return request, rows, batch_served
 
-    def doubt(
-        self, response: requests.Response, rows: list[dict], paginator: BaseAPIPaginator
-    ) -> Doubt | None:
+    def doubt(self, body: t.Any, rows: list[dict], paginator: BaseAPIPaginator) -> Doubt | None:
         """Why a page cannot be QBO's answer to the query asked, if it cannot."""
-        page = wire.parsed_body(response).get("QueryResponse") or {}
+        page = body.get("QueryResponse") or {}
         stated = page.get("maxResults")  # QBO's own count of the rows it returned
         if type(stated) is int and stated != len(rows):
             return Doubt(f"a page of {len(rows)} rows that says it holds {stated}")
@@ -806,12 +848,11 @@ class QuickBooksStream(QuickBooksTransport):
         total = (wire.parsed_body(response).get("QueryResponse") or {}).get("totalCount")
         return total if type(total) is int else None
 
-    def page_rows(self, response: requests.Response) -> list[dict]:
+    def page_rows(self, body: t.Any, tid: str) -> list[dict]:
         """The entity rows of a query page (validated by validate_response, or from /batch)."""
-        body = wire.parsed_body(response)
         page = body.get("QueryResponse") if isinstance(body, dict) else None
         if not isinstance(page, dict):
-            msg = f"{self.name}: a response without QueryResponse [{errors.intuit_tid(response)}]"
+            msg = f"{self.name}: a response without QueryResponse [{tid}]"
             raise FatalAPIError(msg)
         rows = page.get(self.entity.name, [])
         if isinstance(rows, dict):  # single-row entities may come unwrapped
@@ -877,9 +918,6 @@ class _FullPagePaginator(OffsetPaginator):
     """STARTPOSITION paging for the small full-table lists: a short page is the last."""
 
     @override
-    def has_more(self, response: requests.Response) -> bool:
-        body = wire.parsed_body(response)  # parsed once, by validate_response or with /batch
-        rows = next(
-            (v for v in (body.get("QueryResponse") or {}).values() if isinstance(v, list)), []
-        )
-        return len(rows) >= self._page_size
+    def has_more(self, response: t.Any) -> bool:
+        # Given the page (readahead.Page), as a value: its rows are the answer's.
+        return len(response.rows or ()) >= self.page_size

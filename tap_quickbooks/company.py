@@ -24,7 +24,7 @@ import requests
 
 from tap_quickbooks import query, throttle, wire
 from tap_quickbooks.auth import PRODUCTION_TOKEN_URL, QuickBooksAuthenticator, TokenKeeper
-from tap_quickbooks.changes import FROM_BATCH_HEADER, PlannedStream, RunPlan, plan_run
+from tap_quickbooks.changes import PlannedStream, RunPlan, plan_run
 from tap_quickbooks.outcomes import RunOutcomes
 from tap_quickbooks.paging import FUTURE_ALLOWANCE, KeysetPaginator
 from tap_quickbooks.progress import Progress
@@ -175,14 +175,18 @@ class Company:
 
     server_time: dt.datetime | None = None
 
+    def write_state(self) -> None:
+        """Write the run's state in a STATE message now (main thread only)."""
+        self._write_state()
+
     def note_server_time(self, text: str) -> None:
         """Keep the first time QBO reported, so the run can bookmark by QBO's clock."""
         if self.server_time is None:
             with contextlib.suppress(ValueError, TypeError):
                 self.server_time = query.parse_instant(text)
 
-    def take_first_page(self, stream: str, request: requests.PreparedRequest) -> t.Any:
-        """The batch-fetched first page of a stream, as a response, if this is its request."""
+    def take_first_page(self, stream: str, request: requests.PreparedRequest) -> bytes | None:
+        """The batch-fetched first page of a stream (its JSON), if this is its request: once."""
         if self._run_plan is None:  # the plan's own calls are being made
             return None
         prefetched = self._run_plan.first_pages.get(stream)
@@ -192,14 +196,7 @@ class Company:
         if sent != prefetched[0]:
             return None
         del self._run_plan.first_pages[stream]
-        response = requests.Response()
-        response.status_code = 200
-        response._content = prefetched[1]  # read by the stream as any page of its own
-        response.headers["Content-Type"] = "application/json"
-        response.headers[FROM_BATCH_HEADER] = "1"  # already counted as part of the batch call
-        response.request = request
-        response.url = request.url or ""
-        return response
+        return prefetched[1]
 
     # -- page chains: its streams' pages, fetched ahead -------------------------------------
 

@@ -169,7 +169,7 @@ class RunOutcomes:
         outcome.finished_at = now_text()
         if outcome.status != UNAVAILABLE:
             outcome.records = records
-        outcome.metered_calls = sum((getattr(stream, "_sync_costs", None) or {}).values())
+        outcome.metered_calls = sum((getattr(stream, "sync_costs", None) or {}).values())
         value = stream.company_state.get("replication_key_value")
         outcome.bookmark = str(value) if value is not None else None
 

@@ -23,7 +23,6 @@ import threading
 import typing as t
 from dataclasses import dataclass
 
-from tap_quickbooks import wire
 from tap_quickbooks.passthrough import rows_from_json, rows_to_json
 
 if t.TYPE_CHECKING:
@@ -44,24 +43,21 @@ class PageSource(t.Protocol):
     @property
     def chain_priority(self) -> threading.local: ...
 
-    def request_decorator(self, func: t.Any) -> t.Any: ...
-
-    def _request(
-        self, prepared_request: requests.PreparedRequest, context: Context | None
-    ) -> requests.Response: ...
+    def sender(self) -> t.Callable[[requests.PreparedRequest, Context | None], t.Any]: ...
 
     def fetch_page(
         self, send: t.Callable, context: Context | None, paginator: BaseAPIPaginator
-    ) -> tuple[requests.PreparedRequest, requests.Response, list[dict]]: ...
+    ) -> tuple[requests.PreparedRequest, list[dict], bool]: ...
 
 
 @dataclass
 class Page:
-    """One answered request of a chain and the rows it brought (or where they wait)."""
+    """One answered request of a chain and the rows it brought (or where they wait): what
+    the paginator and the stream's cost count are given, in place of a response."""
 
     request: requests.PreparedRequest
-    response: requests.Response
     rows: list[dict] | None = None
+    batch_served: bool = False  # brought by the run's batch call, not sent on its own
     spooled: tuple[int, int, bool] | None = None  # offset, length, raw rows
 
 
@@ -142,14 +138,17 @@ class PageChain:
         stream, context, paginator = self.stream, self.context, self.paginator
         stream.chain_priority.value = self.priority  # for this thread's requests
         try:
-            send = stream.request_decorator(stream._request)
+            send = stream.sender()
             while not self._stop.is_set():
-                request, response, rows = stream.fetch_page(send, context, paginator)
-                last = not rows and not paginator.continue_if_empty(response)
+                request, rows, batch_served = stream.fetch_page(send, context, paginator)
+                page = Page(request, rows, batch_served)
+                # The paginators are given the page, a value, where the SDK's take a response.
+                answer = t.cast(t.Any, page)
+                last = not rows and not paginator.continue_if_empty(answer)
                 if not last:
-                    paginator.advance(response)
+                    paginator.advance(answer)
                     last = paginator.finished
-                self._put(self._keep(Page(request, response, rows)))
+                self._put(self._keep(page))
                 if last:
                     break
         except BaseException as exc:  # handed to the consumer, raised there
@@ -159,8 +158,7 @@ class PageChain:
 
     def _keep(self, page: Page) -> Page:
         """Move a page's rows to the spool, unless the consumer is waiting for it (there is
-        no spool, or its stream's turn has come and no page is queued), and drop the parsed
-        body."""
+        no spool, or its stream's turn has come and no page is queued)."""
         if not self._spooling or (self._consumed and self._pages.empty()):
             return page
         if self._spool is None:
@@ -170,9 +168,6 @@ class PageChain:
         page.spooled = (self._spooled_bytes, len(data), raw)
         self._spooled_bytes += len(data)
         page.rows = None
-        wire.keep_parsed_body(page.response, None)
-        page.response._content = b""
-        page.response.raw = None  # the connection's buffers: a waiting page keeps only its headers
         return page
 
     def _put(self, item: object) -> None:

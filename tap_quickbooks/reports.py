@@ -856,8 +856,8 @@ class ReportStream(QuickBooksTransport):
         state = self.company_state
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = period.start.isoformat()
-        self.state_manager.is_flushed = False  # the SDK flags a change only on a record
-        self._write_state_message()
+        self.company.write_state()
+        self.state_manager.is_flushed = True
 
     # -- reading a window, in pieces if QBO cannot answer it whole ---------------------------
 
@@ -920,7 +920,7 @@ class ReportStream(QuickBooksTransport):
                 )
 
     def _answer(self, request: requests.PreparedRequest, context: Context | None) -> dict:
-        response = self._request(request, context)
+        response = self.send_once(request, context)
         self.update_sync_costs(request, response, context)
         answer = wire.parsed_body_if_any(response)  # parsed by validate_response, if it did
         try:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import ipaddress
 import logging
 import re
+import signal
 import sys
+import threading
 import typing as t
 from functools import cached_property
 
@@ -21,8 +24,8 @@ from singer_sdk.exceptions import (
     FatalAPIError,
     RetriableAPIError,
 )
-from singer_sdk.helpers._state import StateWriter
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
+from singer_sdk.singerlib import StateMessage
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
@@ -59,6 +62,7 @@ from tap_quickbooks.output import BlockWriter
 from tap_quickbooks.paging import FUTURE_ALLOWANCE
 from tap_quickbooks.readahead import keep_memory_flat
 from tap_quickbooks.reports import REPORT_SETTINGS, report_settings_problems, report_streams
+from tap_quickbooks.sdk_fastpath import ConfigChecks
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import TapState
@@ -73,23 +77,26 @@ __all__ = ["API_URLS", "LOWEST_MINOR_VERSION", "TapQuickBooks", "page_estimate"]
 errors.install_log_redaction()
 
 
-class _SealingStateWriter(StateWriter):
-    """The SDK's state writer, adding the newest rotated refresh token (sealed) to each STATE.
+class SealingStateWriter:
+    """The tap's state writer: like the SDK's, it writes a STATE only when the state changed
+    since the last one; it adds the newest rotated refresh token (sealed) to each.
 
     Token refreshes happen in page-fetching threads; they record the token, and the main
     thread's next STATE message carries it: only the main thread writes Singer messages.
     """
 
     def __init__(self, tap: TapQuickBooks) -> None:
-        super().__init__(tap.message_writer)
-        self._tap = tap
+        self.tap = tap
+        self.last_written: TapState | None = None
 
     def write_state(self, state: TapState) -> None:
-        self._tap.seal_rotated_token(t.cast(dict, state))
-        super().write_state(state)
+        self.tap.seal_rotated_token(t.cast(dict, state))
+        if self.last_written is None or state != self.last_written:
+            self.tap.message_writer.write_message(StateMessage(value=state))
+            self.last_written = copy.deepcopy(state)
 
 
-class TapQuickBooks(Tap):
+class TapQuickBooks(ConfigChecks, Tap):
     """Singer tap for QuickBooks Online."""
 
     name = "tap-quickbooks"
@@ -260,14 +267,27 @@ class TapQuickBooks(Tap):
     def __init__(self, *args: t.Any, catalog: t.Any = None, **kwargs: t.Any) -> None:
         # A catalog this tap wrote refers to shared definitions: put them back first.
         super().__init__(*args, catalog=inline_definitions(catalog), **kwargs)
-        self._state_writer = _SealingStateWriter(self)
+        if threading.current_thread() is threading.main_thread():
+            # The SDK's handler writes a STATE wherever the signal lands (within a block
+            # being written, too) and exits 0; stopping.py stops between lines, and the run
+            # ends on a STATE covering exactly what it wrote (sync_all, invoke).
+            signal.signal(signal.SIGINT, stopping.on_signal)
+            signal.signal(signal.SIGTERM, stopping.on_signal)
+
+    @cached_property
+    @override
+    def state_writer(self) -> SealingStateWriter:
+        return SealingStateWriter(self)
 
     #: Set when a rotated refresh token could not be saved to the token file: the run exits 1.
     token_store_failed: t.ClassVar[list[str]] = []
 
     # -- settings ----------------------------------------------------------------------------
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+    @override
+    def config_problems(
+        self, schema_check: t.Callable[[], list[str]], *, raise_errors: bool
+    ) -> list[str]:
         for name, value in self.config.items():
             if errors.is_secret_setting(name, self.config_jsonschema):
                 errors.register_secret(value)
@@ -275,7 +295,7 @@ class TapQuickBooks(Tap):
             if isinstance(entry, dict) and isinstance(entry.get("refresh_token"), str):
                 errors.register_secret(entry["refresh_token"])
         try:  # the schema's own problems, without the SDK's bare summary line
-            problems = super()._validate_config(raise_errors=True)
+            problems = schema_check()
         except ConfigValidationError as exc:
             problems = list(exc.errors or [])
         problems = one_per_key([*problems, *settings_problems(self.config)])
@@ -486,13 +506,6 @@ class TapQuickBooks(Tap):
 
     # -- failing clearly ---------------------------------------------------------------------
 
-    @override
-    def _handle_termination(self, signum: int, frame: t.Any) -> None:
-        # The SDK's handler writes a STATE wherever the signal lands (within a block being
-        # written, too) and exits 0; stopping.py stops between lines, and the run ends on a
-        # STATE covering exactly what it wrote (sync_all, invoke).
-        stopping.on_signal(signum, frame)
-
     @classmethod
     def invoke(cls, **kwargs: t.Any) -> None:
         """Run the sync; a failure the tap understands ends with its message, not a traceback."""
@@ -564,7 +577,7 @@ class TapQuickBooks(Tap):
         # `--test=record`/`schema`: the SDK stops each stream at its record limit by raising,
         # and logs "An unhandled error occurred" on the way: not an error of this test.
         quiet = _StopAtLimitIsNoError()
-        loggers = {s._logger for s in (streams or self.streams.values())}
+        loggers = {s.logger for s in (streams or self.streams.values())}
         for logger in loggers:
             logger.addFilter(quiet)
         try:
