@@ -47,8 +47,6 @@ if t.TYPE_CHECKING:
 VERIFIED_SDK = ("0.54.9",)  # the singer-sdk versions the fast path was proved on
 SWITCH = "TAP_QUICKBOOKS_SDK_FASTPATH"  # "0": the SDK's own way, for comparison
 
-_logger = logging.getLogger("tap-quickbooks")
-
 
 def _sdk_version() -> str:
     try:
@@ -57,22 +55,28 @@ def _sdk_version() -> str:
         return "unknown"
 
 
-def _enabled() -> bool:
+def _slow_path_reason() -> str | None:
     if os.environ.get(SWITCH, "1").strip() == "0":
-        _logger.info("Records are written the SDK's own way (%s=0).", SWITCH)
-        return False
+        return f"{SWITCH}=0"
     if (version := _sdk_version()) not in VERIFIED_SDK:
-        _logger.info(
-            "singer-sdk %s is not the version the tap's fast record path was verified on "
-            "(%s): records are written the SDK's own way, correct but slower.",
-            version,
-            ", ".join(VERIFIED_SDK),
+        return (
+            f"singer-sdk {version} is not the version the fast path was verified on "
+            f"({', '.join(VERIFIED_SDK)}); correct, but slower"
         )
-        return False
-    return True
+    return None
 
 
-ENABLED = _enabled()  # decided once a process, so said once
+SLOW_PATH_REASON = _slow_path_reason()  # decided once a process
+ENABLED = SLOW_PATH_REASON is None
+_said = False
+
+
+def _say_slow_path(logger: logging.Logger) -> None:
+    """Say once a process, at the first record, why records go the SDK's own way."""
+    global _said  # noqa: PLW0603 - once a process, from the main thread (it writes records)
+    if not _said:
+        _said = True
+        logger.info("Records are written the SDK's own way (%s).", SLOW_PATH_REASON)
 
 
 class RecordWriting:
@@ -84,6 +88,7 @@ class RecordWriting:
     def _generate_record_messages(self, record: dict) -> t.Generator[RecordMessage, None, None]:
         stream = t.cast(t.Any, self)
         if not ENABLED:
+            _say_slow_path(stream.logger)
             yield from super()._generate_record_messages(record)  # type: ignore[misc]
             return
         # The SDK's own, minus its walk of every record against the selection mask when

@@ -1,0 +1,162 @@
+"""The tap's private singer-sdk surface (sdk_fastpath.py): the fast record path writes what
+the SDK's own path writes, and no other module reaches into the SDK's private names."""
+
+from __future__ import annotations
+
+import ast
+import collections
+import json
+from pathlib import Path
+
+import pytest
+import singer_sdk
+
+import tap_quickbooks
+from tap_quickbooks.changes import SYNCED_AT
+from tap_quickbooks.company import AUTH_STATE_KEY
+from tap_quickbooks.sdk_fastpath import SWITCH
+from tests.singer import TapRun, run_tap
+
+SLOW_PATH_LINE = "Records are written the SDK's own way"
+PACKAGE = Path(tap_quickbooks.__file__).parent
+FASTPATH = "sdk_fastpath.py"
+MAX_PRIVATE_NAMES = 6
+
+
+def comparable(run: TapRun) -> list[dict]:
+    """The run's RECORD and STATE messages, without what differs from run to run: the time
+    of extraction, the sealed refresh token, when each stream was last synced, and the
+    run's own report (sync_status: durations)."""
+    out = []
+    for message in run.messages:
+        if message["type"] == "RECORD" and message["stream"] != "sync_status":
+            out.append({k: v for k, v in message.items() if k != "time_extracted"})
+        elif message["type"] == "STATE":
+            out.append({"STATE": json.loads(json.dumps(message["value"]), object_hook=timeless)})
+    return out
+
+
+def timeless(value: dict) -> dict:
+    value.pop(AUTH_STATE_KEY, None)
+    if SYNCED_AT in value:
+        value[SYNCED_AT] = "..."
+    return value
+
+
+def catalog_deselecting(config: dict, tmp_path: Path, stream: str, field: str) -> Path:
+    """The discovered catalog, with one field of one stream deselected."""
+    discovered = run_tap(config, args=["--discover"])
+    assert discovered.returncode == 0, discovered.stderr[-2000:]
+    catalog = json.loads(discovered.stdout)
+    for entry in catalog["streams"]:
+        if entry["tap_stream_id"] != stream:
+            continue
+        for meta in entry["metadata"]:
+            if meta["breadcrumb"] == ["properties", field]:
+                meta["metadata"]["selected"] = False
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(catalog))
+    return path
+
+
+@pytest.mark.parametrize("deselect", [None, ("customers", "Notes")], ids=["all", "deselected"])
+def test_the_fast_path_writes_what_the_sdks_own_path_writes(company, tmp_path, deselect) -> None:
+    config = company.tap_config()
+    args = []
+    if deselect:
+        args = ["--catalog", str(catalog_deselecting(config, tmp_path, *deselect))]
+    fast = run_tap(config, args=args)
+    slow = run_tap(config, args=args, env={SWITCH: "0"})
+    assert fast.returncode == 0, fast.stderr[-2000:]
+    assert slow.returncode == 0, slow.stderr[-2000:]
+    assert SLOW_PATH_LINE in slow.stderr
+    assert SLOW_PATH_LINE not in fast.stderr
+    assert len(fast.records.get("invoices", [])) > 0
+    if deselect:
+        stream, field = deselect
+        assert fast.records[stream]
+        assert all(field not in record for record in fast.records[stream])
+    assert comparable(fast) == comparable(slow)
+
+
+def sdk_private_names() -> set[str]:
+    """Every private name (one leading underscore) singer-sdk's sources define: modules,
+    functions, classes, attributes and variables."""
+    names = set()
+    for path in Path(singer_sdk.__path__[0]).rglob("*.py"):
+        if private(path.stem):
+            names.add(path.stem)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                names.add(node.attr)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+    return {name for name in names if private(name)}
+
+
+def private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def own_names(tree: ast.Module, sdk_imports: set[str]) -> set[str]:
+    """Private attributes that classes of the module define themselves, not deriving from
+    an SDK class (a name the SDK happens to use too, like ``_state`` on Company)."""
+    own = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        bases = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases}
+        if bases & sdk_imports:
+            continue
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Attribute) and isinstance(inner.ctx, ast.Store):
+                own.add(inner.attr)
+    return own
+
+
+def private_sdk_uses(path: Path, sdk_names: set[str]) -> list[tuple[str, int]]:
+    """(name, line) of every private SDK name the module reaches: attributes, overrides,
+    imports, and names handed to getattr and its kin."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    sdk_imports = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("singer_sdk")
+        for alias in node.names
+    }
+    ours = own_names(tree, sdk_imports)
+    uses = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Attribute) and node.attr not in ours:
+            names = [node.attr]
+        elif isinstance(node, ast.ClassDef):
+            names = [f.name for f in node.body if isinstance(f, ast.FunctionDef)]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("singer_sdk"):
+            names = [*node.module.split("."), *(a.name for a in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [
+                p for a in node.names if a.name.startswith("singer_sdk") for p in a.name.split(".")
+            ]
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) in {"getattr", "setattr", "hasattr", "delattr"}
+            and len(node.args) > 1
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+        ):
+            names = [node.args[1].value]
+        uses += [(name, node.lineno) for name in names if name in sdk_names]
+    return uses
+
+
+def test_private_sdk_names_are_few_and_in_one_module() -> None:
+    sdk_names = sdk_private_names()
+    assert {"_request", "_prepare_request", "_sync_costs", "_tap"} <= sdk_names  # the scan sees
+    found = {path.name: private_sdk_uses(path, sdk_names) for path in PACKAGE.rglob("*.py")}
+    elsewhere = {name: uses for name, uses in found.items() if uses and name != FASTPATH}
+    assert elsewhere == {}
+    names = collections.Counter(name for name, _ in found[FASTPATH])
+    assert 0 < len(names) <= MAX_PRIVATE_NAMES, sorted(names)
