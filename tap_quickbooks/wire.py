@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 import typing as t
+import weakref
 
 import requests
 import urllib3
@@ -225,19 +226,20 @@ def mounted(session: requests.Session) -> requests.Session:
 
 
 # An answer's JSON, parsed once inside the retried call (QuickBooksTransport.validate_response)
-# and kept on the response for whoever reads the page after it; requests has no field for it.
-_PARSED = "qbo_body"
+# and kept for whoever reads the page after it: in a side table, not an attribute set on the
+# response (requests has no field for it); gone with the response.
+_PARSED: weakref.WeakKeyDictionary[requests.Response, t.Any] = weakref.WeakKeyDictionary()
 
 
 def parsed_body(response: requests.Response) -> t.Any:
-    """The answer's JSON as the stream parsed and checked it (AttributeError if it did not)."""
-    return getattr(response, _PARSED)
+    """The answer's JSON as the stream parsed and checked it (KeyError if it did not)."""
+    return _PARSED[response]
 
 
 def parsed_body_if_any(response: requests.Response) -> t.Any:
     """The answer's JSON if the stream parsed it, else None."""
-    return getattr(response, _PARSED, None)
+    return _PARSED.get(response)
 
 
 def keep_parsed_body(response: requests.Response, body: t.Any) -> None:
-    setattr(response, _PARSED, body)
+    _PARSED[response] = body
