@@ -12,7 +12,7 @@ import pytest
 from qbo_emulator import Emulator
 from qbo_emulator.profiles import PROFILES
 from tap_quickbooks.catalogue import ENTITIES
-from tap_quickbooks.reports import REPORTS
+from tap_quickbooks.report_catalogue import REPORTS
 from tests.singer import run_tap, strip_tap_fields
 from tests.test_schemas import validate
 from tests.test_tap_sync import latest_by_id, select, truth
