@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from singer_sdk.authenticators import OAuthAuthenticator
 
 from tap_quickbooks import errors, wire
+from tap_quickbooks.timefmt import read_instant
 
 logger = logging.getLogger("tap_quickbooks.auth")
 
@@ -585,10 +586,9 @@ def _parse_time(text: object) -> dt.datetime | None:
     if not isinstance(text, str):
         return None
     try:
-        value = dt.datetime.fromisoformat(text)
+        return read_instant(text)
     except ValueError:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def newest_first(candidates: list[RefreshTokenCandidate]) -> list[RefreshTokenCandidate]:

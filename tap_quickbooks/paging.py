@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_quickbooks.query import as_utc, parse_instant, utc_text
+from tap_quickbooks.timefmt import read_instant, utc_text
 
 # How far past this machine's clock a timestamp from QBO may lie (clocks disagree a little).
 FUTURE_ALLOWANCE = dt.timedelta(minutes=5)
@@ -95,11 +95,7 @@ def metadata_time(record: dict) -> dt.datetime | None:
     text = (record.get("MetaData") or {}).get("LastUpdatedTime")
     if not text:
         return None
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return parse_instant(text)
-    return as_utc(value)
+    return read_instant(text)
 
 
 class KeysetPaginator(BaseAPIPaginator[Window]):

@@ -22,7 +22,7 @@ import typing as t
 import msgspec
 
 from tap_quickbooks.paging import TimedRow, metadata_time
-from tap_quickbooks.query import as_utc, utc_text
+from tap_quickbooks.timefmt import as_utc, read_instant, utc_text
 
 # msgspec.Raw cannot be optional (``Raw | None``); an empty Raw stands for "absent".
 _ABSENT = msgspec.field(default_factory=msgspec.Raw)
@@ -59,7 +59,7 @@ class RawRow(TimedRow):
     __slots__ = ("body", "time_text")
 
     body: msgspec.Raw  # the row's JSON as QBO sent it
-    time_text: str | None  # the tap's one timestamp shape (query.utc_text)
+    time_text: str | None  # the tap's one timestamp shape (timefmt.utc_text)
 
 
 class RawRecord(dict):
@@ -238,7 +238,7 @@ def rows_from_json(data: bytes, *, raw: bool) -> list[dict]:
             row["status"] = status
         row.body = body
         row.time_text = time_text
-        row.time = dt.datetime.fromisoformat(time_text) if time_text else None
+        row.time = read_instant(time_text) if time_text else None
         rows.append(row)
     return rows
 

@@ -61,7 +61,8 @@ from tap_quickbooks.outcomes import SYNC_STATUS, SyncStatusStream
 from tap_quickbooks.output import BlockWriter
 from tap_quickbooks.paging import FUTURE_ALLOWANCE
 from tap_quickbooks.readahead import keep_memory_flat
-from tap_quickbooks.reports import REPORT_SETTINGS, report_settings_problems, report_streams
+from tap_quickbooks.report_periods import REPORT_SETTINGS, report_settings_problems
+from tap_quickbooks.reports import report_streams
 from tap_quickbooks.sdk_fastpath import ConfigChecks
 
 if t.TYPE_CHECKING:

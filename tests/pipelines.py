@@ -24,8 +24,8 @@ from pathlib import Path
 
 from scripts import demo
 from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
-from tap_quickbooks.query import parse_instant
 from tap_quickbooks.schemas import entity_schema
+from tap_quickbooks.timefmt import parse_instant
 
 ROOT = demo.ROOT
 MELTANO = demo.MELTANO

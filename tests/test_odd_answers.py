@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tap_quickbooks.query import parse_instant
+from tap_quickbooks.timefmt import parse_instant
 from tests.singer import run_tap, strip_tap_fields
 from tests.test_tap_sync import latest_by_id, select, truth
 

@@ -15,7 +15,7 @@ import random
 import pytest
 
 from tap_quickbooks.paging import KeysetPaginator, Window, record_time
-from tap_quickbooks.query import utc_text
+from tap_quickbooks.timefmt import utc_text
 
 T0 = dt.datetime(2024, 3, 9, 12, 0, tzinfo=dt.UTC)
 PACIFIC = [dt.timezone(dt.timedelta(hours=-8)), dt.timezone(dt.timedelta(hours=-7))]

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 from singer_sdk.singerlib import RecordMessage, StateMessage
 
-from tap_quickbooks import query
+from tap_quickbooks import timefmt
 from tap_quickbooks.output import BlockWriter
 from tap_quickbooks.paging import metadata_time
 from tap_quickbooks.passthrough import (
@@ -67,14 +67,14 @@ def test_a_recorded_page_is_written_as_the_parsed_path_writes_it(
     for raw_row, row in zip(raw, ordinary, strict=True):
         assert isinstance(raw_row, RawRow)
         assert raw_row.time == metadata_time(row)
-        assert raw_row.time_text == query.utc_text(metadata_time(row))
+        assert raw_row.time_text == timefmt.utc_text(metadata_time(row))
         writer.write_raw_record(
             "customers", RawRecord(raw_row, added_fields(raw_row.time_text, row)), 7, EXTRACTED
         )
     raw_lines = written(writer, capsysbinary)
 
     for row in ordinary:
-        time_text = query.utc_text(metadata_time(row))
+        time_text = timefmt.utc_text(metadata_time(row))
         record = {**row, **added_fields(time_text, row)}
         message = RecordMessage("customers", record, version=7, time_extracted=EXTRACTED)
         writer.write_message(message)

@@ -12,12 +12,15 @@ import pytest
 from qbo_emulator import Emulator
 from qbo_emulator.profiles import PROFILES
 from tap_quickbooks.catalogue import ENTITIES
-from tap_quickbooks.reports import REPORTS
+from tap_quickbooks.report_catalogue import REPORTS
 from tests.singer import run_tap, strip_tap_fields
 from tests.test_schemas import validate
 from tests.test_tap_sync import latest_by_id, select, truth
 
 NAMED = [name for name in PROFILES if name != "default"]
+# `make test` syncs one profile, the one that lacks the most (entities and reports); every other
+# one under `make test-full` (tests/test_pipelines.py loads a Canadian company in `make test`).
+IN_DEFAULT_RUN = "us_simple_start"
 # A short report window keeps every report at a few calls (the dates are the emulator's own).
 REPORT_WINDOW = {"report_period": "year", "report_lookback_periods": 0}
 
@@ -86,7 +89,10 @@ def check_company(emu: Emulator, run, *, first: bool) -> None:
             validate(record, schema)
 
 
-@pytest.mark.parametrize("profile", NAMED)
+@pytest.mark.parametrize(
+    "profile",
+    [pytest.param(n, marks=() if n == IN_DEFAULT_RUN else (pytest.mark.full,)) for n in NAMED],
+)
 def test_every_profile_syncs_what_it_has_and_skips_the_rest(profile: str) -> None:
     sync_twice(profile, scale=200)
 
@@ -151,7 +157,8 @@ def entity_catalog(config: dict) -> Path:
     return catalog_selecting(config, {e.stream for e in ENTITIES} | {"sync_status"})
 
 
-@pytest.mark.parametrize("code", ["2500", "500"])
+# An unknown 400 in `make test`; server faults until the retries run out under `make test-full`.
+@pytest.mark.parametrize("code", ["2500", pytest.param("500", marks=pytest.mark.full)])
 def test_one_failing_stream_does_not_sink_the_others(code: str) -> None:
     with Emulator(seed=9, scale=250) as emu:
         realm = emu.realm_ids[0]

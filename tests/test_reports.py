@@ -21,20 +21,17 @@ import pytest
 import requests
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_quickbooks.reports import (
-    PRIMARY_KEYS,
-    REPORTS,
-    Kind,
+from tap_quickbooks.report_catalogue import REPORTS, Kind
+from tap_quickbooks.report_periods import (
     Period,
-    Reader,
     ReportSettings,
-    has_data,
-    is_truncated,
-    money,
     period_of,
     periods_back,
     periods_from,
 )
+from tap_quickbooks.report_records import Reader
+from tap_quickbooks.report_schema import PRIMARY_KEYS
+from tap_quickbooks.report_table import has_data, is_truncated, money
 from tap_quickbooks.tap import TapQuickBooks
 from tap_quickbooks.throttle import RequestLimiter
 from tests.singer import run_tap, run_tap_until_killed
@@ -960,7 +957,8 @@ def test_a_day_qbo_cannot_answer_fails_loudly(capsys) -> None:
 
 
 def test_split_cash_flow_keeps_opening_and_closing_cash() -> None:
-    from tap_quickbooks.reports import Merger, columns_of
+    from tap_quickbooks.report_merge import Merger
+    from tap_quickbooks.report_table import columns_of
 
     first = cash_flow("1000.00", "250.00")
     second = cash_flow("1250.00", "-100.00")

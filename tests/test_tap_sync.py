@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
-from tap_quickbooks.query import parse_instant, utc_text
+from tap_quickbooks.timefmt import parse_instant, utc_text
 from tests.singer import as_decimal_json, run_tap, run_tap_until_killed, strip_tap_fields
 
 INCREMENTAL = [e for e in ENTITIES if e.incremental]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tap_quickbooks import errors, query
+from tap_quickbooks import errors, query, timefmt
 from tap_quickbooks.auth import RefreshTokenCandidate, TokenFile, TokenSealer, newest_first
 from tap_quickbooks.changes import _left_out
 from tap_quickbooks.paging import KeysetPaginator, Window
@@ -44,12 +44,31 @@ def test_literals_escape_quotes_and_backslashes() -> None:
 @pytest.mark.parametrize("text", ["12:00:00", "now", ""])
 def test_only_dates_and_timestamps_read_as_instants(text: str) -> None:
     # pendulum also reads a time of day (as today's) and words; they are no instant.
-    with pytest.raises(ValueError, match="not an ISO-8601 timestamp"):
-        query.parse_instant(text)
-    assert query.parse_instant("2026-02-28") == dt.datetime(2026, 2, 28, tzinfo=dt.UTC)
-    assert query.parse_instant("2026-02-28T16:00:00-08:00") == dt.datetime(
-        2026, 3, 1, tzinfo=dt.UTC
-    )
+    for parse in (timefmt.parse_instant, timefmt.read_instant):
+        with pytest.raises(ValueError, match="not an ISO-8601 timestamp"):
+            parse(text)
+        assert parse("2026-02-28") == dt.datetime(2026, 2, 28, tzinfo=dt.UTC)
+        assert parse("2026-02-28T16:00:00-08:00") == dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-02-28T16:00:00-08:00",
+        "2026-03-08T01:59:59-08:00",
+        "2026-11-01T01:30:00-07:00",
+        "2026-02-28T16:00:00Z",
+        "2026-02-28T16:00:00.123456+00:00",
+        "2026-02-28T16:00:00",
+        "2026-02-28",
+        "20260228T160000-0800",
+    ],
+)
+def test_the_fast_time_reader_equals_the_full_parser(text: str) -> None:
+    """read_instant (fromisoformat first, once a record) reads every shape as parse_instant."""
+    fast = timefmt.read_instant(text)
+    assert fast == timefmt.parse_instant(text)
+    assert fast.utcoffset() == dt.timedelta(0)
 
 
 def test_paging_limits_are_refused_before_qbo_refuses_them() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import Counter
 from datetime import datetime
@@ -368,3 +369,18 @@ def test_a_seed_gives_the_same_company_whatever_day_it_starts():
         for e in (a, b)
     ]
     assert abs(first[1] - first[0] - shift) < 2
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_generating_a_company_leaves_the_collector_as_the_caller_set_it(enabled: bool) -> None:
+    """gc.freeze is the serving process's choice (qbo-emulator's main), never the library's:
+    in-process callers (the tests, the benches) keep their collector as they set it."""
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        frozen = gc.get_freeze_count()
+        emu = Emulator(seed=2, scale=200)
+        assert (gc.isenabled(), gc.get_freeze_count()) == (enabled, frozen)
+        assert emu.ground_truth(None, "Customer")  # a company was made
+    finally:
+        (gc.enable if was else gc.disable)()

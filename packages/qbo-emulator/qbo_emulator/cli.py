@@ -13,6 +13,7 @@ the first realm, ``--write-info`` the full ``/_emulator/info`` document.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import signal
 import sys
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         profiles=args.profile,
     )
+    # The companies live as long as this process: out of the cyclic collector's sight, its
+    # passes while serving stay short. A process knob, so here, never in the library.
+    gc.freeze()
     emu.behaviour.latency_ms = args.latency_ms
     emu.behaviour.per_record_ms = args.per_record_ms
     emu.behaviour.rate_limits = args.rate_limits

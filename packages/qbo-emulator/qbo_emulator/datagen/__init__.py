@@ -55,6 +55,7 @@ def generate(
     profile = profiles.get(profile)
     store.set_profile(profile)
     # Millions of small dicts: the cyclic GC would rescan them over and over (quadratic).
+    # Paused only while generating, and left as found.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -62,6 +63,22 @@ def generate(
         gen.profile = profile
         gen.run()
     finally:
+        _to_oldest_generation()
         if was_enabled:
             gc.enable()
+
+
+def _to_oldest_generation() -> None:
+    """Move what the generator made straight into the collector's oldest generation.
+
+    Made while the collector was paused, the company sits in its youngest generation, which the
+    next young passes would each walk in full. Freezing and at once unfreezing moves every
+    tracked object to the oldest generation in one step (the company, and the few young
+    objects of the rest of the process, which then wait for a full pass) and leaves no setting
+    changed. Keeping the company out of every pass for good (a lasting gc.freeze) is the
+    serving process's choice, made in cli.main. Where someone has frozen objects already,
+    unfreezing would undo their choice: then nothing moves.
+    """
+    if gc.get_freeze_count() == 0:
         gc.freeze()
+        gc.unfreeze()
