@@ -40,7 +40,6 @@ logger = logging.getLogger("tap_quickbooks.changes")
 CDC_REACH = dt.timedelta(days=30) - dt.timedelta(minutes=15)  # margin for clock skew
 CDC_MAX_OBJECTS = 1000
 BATCH_MAX_ITEMS = 30
-FROM_BATCH_HEADER = "X-Tap-From-Batch"  # marks a first page served from the batch answer
 SYNCED_AT = "synced_at"  # stream state: QBO's time when the last complete read of it began
 # How far back of a run's start an all-empty CDC answer still leaves synced_at (see
 # QuickBooksStream.synced_up_to): a week of runs must all lose their answers to lose a change.
