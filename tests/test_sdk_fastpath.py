@@ -5,22 +5,29 @@ from __future__ import annotations
 
 import ast
 import collections
+import inspect
 import json
+import os
 from pathlib import Path
 
 import pytest
 import singer_sdk
+from singer_sdk.plugin_base import PluginBase
+from singer_sdk.streams.core import Stream
 
 import tap_quickbooks
 from tap_quickbooks.changes import SYNCED_AT
+from tap_quickbooks.client import QuickBooksStream
 from tap_quickbooks.company import AUTH_STATE_KEY
-from tap_quickbooks.sdk_fastpath import SWITCH
+from tap_quickbooks.sdk_fastpath import SWITCH, VERIFIED_SDK, ConfigChecks, FailureBoundary
+from tap_quickbooks.tap import TapQuickBooks
 from tests.singer import TapRun, run_tap
 
 SLOW_PATH_LINE = "Records are written the SDK's own way"
 PACKAGE = Path(tap_quickbooks.__file__).parent
 FASTPATH = "sdk_fastpath.py"
 MAX_PRIVATE_NAMES = 6
+SDK_VERSION_SITE = Path(__file__).parent / "sdk_version_site"
 
 
 def comparable(run: TapRun) -> list[dict]:
@@ -150,6 +157,49 @@ def private_sdk_uses(path: Path, sdk_names: set[str]) -> list[tuple[str, int]]:
             names = [node.args[1].value]
         uses += [(name, node.lineno) for name in names if name in sdk_names]
     return uses
+
+
+def test_an_sdk_version_the_fast_path_was_not_verified_on_takes_the_sdks_own_way(
+    company,
+) -> None:
+    """After an SDK upgrade (here: the installed SDK tells another version), records go the
+    SDK's own way, the run says why once, and writes what the fast path writes."""
+    config = company.tap_config()
+    assert "0.99.0" not in VERIFIED_SDK
+    path = os.pathsep.join(filter(None, [str(SDK_VERSION_SITE), os.environ.get("PYTHONPATH")]))
+    upgraded = run_tap(config, env={"PYTHONPATH": path, "SDK_VERSION_AS": "0.99.0"})
+    fast = run_tap(config)
+    assert upgraded.returncode == 0, upgraded.stderr[-2000:]
+    assert fast.returncode == 0, fast.stderr[-2000:]
+    said = [line for line in upgraded.stderr.splitlines() if SLOW_PATH_LINE in line]
+    assert len(said) == 1, said
+    assert "singer-sdk 0.99.0 is not the version the fast path was verified on" in said[0]
+    assert SLOW_PATH_LINE not in fast.stderr
+    assert len(upgraded.records.get("invoices", [])) > 0
+    assert comparable(upgraded) == comparable(fast)
+
+
+@pytest.mark.parametrize(
+    ("ours", "sdk_class", "name", "parameters"),
+    [
+        (FailureBoundary, Stream, "_sync_records", ["self", "context", "write_messages"]),
+        (ConfigChecks, PluginBase, "_validate_config", ["self", "raise_errors"]),
+    ],
+)
+def test_the_two_wrapped_sdk_methods_are_still_the_sdks(ours, sdk_class, name, parameters):
+    """The two wrappers apply on any SDK version: if the SDK renamed or reshaped the method
+    they wrap, ours would silently stop running (stream failures would end the run; the
+    tap's config sentences would not be said). This is the alarm for an upgrade."""
+    sdk_method = getattr(sdk_class, name, None)
+    assert sdk_method is not None, f"the installed singer-sdk no longer has {name}"
+    assert list(inspect.signature(sdk_method).parameters) == parameters
+    assert list(inspect.signature(getattr(ours, name)).parameters) == parameters
+    user = QuickBooksStream if ours is FailureBoundary else TapQuickBooks
+    # The tap's class takes ours, and ours hands on to the SDK's (next in the MRO).
+    assert getattr(user, name) is getattr(ours, name)
+    mro = user.__mro__
+    after = mro[mro.index(ours) + 1 :]
+    assert next(c for c in after if name in vars(c)) is sdk_class
 
 
 def test_private_sdk_names_are_few_and_in_one_module() -> None:
