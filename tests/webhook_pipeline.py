@@ -77,7 +77,7 @@ class WebhookPipeline:
     # ----- what the orchestrator does ---------------------------------------------------------
     def _execute(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
         result = dg.materialize(
-            [D.quickbooks_company],
+            [D.quickbooks_shard],
             partition_key=request.partition_key,
             tags=request.tags,
             instance=self.instance,

@@ -3,7 +3,8 @@
 One SQLite file (``<home>/orchestrator.sqlite``) on one machine. Each table is small and keyed
 by ``realm_id``, so a PostgreSQL implementation is the same SQL behind the same methods
 (``CompanyRegistry`` is the interface the assets use); it is not built here because psycopg
-is not in this project's environment.
+is not in this project's environment. A shard's run reads and writes each of its companies'
+rows as its own: the store knows companies, never shards.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ create table if not exists usage (
     month text not null,  -- Intuit meters per calendar month (UTC)
     metered integer not null,
     at text not null,
+    primary key (run_id, realm_id)
+);
+create table if not exists tokens (
+    realm_id text primary key,
+    refresh_token text not null,  -- the newest a run left in its token file
+    updated_at text not null
+);
+create table if not exists finished (
+    run_id text not null,  -- the root run: its retries skip the companies it finished
+    realm_id text not null,
     primary key (run_id, realm_id)
 );
 create table if not exists leases (
@@ -117,6 +128,8 @@ class Store:
                 "refresh_token = excluded.refresh_token",
                 (realm_id, refresh_token, _now()),
             )
+            # A company added again was re-authorized: its new token, not an older rotation.
+            db.execute("delete from tokens where realm_id = ?", (realm_id,))
 
     def remove_company(self, realm_id: str) -> None:
         with self._db() as db:
@@ -135,6 +148,37 @@ class Store:
                 "insert into state values (?, ?, ?) on conflict (realm_id) do update set "
                 "state = excluded.state, updated_at = excluded.updated_at",
                 (realm_id, json.dumps(state), _now()),
+            )
+
+    # -- the newest refresh token (the shard's token file is copied here after each run) -----
+
+    def token(self, realm_id: str) -> str | None:
+        with self._db() as db:
+            row = db.execute(
+                "select refresh_token from tokens where realm_id = ?", (realm_id,)
+            ).fetchone()
+        return row[0] if row else None
+
+    def save_token(self, realm_id: str, refresh_token: str) -> None:
+        with self._db() as db:
+            db.execute(
+                "insert into tokens values (?, ?, ?) on conflict (realm_id) do update set "
+                "refresh_token = excluded.refresh_token, updated_at = excluded.updated_at",
+                (realm_id, refresh_token, _now()),
+            )
+
+    # -- what a run (and its retries) finished -------------------------------------------------
+
+    def finished(self, run_id: str) -> set[str]:
+        with self._db() as db:
+            rows = db.execute("select realm_id from finished where run_id = ?", (run_id,))
+            return {row[0] for row in rows}
+
+    def mark_finished(self, run_id: str, realm_ids: list[str]) -> None:
+        with self._db() as db:
+            db.executemany(
+                "insert into finished values (?, ?) on conflict do nothing",
+                [(run_id, r) for r in realm_ids],
             )
 
     # -- one run per company -------------------------------------------------------------------
