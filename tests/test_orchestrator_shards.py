@@ -123,3 +123,20 @@ def test_a_loader_placeholder_it_cannot_fill_is_one_sentence(shard) -> None:
         sync_companies(settings, "shard-000", emu.realm_ids, "run-1", LOG)
     assert not raised.value.retry
     assert json.dumps(emu.request_counts()) == "{}"
+
+
+def test_a_token_kept_by_a_run_before_shards_is_used(shard) -> None:
+    emu, settings = shard
+    realm = emu.realm_ids[0]
+    # The registry's first token is dead; the newest is where a one-company run kept it.
+    emu.oauth.revoke(emu.refresh_token(realm))
+    settings.tokens.mkdir(parents=True)
+    newest = emu.oauth.issue_initial(realm)
+    (settings.tokens / f"{realm}.json").write_text(
+        json.dumps(
+            {"refresh_token": newest, "realm_id": realm, "updated_at": "2026-01-01T00:00:00Z"}
+        )
+    )
+    result = sync_companies(settings, "shard-000", emu.realm_ids, "run-1", LOG)
+    assert all(c.finished for c in result.companies.values())
+    assert settings.store.token(realm)  # from now on, the store's copy

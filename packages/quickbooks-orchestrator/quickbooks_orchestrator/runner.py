@@ -202,7 +202,7 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
             log.warning("Company %s left the registry; it is not synced.", realm)
             continue
         # The newest token the store has (the tap still prefers a newer one in its file).
-        token = store.token(realm) or company.refresh_token
+        token = store.token(realm) or _token_of_old_runs(settings, realm) or company.refresh_token
         entries.append({"realm_id": realm, "refresh_token": token})
     if not entries:
         return ShardResult({}, skipped, 0)
@@ -327,6 +327,13 @@ class ShardFailed(SyncError):
     def __init__(self, message: str, result: ShardResult, *, retry: bool = True) -> None:
         super().__init__(message, retry)
         self.result = result
+
+
+def _token_of_old_runs(settings: Settings, realm_id: str) -> str | None:
+    """The token a run of one company kept in ``tokens/<realm_id>.json`` before shards."""
+    old = settings.tokens / f"{realm_id}.json"
+    found = TokenFile(old, realm_id).read() if old.exists() else None
+    return found.token if found else None
 
 
 def _keep_tokens(settings: Settings, store: Store, realm_ids: list[str]) -> None:
