@@ -48,6 +48,7 @@ class QuickBooksOrchestrator(dg.ConfigurableResource):
     monthly_budget: int = 0
     webhook_store: str = ""
     shards: int = 0
+    store_url: str = ""
 
     def settings(self) -> Settings:
         env = dict(os.environ)
@@ -58,6 +59,7 @@ class QuickBooksOrchestrator(dg.ConfigurableResource):
             ("MONTHLY_BUDGET", str(self.monthly_budget or "")),
             ("WEBHOOK_STORE", self.webhook_store),
             ("SHARDS", str(self.shards or "")),
+            ("STORE_URL", self.store_url),
         ):
             if value:
                 env[f"QBO_ORCH_{name}"] = value

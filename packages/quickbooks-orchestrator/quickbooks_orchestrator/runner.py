@@ -51,6 +51,8 @@ class Settings:
     budget_stop_at: float = 0.95
     lease_seconds: float = 3600
     shards: int = DEFAULT_SHARDS
+    # A PostgreSQL URL: the registry, state and usage shared by runs on many machines.
+    store_url: str = ""
     timeout: float = 3600
     # The webhook receiver's store_url (quickbooks-webhooks): set, the webhook sensor runs.
     webhook_store: str = ""
@@ -65,7 +67,7 @@ class Settings:
 
     @property
     def store(self) -> Store:
-        return Store(self.home / "orchestrator.sqlite")
+        return Store(self.store_url or self.home / "orchestrator.sqlite")
 
     @property
     def budget_stop(self) -> int:
@@ -110,6 +112,7 @@ class Settings:
             budget_stop_at=float(env.get("QBO_ORCH_BUDGET_STOP_AT", 0.95)),
             webhook_store=env.get("QBO_ORCH_WEBHOOK_STORE", ""),
             shards=_shards(env.get("QBO_ORCH_SHARDS", "")),
+            store_url=env.get("QBO_ORCH_STORE_URL", ""),
         )
 
     @property
