@@ -157,17 +157,26 @@ def _tail_errors(log: str, limit: int = 12) -> str:
     return "\n".join((lines or log.splitlines())[-limit:])
 
 
+def _status_record(line: bytes) -> list[dict]:
+    """The sync_status record a line holds, if it is one (the loader judges the line)."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return []
+    if message.get("type") == "RECORD" and message.get("stream") == "sync_status":
+        return [message["record"]]
+    return []
+
+
 def _pump(tap_out, loader_in, statuses: list[dict]) -> None:
     """Tap stdout to the loader, line by line, keeping the sync_status records seen."""
     try:
         for line in tap_out:
             if SYNC_STATUS in line:
-                message = json.loads(line)
-                if message.get("type") == "RECORD" and message.get("stream") == "sync_status":
-                    statuses.append(message["record"])
+                statuses.extend(_status_record(line))
             loader_in.write(line)
     except (BrokenPipeError, ValueError):
-        pass  # the loader stopped: its exit code says why
+        pass  # the loader stopped (its pipe broken or closed): its exit code says why
     finally:
         tap_out.close()  # the tap's next write fails: it stops
         with contextlib.suppress(BrokenPipeError):
@@ -273,7 +282,8 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
     if state is not None:
         # What the loader confirmed is kept even when the run fails: the next one resumes.
         for realm in todo:
-            if own := split(state, realm):
+            own = split(state, realm)
+            if len(own) > 1 or own["bookmarks"]:  # nothing of it confirmed: its own kept
                 store.save_state(realm, own)
     metered = {realm: int(n) for realm, n in METERED.findall(tap_text)}
     now = dt.datetime.now(dt.UTC)
