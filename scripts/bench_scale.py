@@ -8,26 +8,26 @@
     BENCH_STARTUP_EXTRA (default 10) companies less that of one, per extra company.
     Goal: <= 0.3 s per process.
 (a) A quiet incremental sync of BENCH_QUIET_COMPANIES (default 1,000) small companies, with
-    BENCH_LATENCY_MS (default 250) per request and QBO's limits on, through the tap's
-    `companies` config in shards of BENCH_SHARD (default 50) companies, BENCH_PROCS (default
-    2) processes at once. Their states come from a first sync (no latency, not timed).
-    Goal: <= 5 minutes wall, 2 metered calls a company.
+    BENCH_LATENCY_MS (default 250) per request and QBO's limits on, through the orchestrator:
+    in-process Dagster runs of its BENCH_SHARDS (default 20, QBO_ORCH_SHARDS's default) shard
+    partitions, BENCH_PROCS (default 2) at once, each one tap process over its companies into
+    the default loader. Their states come from a first sync (no latency, not timed).
+    Goal: <= 5 minutes wall, 2 API requests a company (the tap meters each batch item as one
+    call, as Intuit does: about 10+ metered calls a quiet company).
 (b) A backfill of BENCH_BACKFILL_COMPANIES (default 20) companies x BENCH_BACKFILL_SCALE
     (default 20,000) records in one process, same latency and limits, against one of those
     companies alone. Goals: >= 25,000 records/s aggregate; tap CPU per record no worse than
     the single-company run.
 
-BENCH_PARTS (default "c,a,b") picks which run. The orchestrator's runner
-(quickbooks_orchestrator.runner.sync_company) syncs one company per run, not a shard, so (a)
-drives the tap's shards directly: it measures what a shard-per-run orchestrator would spend.
+BENCH_PARTS (default "c,a,b") picks which run.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import datetime as dt
 import json
 import os
-import re
 import resource
 import statistics
 import subprocess
@@ -36,12 +36,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import dagster as dg
+
 from qbo_emulator import Emulator
+from quickbooks_orchestrator import definitions as D
+from quickbooks_orchestrator.shards import occupied
+from quickbooks_orchestrator.store import Store, month_of
 from scripts.bench import run_tap
 
 # Data is generated relative to the clock: a fixed start keeps every run the same company.
 NOW = "2026-06-01T12:00:00Z"
-PER_COMPANY = re.compile(r"API calls this run(?: \(realm (\w+)\))?: (\d+) metered")
 STARTUP_GOAL = 0.3  # s per process
 QUIET_GOAL = 300.0  # s for the quiet sync of every company
 QUIET_CALLS = 2  # API requests a quiet company costs (1 CDC + 1 batch)
@@ -71,11 +75,6 @@ def many_config(emu: Emulator, realms: list[str]) -> dict:
         **shared,
         "companies": [{"realm_id": r, "refresh_token": emu.refresh_token(r)} for r in realms],
     }
-
-
-def metered(workdir: Path) -> dict[str, int]:
-    """Each company's metered calls, from the tap's last log lines (realm "" when single)."""
-    return {realm: int(n) for realm, n in PER_COMPANY.findall((workdir / "err.log").read_text())}
 
 
 def timed(command: list[str], runs: int) -> tuple[float, float]:
@@ -127,51 +126,84 @@ def startup(workdir: Path) -> None:
     print(f"  goal: <= {STARTUP_GOAL} s per process (--about, --discover wall): {ok}")
 
 
-def shards_synced(
-    emu: Emulator, shards: list[list[str]], states: list, workdir: Path, procs: int
-) -> list[dict]:
-    """Every shard as one tap process, `procs` at once; each result with its metered calls."""
+def orchestrated(emu: Emulator, workdir: Path, shards: int, procs: int) -> dict:
+    """Every shard's run of the orchestrator (in-process Dagster, `procs` runs at once), each
+    a real tap process over its companies; wall, tap CPU and the runs' results."""
+    project = orchestrator(emu, workdir, shards)
+    keys = sorted(occupied(emu.realm_ids, shards))
 
-    def one(n: int) -> dict:
-        where = workdir / f"shard{n}"
-        where.mkdir(exist_ok=True)
-        result = run_tap(many_config(emu, shards[n]), states[n], where)
-        return {**result, "metered": metered(where)}
+    def one(key: str) -> bool:
+        # An instance of each run's own (in memory), closed on its thread: runs on threads
+        # share none of its state.
+        with dg.DagsterInstance.ephemeral() as instance:
+            D.sync_partitions(instance, project.settings())
+            result = dg.materialize(
+                [D.quickbooks_shard],
+                partition_key=key,
+                instance=instance,
+                resources={"orchestrator": project},
+                raise_on_error=False,
+            )
+            return result.success
 
+    before = resource_usage()
+    started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(procs) as pool:
-        return list(pool.map(one, range(len(shards))))
+        ok = list(pool.map(one, keys))
+    return {"seconds": time.monotonic() - started, "cpu": resource_usage() - before, "ok": ok}
+
+
+def orchestrator(emu: Emulator, workdir: Path, shards: int) -> D.QuickBooksOrchestrator:
+    home = workdir / "orchestrator"
+    app = {k: v for k, v in emu.tap_config().items() if k not in ("realm_id", "refresh_token")}
+    if not home.exists():
+        home.mkdir()
+        (home / "app.json").write_text(json.dumps(app))
+    resource = D.QuickBooksOrchestrator(
+        home=str(home), app_config=str(home / "app.json"), shards=shards
+    )
+    store = resource.settings().store
+    if not store.companies():
+        for realm in emu.realm_ids:
+            store.add_company(realm, emu.refresh_token(realm))
+    return resource
+
+
+def resource_usage() -> float:
+    """CPU seconds of this process's finished children (the taps and loaders)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def quiet_many(workdir: Path) -> None:
-    count, size = knob("BENCH_QUIET_COMPANIES", 1000), knob("BENCH_SHARD", 50)
+    count, shards = knob("BENCH_QUIET_COMPANIES", 1000), knob("BENCH_SHARDS", 20)
     procs, latency = knob("BENCH_PROCS", 2), knob("BENCH_LATENCY_MS", 250)
     emu = emulator(count, SMALL)
     try:
-        realms = emu.realm_ids
-        shards = [realms[i : i + size] for i in range(0, len(realms), size)]
-        print(f"  first sync of {len(shards)} shards (no latency, not timed) ...", flush=True)
-        started = time.monotonic()
-        first = shards_synced(emu, shards, [None] * len(shards), workdir, procs)
-        print(f"  done in {time.monotonic() - started:.1f}s", flush=True)
+        print(f"  first sync of {shards} shards (no latency, not timed) ...", flush=True)
+        first = orchestrated(emu, workdir, shards, procs)
+        print(f"  done in {first['seconds']:.1f}s", flush=True)
         emu.behaviour.latency_ms = latency
         emu.behaviour.rate_limits = True
         emu.reset_counts()
-        started = time.monotonic()
-        quiet = shards_synced(emu, shards, [r["state"] for r in first], workdir, procs)
-        wall = time.monotonic() - started
+        store = Store(workdir / "orchestrator" / "orchestrator.sqlite")
+        month = month_of(dt.datetime.now(dt.UTC))
+        before = store.usage_by_company(month)
+        quiet = orchestrated(emu, workdir, shards, procs)
         served = emu.request_counts()
     finally:
         emu.stop()
-    calls = [n for r in quiet for n in r["metered"].values()]
-    cpu = sum(r["cpu"] for r in quiet)
+    after = store.usage_by_company(month)
+    calls = [after[r] - before.get(r, 0) for r in after if after[r] - before.get(r, 0) > 0]
+    wall, cpu = quiet["seconds"], quiet["cpu"]
     print(
         f"\n(a) Quiet incremental sync, {count:,} companies, {latency} ms latency, QBO's limits on,"
     )
-    print(f"    shards of {size} companies, {procs} tap processes at once (the runner syncs one")
-    print("    company per run, not a shard: these shards are run directly):")
+    print(f"    through the orchestrator (in-process Dagster): {shards} shards of about")
+    print(f"    {count / shards:.0f} companies, one tap process a shard, {procs} runs at once:")
     print(f"  wall time          {wall:>10.1f} s")
-    print(f"  tap CPU            {cpu:>10.1f} s  ({cpu / count:.2f} s a company)")
-    print(f"  records            {sum(r['records'] for r in quiet):>10,}")
+    print(f"  tap+loader CPU     {cpu:>10.1f} s  ({cpu / count:.2f} s a company)")
+    print(f"  shard runs ok      {sum(quiet['ok']):>10,}  (of {len(quiet['ok'])})")
     print(f"  companies counted  {len(calls):>10,}  (of {count:,})")
     if calls:
         # The tap counts each batch item as Intuit meters it; the emulator counts requests.
@@ -179,7 +211,10 @@ def quiet_many(workdir: Path) -> None:
     requests = sum(n for kind, n in served.items() if kind != "token") / count
     print(f"  API requests       {requests:>10.1f}  a company (emulator: {json.dumps(served)})")
     ok = wall <= QUIET_GOAL and len(calls) == count and requests <= QUIET_CALLS
+    ok = ok and all(quiet["ok"])
     print(f"  goal: <= {QUIET_GOAL:.0f} s, {QUIET_CALLS} requests a company: {verdict(ok)}")
+    if count < 1000:
+        print(f"  at this rate, 1,000 companies: {wall * 1000 / count:.0f} s (linear)")
 
 
 def backfill(workdir: Path) -> None:

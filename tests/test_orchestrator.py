@@ -1,9 +1,10 @@
 """The Dagster project (quickbooks_orchestrator), in-process against the emulator.
 
-Each partition is one emulated company; its run starts the real tap and loader processes.
-Checked: every company's loaded rows equal its ground truth, the metered calls recorded equal
-what the emulator served (batch items one each), one run per company at a time, the monthly
-budget stop (run failure + ERROR, schedule skipped), the registry sensor.
+Four emulated companies in two shards of two; each shard's run starts one real tap process
+over its companies and the loader. Checked: every company's loaded rows equal its ground
+truth, the metered calls recorded per company equal what the emulator served it (batch items
+one each), one run per company at a time, the monthly budget stop (run failure + ERROR,
+schedule skipped), the registry sensor keeping one partition per occupied shard.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 
 from qbo_emulator import Emulator, server
 from quickbooks_orchestrator import definitions as D
+from quickbooks_orchestrator.shards import shard_of
 from quickbooks_orchestrator.store import month_of
 from tests import pipelines as P
 from tests.singer import parse_messages, strip_tap_fields
@@ -29,6 +31,7 @@ from tests.test_tap_sync import select, truth
 
 STREAMS = ["customers", "invoices", "items", "accounts"]
 COMPANIES = 4
+SHARDS = 2
 # What Intuit meters (CorePlus reads); a batch request counts as its items, below.
 METERED_KINDS = ("query", "cdc", "read", "report")
 
@@ -66,7 +69,10 @@ def project(emu, batch_items, tmp_path_factory):
     catalog = select(emu.tap_config(), STREAMS)
     shutil.copy(catalog, home / "catalog.json")
     resource = D.QuickBooksOrchestrator(
-        home=str(home), app_config=str(home / "app.json"), catalog=str(home / "catalog.json")
+        home=str(home),
+        app_config=str(home / "app.json"),
+        catalog=str(home / "catalog.json"),
+        shards=SHARDS,
     )
     settings = resource.settings()
     for realm in emu.realm_ids:
@@ -74,17 +80,22 @@ def project(emu, batch_items, tmp_path_factory):
     (home / "dagster").mkdir()
     instance = dg.DagsterInstance.local_temp(str(home / "dagster"))
     added, removed = D.sync_partitions(instance, settings)
-    assert (added, removed) == (sorted(emu.realm_ids), [])
+    by_shard = collections.defaultdict(list)
+    for realm in emu.realm_ids:
+        by_shard[shard_of(realm, SHARDS)].append(realm)
+    # Two shards of two: each run is one tap process over two companies.
+    assert (added, removed) == (["shard-000", "shard-001"], [])
+    assert sorted(len(v) for v in by_shard.values()) == [2, 2]
     emu.reset_counts()
     results = {
-        realm: dg.materialize(
-            [D.quickbooks_company],
-            partition_key=realm,
+        shard: dg.materialize(
+            [D.quickbooks_shard],
+            partition_key=shard,
             instance=instance,
             resources={"orchestrator": resource},
             raise_on_error=False,
         )
-        for realm in emu.realm_ids
+        for shard in sorted(by_shard)
     }
     served = {realm: emu.request_counts(realm) for realm in emu.realm_ids}
     return {
@@ -93,6 +104,7 @@ def project(emu, batch_items, tmp_path_factory):
         "settings": settings,
         "instance": instance,
         "results": results,
+        "by_shard": by_shard,
         "served": served,
     }
 
@@ -107,8 +119,8 @@ def loaded(home: Path, realm: str, stream: str) -> dict[tuple, dict]:
 
 
 def test_every_company_loads_its_ground_truth(emu, project) -> None:
+    assert all(r.success for r in project["results"].values())
     for realm in emu.realm_ids:
-        assert project["results"][realm].success, realm
         for stream in STREAMS:
             expected = {
                 P.truth_key(stream, r, realm): r for r in truth(emu, realm, stream).values()
@@ -118,7 +130,14 @@ def test_every_company_loads_its_ground_truth(emu, project) -> None:
             assert got == expected, (realm, stream)
             # No row of another company.
             assert {key[0] for key in got} == {realm}
-        assert project["settings"].store.state(realm)["bookmarks"], realm
+        # Its own part of its shard's state, and its newest token, kept under its realm_id.
+        state = project["settings"].store.state(realm)
+        contexts = {
+            p["context"]["realm_id"] for b in state["bookmarks"].values() for p in b["partitions"]
+        }
+        assert contexts == {realm}
+        assert set(state["quickbooks_auth"]["companies"]) == {realm}
+        assert project["settings"].store.token(realm)
 
 
 def test_metered_calls_are_counted_per_company_and_in_total(emu, batch_items, project) -> None:
@@ -130,46 +149,62 @@ def test_metered_calls_are_counted_per_company_and_in_total(emu, batch_items, pr
         expected = sum(served.get(k, 0) for k in METERED_KINDS) + batch_items[realm]
         assert batch_items[realm] > 1  # a batch of several first pages: each item metered
         assert per_company[realm] == expected, (realm, served)
+    for shard, realms in project["by_shard"].items():
         metadata = (
-            project["results"][realm]
-            .asset_materializations_for_node("quickbooks_company")[0]
+            project["results"][shard]
+            .asset_materializations_for_node("quickbooks_shard")[0]
             .metadata
         )
-        assert metadata["metered_calls"].value == expected
+        assert metadata["companies"].value == len(realms)
+        assert metadata["metered_calls"].value == sum(per_company[r] for r in realms)
     assert store.usage(month) == sum(per_company.values())
 
 
-def test_a_second_run_of_a_company_waits_for_the_first(emu, project) -> None:
-    realm = emu.realm_ids[0]
+def test_a_company_held_by_another_run_is_left_to_it(emu, project) -> None:
+    shard, (held, other) = sorted(project["by_shard"].items())[0]
     store = project["settings"].store
-    assert store.take_lease(realm, "the-other-run", 60) is None
+    assert store.take_lease(held, "the-other-run", 60) is None
     emu.reset_counts()
     try:
-        result = dg.materialize(
-            [D.quickbooks_company],
-            partition_key=realm,
+        # Its shard's run syncs the other company alone ...
+        shard_run = dg.materialize(
+            [D.quickbooks_shard],
+            partition_key=shard,
+            instance=project["instance"],
+            resources={"orchestrator": project["resource"]},
+            raise_on_error=False,
+        )
+        # ... and a run narrowed to it (a webhook run) does nothing.
+        narrowed = dg.materialize(
+            [D.quickbooks_shard],
+            partition_key=shard,
+            tags={D.REALM_TAG: held},
             instance=project["instance"],
             resources={"orchestrator": project["resource"]},
             raise_on_error=False,
         )
     finally:
-        store.release_lease(realm, "the-other-run")
-    assert not result.success
-    failure = result.get_step_failure_events()[0].step_failure_data.error.message
+        store.release_lease(held, "the-other-run")
+    assert shard_run.success
+    assert emu.request_counts(held) == {}  # never read
+    assert emu.request_counts(other)
+    assert not narrowed.success
+    failure = narrowed.get_step_failure_events()[0].step_failure_data.error.message
     assert "being synced by run the-other-run" in failure
-    assert emu.request_counts(realm) == {}  # the tap never started
-    # The instance keeps runs queued per company: one in flight per realm_id tag.
+    # The instance keeps runs queued per shard: one in flight per shard tag.
     requests = D.run_requests(project["instance"], project["settings"])
-    assert {r.partition_key: r.tags[D.REALM_TAG] for r in requests} == {r: r for r in emu.realm_ids}
+    assert {r.partition_key: r.tags[D.SHARD_TAG] for r in requests} == {
+        s: s for s in project["by_shard"]
+    }
 
 
-def test_the_instance_config_allows_one_run_per_company(tmp_path) -> None:
+def test_the_instance_config_allows_one_run_per_shard(tmp_path) -> None:
     shutil.copy(Path(D.__file__).parent / "dagster.yaml", tmp_path / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         queue = instance.get_concurrency_config().run_queue_config
     assert queue.max_concurrent_runs == 8
     [limit] = queue.tag_concurrency_limits
-    assert limit["key"] == D.REALM_TAG
+    assert limit["key"] == D.SHARD_TAG
     assert limit["limit"] == 1
     assert limit["value"] == {"applyLimitPerUniqueValue": True}
 
@@ -182,8 +217,8 @@ def test_the_budget_stops_reads_with_an_error(emu, project, caplog) -> None:
     assert settings.budget_stop <= used
     emu.reset_counts()
     result = dg.materialize(
-        [D.quickbooks_company],
-        partition_key=emu.realm_ids[1],
+        [D.quickbooks_shard],
+        partition_key="shard-001",
         instance=project["instance"],
         resources={"orchestrator": tight},
         raise_on_error=False,
@@ -200,7 +235,7 @@ def test_the_budget_stops_reads_with_an_error(emu, project, caplog) -> None:
     tick = D.every_15_minutes.evaluate_tick(context)
     assert not tick.run_requests
     assert "Metered-call budget reached" in tick.skip_message
-    # Under the budget the schedule asks for a run of every company.
+    # Under the budget the schedule asks for a run of every shard.
     roomy = D.QuickBooksOrchestrator(**{**project["resource"].__dict__, "monthly_budget": 10**9})
     context = dg.build_schedule_context(
         instance=project["instance"],
@@ -209,22 +244,25 @@ def test_the_budget_stops_reads_with_an_error(emu, project, caplog) -> None:
         repository_def=D.defs.get_repository_def(),
     )
     tick = D.every_15_minutes.evaluate_tick(context)
-    assert sorted(r.partition_key for r in tick.run_requests) == sorted(emu.realm_ids)
+    assert sorted(r.partition_key for r in tick.run_requests) == sorted(project["by_shard"])
 
 
 def test_the_registry_sensor_keeps_partitions_in_step(project) -> None:
     settings = project["settings"]
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(D.PARTITIONS, ["gone-company"])
+    instance.add_dynamic_partitions(D.PARTITIONS, ["shard-000", "shard-009"])
+    # Ten shards: the four companies and a new one occupy five of them, shard-009 not.
+    resource = D.QuickBooksOrchestrator(**{**project["resource"].__dict__, "shards": 10})
     settings.store.add_company("9999", "a-token")
     try:
-        context = dg.build_sensor_context(
-            instance=instance, resources={"orchestrator": project["resource"]}
-        )
+        context = dg.build_sensor_context(instance=instance, resources={"orchestrator": resource})
         result = D.company_registry_sensor(context)
     finally:
         settings.store.remove_company("9999")
     [add, delete] = result.dynamic_partitions_requests
     registered = {c.realm_id for c in settings.store.companies()} | {"9999"}
-    assert set(add.partition_keys) == registered
-    assert delete.partition_keys == ["gone-company"]
+    occupied = {shard_of(r, 10) for r in registered}
+    assert len(occupied) == 5
+    assert "shard-000" in occupied
+    assert set(add.partition_keys) == occupied - {"shard-000"}
+    assert delete.partition_keys == ["shard-009"]

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from quickbooks_orchestrator import definitions as D
+from quickbooks_orchestrator.shards import shard_of
 from quickbooks_orchestrator.webhook_runs import plan_runs
 from tests.webhook_pipeline import WebhookPipeline, change_to_warehouse
 from tests.webhook_receiver import cloud_event
@@ -169,12 +170,13 @@ def test_the_plan_ignores_unknown_companies_and_unselected_streams(tmp_path) -> 
     store.add(parse_body(json.dumps(body).encode()))
     plan = plan_runs(settings, store, partitions=[], busy=set())
     assert {r: s for r, (s, _) in plan.runs.items()} == {known: {"customers"}}
-    assert plan.new_partitions == [known]  # registered, its partition not yet made
+    # Registered, its shard's partition not yet made.
+    assert plan.new_partitions == [shard_of(known, settings.shards)]
     assert plan.ignored == {"unknown_realm": 1, "not_selected": 1}
     assert store.status()["ignored"] == 2
     # A company whose run is in flight waits: its events stay pending for the next run.
     store.add(parse_body(json.dumps([cloud_event(known, "Customer", "4")]).encode()))
-    plan = plan_runs(settings, store, partitions=[known], busy={known})
+    plan = plan_runs(settings, store, partitions=plan.new_partitions, busy={known})
     assert (plan.runs, plan.waiting) == ({}, [known])
     assert store.status()["pending"] == 2
     store.close()
@@ -190,7 +192,7 @@ def test_events_stay_pending_when_the_run_fails(tmp_path) -> None:
         pipe.resource = D.QuickBooksOrchestrator(
             **{**good.__dict__, "app_config": str(tmp_path / "empty.json")}
         )
-        assert [r.partition_key for r in pipe.sensor_round()] == [realm]
+        assert [r.tags[D.REALM_TAG] for r in pipe.sensor_round()] == [realm]
         assert pipe.failed == [realm]
         assert pipe.rx.status()["pending"] == 3
         pipe.resource = good
@@ -242,20 +244,23 @@ def test_the_sensor_asks_one_run_per_company_and_waits_for_one_in_flight(tmp_pat
     store.add(parse_body(json.dumps(burst).encode()))
     store.close()
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(D.PARTITIONS, [first])
+    # The default 20 shards: the two companies are in different shards.
+    assert shard_of(first, 20) != shard_of(second, 20)
+    instance.add_dynamic_partitions(D.PARTITIONS, [shard_of(first, 20)])
     # A scheduled run of the second company is in flight.
     instance.add_run(
         dg.DagsterRun(
             job_name="quickbooks_sync",
             run_id="in-flight",
             status=dg.DagsterRunStatus.STARTED,
-            tags={D.REALM_TAG: second},
+            tags={D.SHARD_TAG: shard_of(second, 20)},
         )
     )
     context = dg.build_sensor_context(instance=instance, resources={"orchestrator": resource})
     result = D.webhook_sensor(context)
     [request] = result.run_requests  # 600 events: one run, for the first company alone
-    assert request.partition_key == first
+    assert request.partition_key == shard_of(first, 20)
+    assert request.tags[D.REALM_TAG] == first
     assert request.tags[D.STREAMS_TAG] == "customers,invoices"
     assert result.dynamic_partitions_requests == []
     # Evaluated again before the run ends: the same run_key, so Dagster starts no second run.

@@ -77,7 +77,7 @@ class WebhookPipeline:
     # ----- what the orchestrator does ---------------------------------------------------------
     def _execute(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
         result = dg.materialize(
-            [D.quickbooks_company],
+            [D.quickbooks_shard],
             partition_key=request.partition_key,
             tags=request.tags,
             instance=self.instance,
@@ -86,7 +86,8 @@ class WebhookPipeline:
             raise_on_error=False,
         )
         if not result.success:
-            self.failed.append(request.partition_key)
+            # A webhook run names its company; a scheduled one is its shard's.
+            self.failed.append(request.tags.get(D.REALM_TAG) or request.partition_key)
         return result
 
     def sensor_round(self) -> list[dg.RunRequest]:
@@ -99,7 +100,7 @@ class WebhookPipeline:
         for add in getattr(result, "dynamic_partitions_requests", None) or []:
             self.instance.add_dynamic_partitions(D.PARTITIONS, list(add.partition_keys))
         for request in requests:
-            self.webhook_runs[request.partition_key] += 1
+            self.webhook_runs[request.tags[D.REALM_TAG]] += 1
             self._execute(request)
         return requests
 

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         store.add_company(args.realm_id, token)
-        print(f"Added {args.realm_id}; its partition appears within 30 s (the registry sensor).")
+        print(f"Added {args.realm_id}; its shard is synced from the next run on.")
     elif args.command == "remove":
         store.remove_company(args.realm_id)
         print(f"Removed {args.realm_id}; its state and token file are kept.")

@@ -1,16 +1,18 @@
 """The Dagster project: ``dagster dev -m quickbooks_orchestrator.definitions``.
 
-- ``companies``: dynamic partitions, one per connected company, kept in step with the
-  registry by ``company_registry_sensor`` (or ``sync_partitions`` called directly).
-- ``quickbooks_company``: the asset of one partition, one company's sync.
-- ``quickbooks_sync``: its job; ``every_15_minutes`` asks for a run of every company, unless
+- ``shards``: dynamic partitions ``shard-NNN``, one per shard holding a connected company
+  (``shards.shard_of``: sha256(realm_id) mod ``QBO_ORCH_SHARDS``, default 20), kept in step
+  with the registry by ``company_registry_sensor`` (or ``sync_partitions`` called directly).
+- ``quickbooks_shard``: the asset of one partition: one tap process syncing its companies.
+- ``quickbooks_sync``: its job; ``every_15_minutes`` asks for a run of every shard, unless
   the month's metered-call budget is spent (then an ERROR and no run).
 - ``webhook_sensor``: with ``QBO_ORCH_WEBHOOK_STORE`` set (the receiver's ``store_url``),
-  one run per company with pending webhook events, of the streams they name; the schedule
-  then runs hourly by default, as the safety net (``webhook_runs`` has the rules).
+  one run per company with pending webhook events (its shard's partition, narrowed to it by
+  the ``quickbooks/realm_id`` tag), of the streams they name; the schedule then runs hourly
+  by default, as the safety net (``webhook_runs`` has the rules).
 - ``dagster.yaml`` (next to this file) is the instance config ``make orchestrate`` uses: at
-  most one run in flight per company (tag ``quickbooks/realm_id``), a cap on concurrent runs,
-  and run retries.
+  most one run in flight per shard (tag ``quickbooks/shard``), a cap on concurrent runs,
+  and run retries. Leases in the store keep each company to one run whatever starts them.
 """
 
 import datetime as dt
@@ -20,17 +22,21 @@ import dagster as dg
 
 from quickbooks_webhooks.store import open_store
 
-from .runner import Settings, SyncError, sync_company
+from .runner import Settings, SyncError, sync_companies
 from .selection import narrowed_catalog
+from .shards import members, occupied, shard_of
 from .store import month_of
 from .webhook_runs import close_events, plan_runs, start_watermark
 
-PARTITIONS = "quickbooks_companies"
+PARTITIONS = "quickbooks_shards"
+# Every run's shard: dagster.yaml lets one run per shard be in flight.
+SHARD_TAG = "quickbooks/shard"
+# A run narrowed to some companies of its shard (a webhook run: one), comma-separated.
 REALM_TAG = "quickbooks/realm_id"
 # A webhook run's streams (comma-separated); a run without it reads every selected stream.
 STREAMS_TAG = "quickbooks/streams"
 TRIGGER_TAG = "quickbooks/trigger"
-companies = dg.DynamicPartitionsDefinition(name=PARTITIONS)
+shards = dg.DynamicPartitionsDefinition(name=PARTITIONS)
 
 
 class QuickBooksOrchestrator(dg.ConfigurableResource):
@@ -41,6 +47,8 @@ class QuickBooksOrchestrator(dg.ConfigurableResource):
     catalog: str = ""
     monthly_budget: int = 0
     webhook_store: str = ""
+    shards: int = 0
+    store_url: str = ""
 
     def settings(self) -> Settings:
         env = dict(os.environ)
@@ -50,6 +58,8 @@ class QuickBooksOrchestrator(dg.ConfigurableResource):
             ("CATALOG", self.catalog),
             ("MONTHLY_BUDGET", str(self.monthly_budget or "")),
             ("WEBHOOK_STORE", self.webhook_store),
+            ("SHARDS", str(self.shards or "")),
+            ("STORE_URL", self.store_url),
         ):
             if value:
                 env[f"QBO_ORCH_{name}"] = value
@@ -70,48 +80,82 @@ def budget_message(settings: Settings, used: int) -> str:
     )
 
 
+def _realms_of(settings: Settings, shard: str, tagged: str | None) -> list[str]:
+    """The companies a run of ``shard`` syncs: all of the registry's in it, or those tagged."""
+    realms = members(shard, (c.realm_id for c in settings.store.companies()), settings.shards)
+    if tagged:
+        wanted = set(tagged.split(","))
+        realms = [r for r in realms if r in wanted]
+    return realms
+
+
 @dg.asset(
-    partitions_def=companies,
-    # Failed syncs are tried again after 30 s, 60 s, 120 s (a QBO outage, a 429 storm).
+    partitions_def=shards,
+    # Failed syncs are tried again after 30 s, 60 s, 120 s (a QBO outage, a 429 storm); a
+    # retry syncs only the companies the earlier attempts did not finish.
     retry_policy=dg.RetryPolicy(
         max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
     ),
     op_tags={"dagster/concurrency_key": "quickbooks"},
 )
-def quickbooks_company(
+def quickbooks_shard(
     context: dg.AssetExecutionContext, orchestrator: QuickBooksOrchestrator
 ) -> dg.MaterializeResult:
-    """One company synced: the tap for its realm_id into the loader, from its own state."""
+    """One shard synced: one tap process over its companies into the loader, each from its
+    own state (a webhook run: the company it names, of the streams its events name)."""
     settings = orchestrator.settings()
-    realm_id = context.partition_key
+    shard = context.partition_key
     spent, used = budget_spent(settings)
     if spent:
         context.log.error(budget_message(settings, used))
         raise dg.Failure(budget_message(settings, used), allow_retries=False)
     store = settings.store
-    holder = store.take_lease(realm_id, context.run.run_id, settings.lease_seconds)
-    if holder is not None:
-        # The tag limit keeps a second run queued; this guards runs started around it.
-        msg = f"Company {realm_id} is being synced by run {holder}; this run did nothing."
-        raise dg.Failure(msg, allow_retries=False)
+    run_id = context.run.run_id
+    # Run retries are new runs of the same root: what the root finished stays finished.
+    root = context.run.root_run_id or run_id
+    realms, held = [], {}
+    for realm in _realms_of(settings, shard, context.run.tags.get(REALM_TAG)):
+        holder = store.take_lease(realm, run_id, settings.lease_seconds)
+        if holder is None:
+            realms.append(realm)
+        else:
+            held[realm] = holder
+    if held:
+        # The shard tag limit keeps a second run queued; this guards runs started around it.
+        context.log.warning(
+            "%d company(ies) of %s are being synced by another run and are left to it: %s",
+            len(held),
+            shard,
+            ", ".join(f"{r} (run {h})" for r, h in sorted(held.items())[:5]),
+        )
+        if not realms:
+            realm, holder = sorted(held.items())[0]
+            msg = f"Company {realm} is being synced by run {holder}; this run did nothing."
+            raise dg.Failure(msg, allow_retries=False)
     tagged = context.run.tags.get(STREAMS_TAG)
     streams = set(tagged.split(",")) if tagged else None
     try:
         # Read before the tap starts: the events this run is sure to cover.
         up_to = start_watermark(settings)
         catalog = narrowed_catalog(settings, streams) if streams else None
-        result = sync_company(settings, realm_id, context.run.run_id, context.log, catalog)
+        result = sync_companies(settings, shard, realms, root, context.log, catalog=catalog)
     except SyncError as exc:
         raise dg.Failure(str(exc), allow_retries=exc.retry) from None
     finally:
-        store.release_lease(realm_id, context.run.run_id)
-    closed = close_events(settings, realm_id, streams, up_to)
+        for realm in realms:
+            store.release_lease(realm, run_id)
+    closed = sum(
+        close_events(settings, realm, streams, up_to)
+        for realm, done in result.companies.items()
+        if done.finished
+    )
     month = month_of(dt.datetime.now(dt.UTC))
     return dg.MaterializeResult(
         metadata={
-            "realm_id": realm_id,
-            "metered_calls": result.metered if result.metered is not None else -1,
-            "metered_calls_company_month": store.usage(month, realm_id),
+            "shard": shard,
+            "companies": len(result.companies),
+            "companies_finished_before": len(result.skipped),
+            "metered_calls": sum(c.metered or 0 for c in result.companies.values()),
             "metered_calls_app_month": store.usage(month),
             "monthly_budget": settings.monthly_budget,
             "streams": ",".join(sorted(streams)) if streams else "all selected",
@@ -122,15 +166,15 @@ def quickbooks_company(
 
 quickbooks_sync = dg.define_asset_job(
     "quickbooks_sync",
-    selection=[quickbooks_company],
+    selection=[quickbooks_shard],
     # Run retries (dagster.yaml enables them) for runs that died outside the step.
     tags={"dagster/max_retries": "2", "dagster/retry_strategy": "FROM_FAILURE"},
 )
 
 
 def sync_partitions(instance: dg.DagsterInstance, settings: Settings) -> tuple[list, list]:
-    """Partitions made equal to the registry; the realm_ids added and removed."""
-    wanted = {c.realm_id for c in settings.store.companies()}
+    """Partitions made equal to the registry's shards; the shards added and removed."""
+    wanted = occupied((c.realm_id for c in settings.store.companies()), settings.shards)
     have = set(instance.get_dynamic_partitions(PARTITIONS))
     added, removed = sorted(wanted - have), sorted(have - wanted)
     if added:
@@ -144,23 +188,24 @@ def sync_partitions(instance: dg.DagsterInstance, settings: Settings) -> tuple[l
 def company_registry_sensor(
     context: dg.SensorEvaluationContext, orchestrator: QuickBooksOrchestrator
 ) -> dg.SensorResult:
-    """Adds a partition for each company added to the registry, drops removed ones."""
-    wanted = {c.realm_id for c in orchestrator.settings().store.companies()}
+    """Adds the partition of a shard a new company lands in, drops shards left empty."""
+    settings = orchestrator.settings()
+    wanted = occupied((c.realm_id for c in settings.store.companies()), settings.shards)
     have = set(context.instance.get_dynamic_partitions(PARTITIONS))
     requests = []
     if wanted - have:
-        requests.append(companies.build_add_request(sorted(wanted - have)))
+        requests.append(shards.build_add_request(sorted(wanted - have)))
     if have - wanted:
-        requests.append(companies.build_delete_request(sorted(have - wanted)))
+        requests.append(shards.build_delete_request(sorted(have - wanted)))
     return dg.SensorResult(dynamic_partitions_requests=requests)
 
 
 def run_requests(
     instance: dg.DagsterInstance, settings: Settings, tick: str = ""
 ) -> list[dg.RunRequest]:
-    # One run per company and tick: the run_key makes a re-evaluated tick ask nothing twice.
+    # One run per shard and tick: the run_key makes a re-evaluated tick ask nothing twice.
     return [
-        dg.RunRequest(run_key=f"{key}@{tick}", partition_key=key, tags={REALM_TAG: key})
+        dg.RunRequest(run_key=f"{key}@{tick}", partition_key=key, tags={SHARD_TAG: key})
         for key in instance.get_dynamic_partitions(PARTITIONS)
     ]
 
@@ -171,6 +216,18 @@ IN_FLIGHT = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
+
+
+def busy_companies(settings: Settings, runs: list) -> set[str]:
+    """The companies a run in flight syncs: those it is narrowed to, else its whole shard."""
+    registered = [c.realm_id for c in settings.store.companies()]
+    busy: set[str] = set()
+    for run in runs:
+        if tagged := run.tags.get(REALM_TAG):
+            busy.update(tagged.split(","))
+        elif shard := run.tags.get(SHARD_TAG):
+            busy.update(members(shard, registered, settings.shards))
+    return busy
 
 
 @dg.sensor(
@@ -190,9 +247,8 @@ def webhook_sensor(context: dg.SensorEvaluationContext, orchestrator: QuickBooks
             context.log.error(budget_message(settings, used))
             return dg.SkipReason(budget_message(settings, used))
         instance = context.instance
-        # Scheduled and webhook runs alike carry the company's tag.
         runs = instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT))
-        busy = {run.tags.get(REALM_TAG) for run in runs}
+        busy = busy_companies(settings, runs)
         plan = plan_runs(settings, events, instance.get_dynamic_partitions(PARTITIONS), busy)
     finally:
         events.close()
@@ -203,12 +259,17 @@ def webhook_sensor(context: dg.SensorEvaluationContext, orchestrator: QuickBooks
     requests = [
         dg.RunRequest(
             run_key=f"webhook:{realm}:{latest}",
-            partition_key=realm,
-            tags={REALM_TAG: realm, TRIGGER_TAG: "webhook", STREAMS_TAG: ",".join(sorted(streams))},
+            partition_key=shard_of(realm, settings.shards),
+            tags={
+                SHARD_TAG: shard_of(realm, settings.shards),
+                REALM_TAG: realm,
+                TRIGGER_TAG: "webhook",
+                STREAMS_TAG: ",".join(sorted(streams)),
+            },
         )
         for realm, (streams, latest) in sorted(plan.runs.items())
     ]
-    adds = [companies.build_add_request(plan.new_partitions)] if plan.new_partitions else []
+    adds = [shards.build_add_request(plan.new_partitions)] if plan.new_partitions else []
     if not requests:
         return dg.SensorResult(
             skip_reason=f"{len(plan.waiting)} company(ies) wait for their run in flight.",
@@ -229,7 +290,7 @@ def schedule_cron(env=os.environ) -> str:
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 def every_15_minutes(context: dg.ScheduleEvaluationContext, orchestrator: QuickBooksOrchestrator):
-    """A run per company: "synced within 15 minutes of trigger" is the product's promise."""
+    """A run per shard: "synced within 15 minutes of trigger" is the product's promise."""
     settings = orchestrator.settings()
     spent, used = budget_spent(settings)
     if spent:
@@ -240,7 +301,7 @@ def every_15_minutes(context: dg.ScheduleEvaluationContext, orchestrator: QuickB
 
 
 defs = dg.Definitions(
-    assets=[quickbooks_company],
+    assets=[quickbooks_shard],
     jobs=[quickbooks_sync],
     schedules=[every_15_minutes],
     sensors=[company_registry_sensor, webhook_sensor],

@@ -1,4 +1,5 @@
-"""A minimal Singer loader: records appended to ``<dir>/<stream>.jsonl``, state echoed.
+"""A minimal Singer loader: records appended to ``<dir>/<realm_id>/<stream>.jsonl`` (each record
+names its company; one without goes to ``<dir>/<stream>.jsonl``), state echoed.
 
 The offline default of the orchestrator (and its tests): each STATE line is written to
 stdout only once the records before it are flushed, as a Singer target confirms state.
@@ -19,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args[0])
     out.mkdir(parents=True, exist_ok=True)
-    files: dict[str, object] = {}
+    files: dict[tuple[str, str], object] = {}
     try:
         for line in sys.stdin:
             if not line.strip():
@@ -27,10 +28,12 @@ def main(argv: list[str] | None = None) -> int:
             message = json.loads(line)
             kind = message.get("type")
             if kind == "RECORD":
-                stream = message["stream"]
-                if stream not in files:
-                    files[stream] = (out / f"{Path(stream).name}.jsonl").open("a")
-                files[stream].write(json.dumps(message["record"]) + "\n")
+                record = message["record"]
+                key = (Path(str(record.get("realm_id") or "")).name, message["stream"])
+                if key not in files:
+                    (out / key[0]).mkdir(exist_ok=True)
+                    files[key] = (out / key[0] / f"{Path(key[1]).name}.jsonl").open("a")
+                files[key].write(json.dumps(record) + "\n")
             elif kind == "STATE":
                 for f in files.values():
                     f.flush()

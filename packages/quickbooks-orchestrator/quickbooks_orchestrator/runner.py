@@ -1,11 +1,14 @@
-"""One company's sync: ``tap-quickbooks | loader``, its state and token kept by the store.
+"""One shard's sync: ``tap-quickbooks | loader`` over its companies, each one's state, token,
+metered calls and outcome kept by the store under its realm_id. Free of Dagster.
 
-Kept free of Dagster so a later "shard of companies" (the tap's ``companies`` key) changes
-only what goes into the tap's config here, not the scheduling around it.
+What each company did is read from what the tap writes for machines: its ``sync_status``
+records (one per company and stream, seen on their way to the loader) and its per-company
+``API calls this run (realm ...)`` line, the count Intuit meters (each batch item one).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -17,10 +20,17 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tap_quickbooks.auth import TokenFile
+
+from .partition_state import merged, split
+from .shards import DEFAULT_SHARDS
 from .store import Store
 
-# The tap's last log line of a run (tap_quickbooks/tap.py, stream_costs_logged).
-METERED = re.compile(r"API calls this run: (\d+) metered")
+# The tap's last log line of each company (tap_quickbooks/company.py, stream_costs_logged).
+METERED = re.compile(r"API calls this run \(realm (\w+)\): (\d+) metered")
+SYNC_STATUS = b'"sync_status"'
+# sync_status outcomes that leave nothing to do until the next run.
+DONE = {"ok", "unavailable"}
 TAP = Path(sys.executable).parent / "tap-quickbooks"
 
 
@@ -31,7 +41,8 @@ class Settings:
     home: Path
     app_config: dict  # client_id, client_secret, api_url, token_url, start_date, ...
     catalog: Path | None = None
-    # argv of the loader; "{realm_id}" and "{output}" are filled in. Default: jsonl_loader.
+    # argv of the loader; "{shard}" and "{output}" are filled in. Default: jsonl_loader,
+    # writing each company's records under {output}/<realm_id>/.
     loader: list[str] = field(default_factory=list)
     tap: list[str] = field(default_factory=lambda: [str(TAP)])
     monthly_budget: int = 500_000
@@ -39,6 +50,9 @@ class Settings:
     # and the rest of the month's writes-then-reads keep a margin before Intuit blocks the app.
     budget_stop_at: float = 0.95
     lease_seconds: float = 3600
+    shards: int = DEFAULT_SHARDS
+    # A PostgreSQL URL: the registry, state and usage shared by runs on many machines.
+    store_url: str = ""
     timeout: float = 3600
     # The webhook receiver's store_url (quickbooks-webhooks): set, the webhook sensor runs.
     webhook_store: str = ""
@@ -53,20 +67,28 @@ class Settings:
 
     @property
     def store(self) -> Store:
-        return Store(self.home / "orchestrator.sqlite")
+        return Store(self.store_url or self.home / "orchestrator.sqlite")
 
     @property
     def budget_stop(self) -> int:
         return int(self.monthly_budget * self.budget_stop_at)
 
-    def loader_argv(self, realm_id: str) -> list[str]:
-        argv = self.loader or [
-            sys.executable,
-            "-m",
-            "quickbooks_orchestrator.jsonl_loader",
-            "{output}/{realm_id}",
-        ]
-        return [a.format(realm_id=realm_id, output=self.output) for a in argv]
+    @property
+    def token_file(self) -> Path:
+        # One file for every shard: the tap locks it and each run changes only its companies.
+        return self.tokens / "companies.json"
+
+    def loader_argv(self, shard: str) -> list[str]:
+        argv = self.loader or [sys.executable, "-m", "quickbooks_orchestrator.jsonl_loader"]
+        argv = argv if self.loader else [*argv, "{output}"]
+        try:
+            return [a.format(shard=shard, output=self.output) for a in argv]
+        except (KeyError, IndexError, ValueError) as exc:
+            raise SyncError(
+                f"QBO_ORCH_LOADER names a placeholder it cannot have ({exc}): only {{shard}} "
+                "and {output} are filled in (each record carries its realm_id).",
+                retry=False,
+            ) from None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -89,11 +111,21 @@ class Settings:
             monthly_budget=int(env.get("QBO_ORCH_MONTHLY_BUDGET", 500_000)),
             budget_stop_at=float(env.get("QBO_ORCH_BUDGET_STOP_AT", 0.95)),
             webhook_store=env.get("QBO_ORCH_WEBHOOK_STORE", ""),
+            shards=_shards(env.get("QBO_ORCH_SHARDS", "")),
+            store_url=env.get("QBO_ORCH_STORE_URL", ""),
         )
 
     @property
     def app_config_missing(self) -> list[str]:
         return [k for k in ("client_id", "client_secret") if not self.app_config.get(k)]
+
+
+def _shards(text: str) -> int:
+    if not text:
+        return DEFAULT_SHARDS
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"QBO_ORCH_SHARDS must be a whole number of 1 or more, not {text!r}.")
+    return int(text)
 
 
 class SyncError(Exception):
@@ -106,10 +138,18 @@ class SyncError(Exception):
 
 
 @dataclass
-class SyncResult:
+class CompanyResult:
     realm_id: str
-    metered: int | None
-    state: dict
+    metered: int | None  # None: the tap stopped before counting this company's calls
+    finished: bool  # every stream ok (or unavailable to this company)
+    statuses: dict[str, str] = field(default_factory=dict)  # stream -> sync_status status
+
+
+@dataclass
+class ShardResult:
+    companies: dict[str, CompanyResult]
+    skipped: list[str]  # finished by an earlier attempt of this run, or held by another run
+    tap_rc: int
 
 
 def _tail_errors(log: str, limit: int = 12) -> str:
@@ -117,37 +157,80 @@ def _tail_errors(log: str, limit: int = 12) -> str:
     return "\n".join((lines or log.splitlines())[-limit:])
 
 
-def sync_company(  # noqa: C901, PLR0915 - one company's run, its steps in order
-    settings: Settings, realm_id: str, run_id: str, log, catalog: dict | None = None
-) -> SyncResult:
-    """Run the tap for one company into the loader; record its metered calls and state.
-    ``catalog``: this run's own selection (a webhook run's streams), else the configured one."""
+def _status_record(line: bytes) -> list[dict]:
+    """The sync_status record a line holds, if it is one (the loader judges the line)."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return []
+    if message.get("type") == "RECORD" and message.get("stream") == "sync_status":
+        return [message["record"]]
+    return []
+
+
+def _pump(tap_out, loader_in, statuses: list[dict]) -> None:
+    """Tap stdout to the loader, line by line, keeping the sync_status records seen."""
+    try:
+        for line in tap_out:
+            if SYNC_STATUS in line:
+                statuses.extend(_status_record(line))
+            loader_in.write(line)
+    except (BrokenPipeError, ValueError):
+        pass  # the loader stopped (its pipe broken or closed): its exit code says why
+    finally:
+        tap_out.close()  # the tap's next write fails: it stops
+        with contextlib.suppress(BrokenPipeError):
+            loader_in.close()
+
+
+def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps in order
+    settings: Settings,
+    shard: str,
+    realm_ids: list[str],
+    run_id: str,
+    log,
+    *,
+    catalog: dict | None = None,
+) -> ShardResult:
+    """Run the tap for these companies (one shard) into the loader; record each company's
+    metered calls, state and newest token. ``run_id``: the run's root, so that a retry skips
+    the companies an earlier attempt finished. ``catalog``: this run's own selection (a
+    webhook run's streams), else the configured one."""
     store = settings.store
-    company = store.company(realm_id)
-    if company is None:
-        raise SyncError(
-            f"Company {realm_id} is not in the registry ({store.path}); add it with "
-            f"`python -m quickbooks_orchestrator add {realm_id}` (refresh token on stdin).",
-            retry=False,
-        )
     if missing := settings.app_config_missing:
         raise SyncError(
             f"The app config lacks {', '.join(missing)}: set QBO_ORCH_APP_CONFIG to a JSON "
             "file holding client_id, client_secret (and api_url, token_url for a sandbox).",
             retry=False,
         )
+    done = store.finished(run_id)
+    skipped = [r for r in realm_ids if r in done]
+    entries = []
+    for realm in realm_ids:
+        if realm in done:
+            continue
+        company = store.company(realm)
+        if company is None:
+            log.warning("Company %s left the registry; it is not synced.", realm)
+            continue
+        # The newest token the store has (the tap still prefers a newer one in its file).
+        token = store.token(realm) or _token_of_old_runs(settings, realm) or company.refresh_token
+        entries.append({"realm_id": realm, "refresh_token": token})
+    if not entries:
+        return ShardResult({}, skipped, 0)
+    todo = [e["realm_id"] for e in entries]
     settings.tokens.mkdir(parents=True, exist_ok=True, mode=0o700)
     config = {
-        **settings.app_config,
-        "realm_id": realm_id,
-        # The first token; the tap prefers the newest one its token file holds.
-        "refresh_token": company.refresh_token,
-        "token_store_path": str(settings.tokens / f"{realm_id}.json"),
+        **{k: v for k, v in settings.app_config.items() if k not in ("realm_id", "refresh_token")},
+        "companies": entries,
+        "token_store_path": str(settings.token_file),
     }
+    statuses: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="qbo-run-") as tmp:
-        work = Path(tmp)  # 0700: the config holds the client secret
+        work = Path(tmp)  # 0700: the config holds the client secret and refresh tokens
         (work / "config.json").write_text(json.dumps(config))
-        (work / "state.json").write_text(json.dumps(store.state(realm_id)))
+        state_in = merged({r: store.state(r) for r in todo})
+        (work / "state.json").write_text(json.dumps(state_in))
         tap = [*settings.tap, "--config", str(work / "config.json")]
         tap += ["--state", str(work / "state.json")]
         if catalog is not None:
@@ -155,61 +238,121 @@ def sync_company(  # noqa: C901, PLR0915 - one company's run, its steps in order
             tap += ["--catalog", str(work / "catalog.json")]
         elif settings.catalog:
             tap += ["--catalog", str(settings.catalog)]
+        loader_argv = settings.loader_argv(shard)
         log.info(
-            "Syncing company %s: %s | %s",
-            realm_id,
+            "Syncing %s (%d companies%s): %s | %s",
+            shard,
+            len(todo),
+            f", {len(skipped)} finished before" if skipped else "",
             tap[0],
-            " ".join(settings.loader_argv(realm_id)),
+            " ".join(loader_argv),
         )
         with (work / "tap.log").open("w+") as tap_log:
             tap_proc = subprocess.Popen(tap, stdout=subprocess.PIPE, stderr=tap_log)
             loader = subprocess.Popen(
-                settings.loader_argv(realm_id),
-                stdin=tap_proc.stdout,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
+                loader_argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
             )
-            tap_proc.stdout.close()  # the loader alone reads it: its exit stops the tap
-            errors: list[str] = []
-            reader = threading.Thread(target=lambda: errors.append(loader.stderr.read()))
-            reader.start()
+            outs: list[bytes] = []
+            errors: list[bytes] = []
+            threads = [
+                threading.Thread(target=_pump, args=(tap_proc.stdout, loader.stdin, statuses)),
+                threading.Thread(target=lambda: outs.append(loader.stdout.read())),
+                threading.Thread(target=lambda: errors.append(loader.stderr.read())),
+            ]
+            for thread in threads:
+                thread.start()
             try:
-                out, _ = loader.communicate(timeout=settings.timeout)
+                loader.wait(timeout=settings.timeout)
                 tap_rc = tap_proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 tap_proc.kill()
                 loader.kill()
                 raise SyncError(
-                    f"Company {realm_id}: the sync ran past {settings.timeout:.0f}s and was "
-                    "stopped; its state is unchanged, the next run resumes from it."
+                    f"{shard}: the sync ran past {settings.timeout:.0f}s and was stopped; its "
+                    "companies' state is unchanged, the next run resumes from it."
                 ) from None
             finally:
-                reader.join()
+                for thread in threads:
+                    thread.join()
+                _keep_tokens(settings, store, todo)
             tap_log.seek(0)
             tap_text = tap_log.read()
-    states = [ln for ln in out.splitlines() if ln.strip()]
+    states = [ln for ln in b"".join(outs).decode().splitlines() if ln.strip()]
     state = json.loads(states[-1]) if states else None
     if state is not None:
         # What the loader confirmed is kept even when the run fails: the next one resumes.
-        store.save_state(realm_id, state)
-    found = METERED.findall(tap_text)
-    metered = int(found[-1]) if found else None
-    if metered is not None:
-        store.record_usage(run_id, realm_id, metered, dt.datetime.now(dt.UTC))
-    if tap_rc != 0:
-        if metered is None:
-            log.warning(
-                "Company %s: the tap stopped before counting its metered calls; this run's "
-                "calls are not in the budget.",
-                realm_id,
-            )
-        raise SyncError(
-            f"Company {realm_id}: tap-quickbooks exited {tap_rc}:\n{_tail_errors(tap_text)}"
+        for realm in todo:
+            own = split(state, realm)
+            if len(own) > 1 or own["bookmarks"]:  # nothing of it confirmed: its own kept
+                store.save_state(realm, own)
+    metered = {realm: int(n) for realm, n in METERED.findall(tap_text)}
+    now = dt.datetime.now(dt.UTC)
+    by_realm: dict[str, dict[str, str]] = {r: {} for r in todo}
+    for record in statuses:
+        if record.get("realm_id") in by_realm:
+            by_realm[record["realm_id"]][str(record.get("stream"))] = str(record.get("status"))
+    results = {}
+    for realm in todo:
+        if realm in metered:
+            store.record_usage(run_id, realm, metered[realm], now)
+        seen = by_realm[realm]
+        # Without sync_status selected, a clean exit is all the tap says.
+        finished = all(s in DONE for s in seen.values()) if seen else (tap_rc == 0 and not statuses)
+        finished = finished and realm in metered
+        results[realm] = CompanyResult(realm, metered.get(realm), finished, seen)
+    store.mark_finished(run_id, [r for r, c in results.items() if c.finished])
+    if uncounted := [r for r in todo if r not in metered]:
+        log.warning(
+            "%s: the tap stopped before counting the metered calls of %d company(ies) (%s); "
+            "their calls this run are not in the budget.",
+            shard,
+            len(uncounted),
+            ", ".join(uncounted[:5]) + (", ..." if len(uncounted) > 5 else ""),
         )
     if loader.returncode != 0:
         raise SyncError(
-            f"Company {realm_id}: the loader exited {loader.returncode}:\n"
-            + "\n".join("".join(errors).splitlines()[-12:])
+            f"{shard}: the loader exited {loader.returncode}:\n"
+            + "\n".join(b"".join(errors).decode(errors="replace").splitlines()[-12:])
         )
-    return SyncResult(realm_id, metered, state or {})
+    result = ShardResult(results, skipped, tap_rc)
+    if tap_rc != 0:
+        failed = [r for r, c in results.items() if not c.finished]
+        # A company whose token QBO refused needs re-authorizing: trying again cannot help.
+        refused = all(
+            c.statuses and set(c.statuses.values()) <= {*DONE, "not_authorized"}
+            for r, c in results.items()
+            if r in failed
+        )
+        raise ShardFailed(
+            f"{shard}: tap-quickbooks exited {tap_rc}; {len(failed)} of {len(todo)} "
+            f"company(ies) not finished ({', '.join(failed[:5])}"
+            f"{', ...' if len(failed) > 5 else ''}); a retry of this run syncs only those:\n"
+            f"{_tail_errors(tap_text)}",
+            result,
+            retry=not refused,
+        )
+    return result
+
+
+class ShardFailed(SyncError):
+    """The tap exited non-zero; ``result`` says which companies did finish."""
+
+    def __init__(self, message: str, result: ShardResult, *, retry: bool = True) -> None:
+        super().__init__(message, retry)
+        self.result = result
+
+
+def _token_of_old_runs(settings: Settings, realm_id: str) -> str | None:
+    """The token a run of one company kept in ``tokens/<realm_id>.json`` before shards."""
+    old = settings.tokens / f"{realm_id}.json"
+    found = TokenFile(old, realm_id).read() if old.exists() else None
+    return found.token if found else None
+
+
+def _keep_tokens(settings: Settings, store: Store, realm_ids: list[str]) -> None:
+    """Each company's newest refresh token, copied from the shared token file to the store
+    (which another machine's runs read first)."""
+    for realm in realm_ids:
+        found = TokenFile(settings.token_file, realm, keyed=True).read()
+        if found is not None and found.token != store.token(realm):
+            store.save_token(realm, found.token)

@@ -1,9 +1,9 @@
 """The orchestrator's own durable store: connected companies, their state, leases, usage.
 
-One SQLite file (``<home>/orchestrator.sqlite``) on one machine. Each table is small and keyed
-by ``realm_id``, so a PostgreSQL implementation is the same SQL behind the same methods
-(``CompanyRegistry`` is the interface the assets use); it is not built here because psycopg
-is not in this project's environment.
+One SQLite file (``<home>/orchestrator.sqlite``) on one machine, or a PostgreSQL database
+(``QBO_ORCH_STORE_URL=postgresql://...``) shared by runs on many: the same tables and SQL
+(``?`` placeholders become psycopg's ``%s``). A shard's run reads and writes each of its
+companies' rows as its own: the store knows companies, never shards.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import sqlite3
 import time
+import typing as t
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,10 +38,20 @@ create table if not exists usage (
     at text not null,
     primary key (run_id, realm_id)
 );
+create table if not exists tokens (
+    realm_id text primary key,
+    refresh_token text not null,  -- the newest a run left in its token file
+    updated_at text not null
+);
+create table if not exists finished (
+    run_id text not null,  -- the root run: its retries skip the companies it finished
+    realm_id text not null,
+    primary key (run_id, realm_id)
+);
 create table if not exists leases (
     realm_id text primary key,
     run_id text not null,
-    until real not null
+    until double precision not null  -- epoch seconds (PostgreSQL's real is 4 bytes)
 );
 """
 
@@ -74,21 +85,64 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-class Store:
-    """Registry, state, leases and usage in one SQLite file (WAL: runs in parallel processes)."""
+def is_postgres(url: str | Path) -> bool:
+    return str(url).startswith(("postgres://", "postgresql://"))
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+class _Postgres:
+    """A psycopg connection that takes the SQLite SQL of this module."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg  # noqa: PLC0415 - only a Postgres store needs it
+
+        try:
+            self._db = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            # The message names host and database, never the password (psycopg hides it).
+            raise ValueError(
+                f"The orchestrator's store (QBO_ORCH_STORE_URL) cannot be reached: "
+                f"{str(exc).strip().splitlines()[0]}"
+            ) from None
+
+    def execute(self, sql: str, args: tuple = ()):
+        return self._db.execute(sql.replace("?", "%s"), args)
+
+    def executemany(self, sql: str, rows: list[tuple]) -> None:
+        with self._db.cursor() as cur:
+            cur.executemany(sql.replace("?", "%s"), rows)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class Store:
+    """Registry, state, tokens, leases and usage: a SQLite file (WAL: runs in parallel
+    processes) or a PostgreSQL URL (runs on many machines)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.postgres = is_postgres(path)
+        self.path: Path | str = str(path) if self.postgres else Path(path)
+        if isinstance(self.path, Path):
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self._db() as db:
-            db.execute("pragma journal_mode=wal")
-            db.executescript(SCHEMA)
-        # Refresh tokens are in it: owner only.
-        self.path.chmod(0o600)
+            if not self.postgres:
+                db.execute("pragma journal_mode=wal")
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        if isinstance(self.path, Path):
+            # Refresh tokens are in it: owner only.
+            self.path.chmod(0o600)
+
+    def __repr__(self) -> str:  # a URL may hold a password
+        return "Store(postgresql)" if self.postgres else f"Store({self.path})"
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+    def _db(self) -> Iterator[t.Any]:
+        if self.postgres:
+            db: t.Any = _Postgres(str(self.path))
+        else:
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         try:
             yield db
         finally:
@@ -117,6 +171,8 @@ class Store:
                 "refresh_token = excluded.refresh_token",
                 (realm_id, refresh_token, _now()),
             )
+            # A company added again was re-authorized: its new token, not an older rotation.
+            db.execute("delete from tokens where realm_id = ?", (realm_id,))
 
     def remove_company(self, realm_id: str) -> None:
         with self._db() as db:
@@ -137,6 +193,37 @@ class Store:
                 (realm_id, json.dumps(state), _now()),
             )
 
+    # -- the newest refresh token (the shard's token file is copied here after each run) -----
+
+    def token(self, realm_id: str) -> str | None:
+        with self._db() as db:
+            row = db.execute(
+                "select refresh_token from tokens where realm_id = ?", (realm_id,)
+            ).fetchone()
+        return row[0] if row else None
+
+    def save_token(self, realm_id: str, refresh_token: str) -> None:
+        with self._db() as db:
+            db.execute(
+                "insert into tokens values (?, ?, ?) on conflict (realm_id) do update set "
+                "refresh_token = excluded.refresh_token, updated_at = excluded.updated_at",
+                (realm_id, refresh_token, _now()),
+            )
+
+    # -- what a run (and its retries) finished -------------------------------------------------
+
+    def finished(self, run_id: str) -> set[str]:
+        with self._db() as db:
+            rows = db.execute("select realm_id from finished where run_id = ?", (run_id,))
+            return {row[0] for row in rows}
+
+    def mark_finished(self, run_id: str, realm_ids: list[str]) -> None:
+        with self._db() as db:
+            db.executemany(
+                "insert into finished values (?, ?) on conflict do nothing",
+                [(run_id, r) for r in realm_ids],
+            )
+
     # -- one run per company -------------------------------------------------------------------
 
     def take_lease(self, realm_id: str, run_id: str, seconds: float) -> str | None:
@@ -144,20 +231,19 @@ class Store:
         A lease ends when released or after ``seconds`` (a run killed without cleanup)."""
         now = time.time()
         with self._db() as db:
-            db.execute("begin immediate")
-            row = db.execute(
-                "select run_id, until from leases where realm_id = ?", (realm_id,)
-            ).fetchone()
-            if row and row[0] != run_id and row[1] > now:
-                db.execute("rollback")
-                return row[0]
-            db.execute(
+            # One statement, atomic in SQLite and PostgreSQL alike: taken unless another
+            # run's lease is still running.
+            taken = db.execute(
                 "insert into leases values (?, ?, ?) on conflict (realm_id) do update set "
-                "run_id = excluded.run_id, until = excluded.until",
-                (realm_id, run_id, now + seconds),
-            )
-            db.execute("commit")
-        return None
+                "run_id = excluded.run_id, until = excluded.until "
+                "where leases.run_id = excluded.run_id or leases.until <= ? returning run_id",
+                (realm_id, run_id, now + seconds, now),
+            ).fetchone()
+            if taken:
+                return None
+            row = db.execute("select run_id from leases where realm_id = ?", (realm_id,))
+            holder = row.fetchone()
+        return holder[0] if holder else None
 
     def release_lease(self, realm_id: str, run_id: str) -> None:
         with self._db() as db:

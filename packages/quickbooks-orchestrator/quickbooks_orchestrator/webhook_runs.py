@@ -17,6 +17,7 @@ from quickbooks_webhooks.store import EventStore, open_store
 
 from .runner import Settings
 from .selection import selected_streams
+from .shards import shard_of
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Plan:
     runs: dict[str, tuple[set[str], int]] = field(default_factory=dict)
     """realm -> (streams, newest pending seq): one run each."""
     new_partitions: list[str] = field(default_factory=list)
+    """Shards to add: a company registered since the registry sensor ran."""
     waiting: list[str] = field(default_factory=list)
     """Companies with pending events whose run is still queued or in flight."""
     ignored: dict[str, int] = field(default_factory=dict)
@@ -53,8 +55,9 @@ def plan_runs(
         if realm in busy:
             plan.waiting.append(realm)
             continue
-        if realm not in partitions:
-            plan.new_partitions.append(realm)  # registered since the registry sensor ran
+        shard = shard_of(realm, settings.shards)
+        if shard not in partitions and shard not in plan.new_partitions:
+            plan.new_partitions.append(shard)  # registered since the registry sensor ran
         plan.runs[realm] = (wanted, pending.latest[realm])
     return plan
 

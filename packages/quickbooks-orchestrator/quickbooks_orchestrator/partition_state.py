@@ -1,0 +1,58 @@
+"""One shard's Singer state from its companies' own, and back: the store keeps each company's.
+
+The tap with ``companies`` keeps each company's bookmarks as an SDK partition (context
+``{"realm_id"}``) and its sealed refresh token under ``quickbooks_auth.companies.<realm_id>``
+(docs/design.md, "Many companies"). A shard run is given the union of its companies' states
+and each company's part is split back from the last state the loader confirmed, so a company
+that changes shard (``QBO_ORCH_SHARDS`` changed) keeps its bookmarks.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from tap_quickbooks.companies import migrate_to_partitions
+from tap_quickbooks.company import AUTH_STATE_KEY
+
+
+def merged(states: dict[str, dict]) -> dict:
+    """The state of a run of these companies (realm_id -> its stored state)."""
+    out: dict = {"bookmarks": {}}
+    sealed: dict = {}
+    for realm, stored in states.items():
+        own = copy.deepcopy(stored)
+        # A state kept by a single-company run has its bookmarks at the stream's top.
+        migrate_to_partitions(own, {"realm_id": realm})
+        for stream, bookmark in (own.get("bookmarks") or {}).items():
+            if not isinstance(bookmark, dict):
+                continue
+            parts = out["bookmarks"].setdefault(stream, {}).setdefault("partitions", [])
+            parts.extend(p for p in bookmark.get("partitions") or [] if _realm(p) == realm)
+        auth = own.get(AUTH_STATE_KEY)
+        by_realm = auth.get("companies") if isinstance(auth, dict) else None
+        if isinstance(by_realm, dict) and realm in by_realm:
+            sealed[realm] = by_realm[realm]
+    if sealed:
+        out[AUTH_STATE_KEY] = {"companies": sealed}
+    return out
+
+
+def split(state: dict, realm: str) -> dict:
+    """One company's part of a run's state, in the same (partitioned) form."""
+    out: dict = {"bookmarks": {}}
+    for stream, bookmark in (state.get("bookmarks") or {}).items():
+        if not isinstance(bookmark, dict):
+            continue
+        parts = [p for p in bookmark.get("partitions") or [] if _realm(p) == realm]
+        if parts:
+            out["bookmarks"][stream] = {"partitions": copy.deepcopy(parts)}
+    auth = state.get(AUTH_STATE_KEY)
+    by_realm = auth.get("companies") if isinstance(auth, dict) else None
+    if isinstance(by_realm, dict) and realm in by_realm:
+        out[AUTH_STATE_KEY] = {"companies": {realm: copy.deepcopy(by_realm[realm])}}
+    return out
+
+
+def _realm(partition: object) -> str | None:
+    context = partition.get("context") if isinstance(partition, dict) else None
+    return str(context.get("realm_id")) if isinstance(context, dict) else None

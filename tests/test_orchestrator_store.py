@@ -1,0 +1,111 @@
+"""The orchestrator's store on both backends: a SQLite file and a PostgreSQL database
+(`QBO_ORCH_STORE_URL`, runs on many machines). The Postgres cases start a private server
+(tests/conftest.py) and skip cleanly without one, unless TAP_QUICKBOOKS_TEST_REQUIRE_POSTGRES=1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+import pytest
+
+from qbo_emulator import Emulator
+from quickbooks_orchestrator.runner import Settings, sync_companies
+from quickbooks_orchestrator.store import Store, month_of
+from tests.test_tap_sync import select
+
+LOG = logging.getLogger("test_orchestrator_store")
+
+WHEN = dt.datetime(2026, 3, 31, 23, 59, tzinfo=dt.UTC)
+
+
+def test_companies_state_and_tokens_are_kept(store_url) -> None:
+    store = Store(store_url)
+    store.add_company("2", "first-2")
+    store.add_company("1", "first-1")
+    assert [c.realm_id for c in store.companies()] == ["1", "2"]
+    assert "first-1" not in repr(store.companies())  # a token never reaches a log
+    store.save_state("1", {"bookmarks": {"a": 1}})
+    store.save_state("1", {"bookmarks": {"a": 2}})
+    assert store.state("1") == {"bookmarks": {"a": 2}}
+    assert store.state("2") == {}
+    store.save_token("1", "rotated-1")
+    assert store.token("1") == "rotated-1"
+    # Added again (re-authorized): its new token, not the older rotation.
+    store.add_company("1", "reauthorized-1")
+    assert store.token("1") is None
+    assert store.company("1").refresh_token == "reauthorized-1"
+    store.remove_company("2")
+    assert store.company("2") is None
+    with pytest.raises(ValueError, match="needs a realm_id and a refresh token"):
+        store.add_company("3", " ")
+
+
+def test_one_run_holds_a_company_until_it_releases_or_its_lease_ends(store_url) -> None:
+    store = Store(store_url)
+    assert store.take_lease("1", "run-a", 60) is None
+    assert store.take_lease("1", "run-a", 60) is None  # its own again (a step retry)
+    assert store.take_lease("1", "run-b", 60) == "run-a"
+    store.release_lease("1", "run-b")  # not its lease: nothing changes
+    assert store.take_lease("1", "run-b", 60) == "run-a"
+    store.release_lease("1", "run-a")
+    assert store.take_lease("1", "run-b", 0.2) is None
+    time.sleep(0.3)  # a run killed without cleanup: its lease ends
+    assert store.take_lease("1", "run-c", 60) is None
+
+
+def test_usage_and_finished_companies_add_up_per_run(store_url) -> None:
+    store = Store(store_url)
+    store.record_usage("run-a", "1", 10, WHEN)
+    store.record_usage("run-a", "1", 5, WHEN)  # a retried step adds its calls
+    store.record_usage("run-a", "2", 7, WHEN)
+    store.record_usage("run-b", "1", 100, WHEN + dt.timedelta(minutes=2))  # April
+    assert store.usage("2026-03") == 22
+    assert store.usage("2026-03", "1") == 15
+    assert store.usage_by_company("2026-03") == {"1": 15, "2": 7}
+    assert store.usage("2026-04") == 100
+    store.mark_finished("run-a", ["1"])
+    store.mark_finished("run-a", ["1", "2"])
+    assert store.finished("run-a") == {"1", "2"}
+    assert store.finished("run-b") == set()
+
+
+def test_the_settings_take_a_postgres_url(store_url, tmp_path) -> None:
+    settings = Settings.from_env({"QBO_ORCH_HOME": str(tmp_path), "QBO_ORCH_STORE_URL": store_url})
+    settings.store.add_company("1", "first-1")
+    assert [c.realm_id for c in Store(store_url).companies()] == ["1"]
+
+
+def test_an_unreachable_postgres_store_is_one_sentence() -> None:
+    with pytest.raises(ValueError, match=r"^The orchestrator's store \(QBO_ORCH_STORE_URL\)") as e:
+        Store("postgresql://someone:s3cret@127.0.0.1:1/nowhere")
+    assert "s3cret" not in str(e.value)
+
+
+def test_a_shard_run_keeps_each_company_in_the_store(store_url, tmp_path) -> None:
+    with Emulator(seed=25, scale=20, realms=2, now=time.time() - 600) as emu:
+        emu.clock.advance(seconds=600)
+        app = {k: v for k, v in emu.tap_config().items() if k not in ("realm_id", "refresh_token")}
+        settings = Settings(
+            home=tmp_path / "home",
+            app_config=app,
+            catalog=select(emu.tap_config(), ["customers", "sync_status"]),
+            shards=1,
+            store_url=store_url,
+        )
+        for realm in emu.realm_ids:
+            settings.store.add_company(realm, emu.refresh_token(realm))
+        result = sync_companies(settings, "shard-000", emu.realm_ids, "run-1", LOG)
+    store = Store(store_url)
+    for realm in emu.realm_ids:
+        assert result.companies[realm].finished
+        assert (
+            result.companies[realm].metered
+            == store.usage_by_company(month_of(dt.datetime.now(dt.UTC)))[realm]
+        )
+        partitions = store.state(realm)["bookmarks"]["customers"]["partitions"]
+        assert [p["context"]["realm_id"] for p in partitions] == [realm]
+        assert store.token(realm)
+    assert store.finished("run-1") == set(emu.realm_ids)
