@@ -13,7 +13,8 @@ import pytest
 
 from qbo_emulator import Emulator
 from quickbooks_orchestrator.runner import Settings, sync_companies
-from quickbooks_orchestrator.store import Store, month_of
+from quickbooks_orchestrator.store import Store
+from tests.test_orchestrator import usage_since
 from tests.test_tap_sync import select
 
 LOG = logging.getLogger("test_orchestrator_store")
@@ -97,14 +98,13 @@ def test_a_shard_run_keeps_each_company_in_the_store(store_url, tmp_path) -> Non
         )
         for realm in emu.realm_ids:
             settings.store.add_company(realm, emu.refresh_token(realm))
+        started = dt.datetime.now(dt.UTC)
         result = sync_companies(settings, "shard-000", emu.realm_ids, "run-1", LOG)
     store = Store(store_url)
+    used = usage_since(store, started)
     for realm in emu.realm_ids:
         assert result.companies[realm].finished
-        assert (
-            result.companies[realm].metered
-            == store.usage_by_company(month_of(dt.datetime.now(dt.UTC)))[realm]
-        )
+        assert result.companies[realm].metered == used[realm]
         partitions = store.state(realm)["bookmarks"]["customers"]["partitions"]
         assert [p["context"]["realm_id"] for p in partitions] == [realm]
         assert store.token(realm)
