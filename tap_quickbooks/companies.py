@@ -14,11 +14,8 @@ import concurrent.futures
 import os
 import typing as t
 
-import requests
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-
 from tap_quickbooks import query
-from tap_quickbooks.auth import QuickBooksAuthError
+from tap_quickbooks.auth import QuickBooksAuthError, TokenStoreError
 from tap_quickbooks.company import AUTH_STATE_KEY
 from tap_quickbooks.outcomes import SYNC_STATUS, company_wide
 
@@ -151,16 +148,22 @@ def _plan(company: Company) -> BaseException | None:
         company.run_plan  # noqa: B018  (made and kept here, off the main thread)
         company.reads_ahead = True
         company.start_reading()
-    except COMPANY_ERRORS as exc:
+    except Exception as exc:
+        company.stop_chains()  # those it started before failing read on otherwise
         return exc
     return None
 
 
-COMPANY_ERRORS = (QuickBooksAuthError, FatalAPIError, RetriableAPIError, requests.RequestException)
+def ends_the_run(exc: BaseException) -> bool:
+    """Whether a failure met while syncing one company concerns the run, not the company:
+    the output is gone (no company can be written), or the run was stopped."""
+    return isinstance(exc, BrokenPipeError) or not isinstance(exc, Exception)
 
 
 def refused_whole(exc: BaseException) -> bool:
     """Whether a failure concerns the whole company (its token, or QBO refusing it)."""
+    if isinstance(exc, TokenStoreError):
+        return False  # the token file's fault, not the company's
     return isinstance(exc, QuickBooksAuthError) or company_wide(exc)
 
 
@@ -176,6 +179,7 @@ def sync_companies(tap: t.Any) -> None:  # noqa: C901 - the run's order, told on
     if tap.state:
         tap.state_writer.write_state(tap.state)
     companies: list[Company] = tap.companies
+    check_token_files(companies)
     for company in companies:
         # Built, given the catalog and their state partitions made, on the main thread:
         # the workers only read state.
@@ -193,6 +197,8 @@ def sync_companies(tap: t.Any) -> None:  # noqa: C901 - the run's order, told on
             done = next(concurrent.futures.as_completed(planning))
             company = planning.pop(done)
             if (failure := done.result()) is not None:
+                if ends_the_run(failure):
+                    raise failure
                 skip_company(company, tap.streams_of(company), failure)
                 continue
             sync_company(tap, company)
@@ -211,6 +217,19 @@ def sync_companies(tap: t.Any) -> None:  # noqa: C901 - the run's order, told on
         status.log_sync_costs()
 
 
+def check_token_files(companies: list[Company]) -> None:
+    """One setup error, before any refresh, if a token file cannot be written: said once for
+    the file, not as every company's refused token."""
+    checked = set()
+    for company in companies:
+        token_file = company.tokens.file
+        if token_file.path in checked:
+            continue
+        checked.add(token_file.path)
+        if problem := token_file.problem():
+            raise TokenStoreError(problem)
+
+
 def sync_company(tap: t.Any, company: Company) -> None:
     """The company's streams, shortest first; a failure of the whole company ends them."""
     expected = company.run_plan.expected_pages
@@ -219,7 +238,11 @@ def sync_company(tap: t.Any, company: Company) -> None:
             continue
         try:
             stream.sync(company.context)
-        except COMPANY_ERRORS as exc:
+        except Exception as exc:
+            # A limiter's SQLite error, a spool's OSError...: this company stops, named;
+            # the others go on.
+            if ends_the_run(exc):
+                raise
             company.stop_chains()
             skip_company(company, tap.streams_of(company), exc)
             return

@@ -6,10 +6,13 @@ synced in full; once re-authorized it catches up from its own bookmarks."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from qbo_emulator import Emulator
 from tap_quickbooks.auth import TokenFile
@@ -22,6 +25,7 @@ from tap_quickbooks.companies import (
 )
 from tap_quickbooks.tap import one_per_key, settings_problems
 from tests.singer import run_tap, strip_tap_fields, tap_command
+from tests.test_auth_trust import DISK_FAULT_SITE
 from tests.test_tap_sync import latest_by_id, select, truth
 
 ENTITY_STREAMS = {e.stream for e in ENTITIES}
@@ -344,3 +348,118 @@ def test_every_company_problem_is_said_not_only_the_first() -> None:
         "companies[1].realm_id must be the company's numeric realmId.",
         "companies[2].refresh_token is required (the company's own token).",
     ]
+
+
+COMPANY_FAULT_SITE = Path(__file__).parent / "company_fault_site"
+
+
+def company_fault(realm: str, at: str) -> dict:
+    """The environment of a tap process in which one company fails at ``at`` in a way the
+    tap knows no name for (see company_fault_site)."""
+    path = os.pathsep.join([str(COMPANY_FAULT_SITE), os.environ.get("PYTHONPATH", "")])
+    return {"PYTHONPATH": path, "COMPANY_FAULT_REALM": realm, "COMPANY_FAULT_AT": at}
+
+
+@pytest.mark.parametrize("at", ["plan", "sync"])
+def test_an_unexpected_error_stops_only_its_company(at: str) -> None:
+    with Emulator(seed=25, scale=60, realms=3) as emu:
+        broken = emu.realm_ids[1]
+        tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        catalog = select(emu.tap_config(), ["customers", "terms", "sync_status"])
+        run = run_tap(
+            many_config(emu, tokens),
+            args=["--catalog", str(catalog)],
+            env=company_fault(broken, at),
+        )
+        assert run.returncode != 0
+        assert "Traceback" not in run.stderr
+        errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
+        said = "database is locked" if at == "plan" else "No space left on device"
+        assert any(broken in line and said in line for line in errors), errors
+        assert realms_in(run) == set(emu.realm_ids) - {broken}
+        for realm in set(emu.realm_ids) - {broken}:
+            got = latest_by_id(records_of(run, realm)["customers"])
+            assert set(got) == set(truth(emu, realm, "customers"))
+        status = status_of(run)
+        assert {status[(broken, s)]["status"] for s in ("customers", "terms")} == {"failed"}
+
+
+def test_a_company_whose_planning_fails_stops_the_chains_it_started() -> None:
+    with Emulator(seed=26, scale=200, realms=2) as emu:
+        broken, slow = emu.realm_ids
+
+        def stall(realm: str, kind: str, number: int) -> None:
+            if realm == slow:
+                time.sleep(0.5)  # the run lasts: a chain left running reads on meanwhile
+
+        tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        # Two records a page: the first stream's chain has a dozen pages to read, and the
+        # second stream's chain is the one that cannot start.
+        config = {**many_config(emu, tokens), "page_size": 2}
+        catalog = select(emu.tap_config(), ["customers", "items"])
+        assert min(len(truth(emu, broken, s)) for s in ("customers", "items")) > 20
+        emu.add_hook(stall)
+        emu.reset_counts()
+        run = run_tap(config, args=["--catalog", str(catalog)], env=company_fault(broken, "chains"))
+        emu.remove_hook(stall)
+        assert run.returncode != 0
+        assert "Traceback" not in run.stderr
+        assert realms_in(run) == {slow}
+        # The chain that started before the failure was stopped with it: a page or two, not
+        # the whole stream read for a company that is not written.
+        assert emu.request_counts(broken).get("query", 0) <= 3, emu.request_counts(broken)
+
+
+def test_an_unwritable_shared_token_file_is_one_setup_error(tmp_path: Path) -> None:
+    with Emulator(seed=27, scale=40, realms=3) as emu:
+        tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        config = {**many_config(emu, tokens), "token_store_path": str(tmp_path / "tokens.json")}
+        catalog = select(emu.tap_config(), ["terms", "sync_status"])
+        site = os.pathsep.join([str(DISK_FAULT_SITE), os.environ.get("PYTHONPATH", "")])
+        env = {"PYTHONPATH": site, "DISK_FAULT_DIR": str(tmp_path), "DISK_FAULT_PROBE": "fail"}
+        emu.reset_counts()
+        run = run_tap(config, None, ["--catalog", str(catalog)], env=env)
+        assert run.returncode != 0
+        assert "Traceback" not in run.stderr
+        errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
+        named = [line for line in errors if "token_store_path" in line]
+        assert len(named) == 1, errors
+        assert str(tmp_path / "tokens.json") in named[0]
+        assert not any("re-authorize" in line.lower() for line in errors), errors
+        assert not run.records.get("sync_status")  # no company called not_authorized
+        assert emu.request_counts().get("token", 0) == 0
+
+
+READER = """
+import sys
+from tap_quickbooks.auth import TokenFile
+path, realm, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+seen = 0
+for _ in range(rounds):
+    seen += sum("leftover" in c.source for c in TokenFile(path, realm, keyed=True).read_all())
+print(seen)
+"""
+
+
+def test_readers_of_a_token_file_never_read_a_temporary_being_written(tmp_path: Path) -> None:
+    store = tmp_path / "tokens.json"
+    TokenFile(store, "1001", keyed=True).write("token-1001-first-Abc123xyz")
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(store), realm])
+        for realm in ("1001", "1002")
+    ]
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", READER, str(store), realm, "400"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for realm in ("1001", "1002")
+    ]
+    assert [w.wait(timeout=300) for w in writers] == [0, 0]
+    for reader in readers:
+        out, err = reader.communicate(timeout=300)
+        assert reader.returncode == 0, err
+        assert "unreadable token file" not in err
+        assert int(out) == 0  # no writer's temporary taken for a killed writer's leftover
