@@ -97,43 +97,120 @@ def companies_problems(config: t.Mapping[str, t.Any]) -> list[str]:  # noqa: C90
     return problems
 
 
-def migrate_to_partitions(state: dict, context: dict) -> None:
-    """Move an older single-company state into the first company's partition, in place:
-    bookmarks kept at the stream's top become that company's, as does its sealed token."""
-    for bookmark in (state.get("bookmarks") or {}).values():
+#: Whose the streams' unpartitioned bookmarks and the unkeyed sealed token are (a single-
+#: company run's), so that a later run of many companies credits them to that company alone.
+REALM_STATE_KEY = "quickbooks_realm_id"
+#: The parts of companies this run's config does not list, kept untouched for a later run:
+#: ``{realm_id: {"bookmarks": {stream: ...}, "quickbooks_auth": sealed}}``. Bookmarks of an
+#: older state that named no company wait here under ``"?"``.
+UNCLAIMED_STATE_KEY = "quickbooks_unclaimed"
+NO_REALM = "?"
+
+
+def settle_state(
+    state: dict, realms: list[str], *, single: bool, owner: str | None, logger: t.Any
+) -> None:
+    """Give each company of the run its own part of ``state``, in place, in this run's shape.
+
+    A company's part (its bookmarks and sealed token) *moves*, never copies: a single-company
+    run (``single``, ``realms`` its one realm) keeps its part at the streams' top level, a
+    many-company run in partitions; every other company's part waits in
+    ``quickbooks_unclaimed``. Unpartitioned bookmarks belong to the realm the state names
+    (``quickbooks_realm_id``), else to ``owner`` (the config's top-level realm_id); with
+    neither, an older state's bookmarks are credited to no company (said, and kept).
+    """
+    parts = _parts_by_realm(state)
+    _credit_unnamed(parts, owner, logger)
+    # Every stream the state knows stays (the SDK keeps an entry for each).
+    bookmarks: dict[str, dict] = {stream: {} for stream in state.get("bookmarks") or {}}
+    auth: dict = {}
+    unclaimed = {realm: part for realm, part in parts.items() if realm not in realms}
+    for realm in realms:
+        part = parts.get(realm) or {"bookmarks": {}}
+        for stream, bookmark in part["bookmarks"].items():
+            mine = bookmarks.setdefault(stream, {})
+            if single:
+                mine.update(bookmark)
+            else:
+                mine.setdefault("partitions", []).append(
+                    {"context": {"realm_id": realm}, **bookmark}
+                )
+        if sealed := part.get(AUTH_STATE_KEY):
+            auth = (
+                dict(sealed)
+                if single
+                else {"companies": {**auth.get("companies", {}), realm: sealed}}
+            )
+    state.setdefault("bookmarks", {}).clear()  # in place: the SDK's object, kept
+    state["bookmarks"].update(bookmarks)
+    for key, value in ((AUTH_STATE_KEY, auth), (UNCLAIMED_STATE_KEY, unclaimed)):
+        state[key] = value
+        if not value:
+            del state[key]
+    state[REALM_STATE_KEY] = realms[0]
+    if not single:
+        del state[REALM_STATE_KEY]
+
+
+def _credit_unnamed(parts: dict[str, dict], owner: str | None, logger: t.Any) -> None:
+    """Bookmarks no state named the company of go to ``owner``; with none, they wait, said."""
+    unnamed = parts.get(NO_REALM)
+    if unnamed is None:
+        return
+    if not owner:
+        if unnamed["bookmarks"]:
+            logger.warning(
+                "The state's bookmarks of streams %s name no company (a single-company run "
+                "of an older version wrote them): they are credited to none, so every "
+                "company reads from its start_date. To resume one company from them, give "
+                "its realm_id and refresh_token at the top level of the config (beside "
+                "`companies`).",
+                ", ".join(sorted(unnamed["bookmarks"])),
+            )
+        return
+    del parts[NO_REALM]
+    mine = parts.setdefault(owner, {"bookmarks": {}})
+    for stream, bookmark in unnamed["bookmarks"].items():
+        mine["bookmarks"].setdefault(stream, bookmark)
+    if unnamed.get(AUTH_STATE_KEY):
+        mine.setdefault(AUTH_STATE_KEY, unnamed[AUTH_STATE_KEY])
+
+
+def _sealed_of(kept: dict) -> dict:
+    return {AUTH_STATE_KEY: kept[AUTH_STATE_KEY]} if kept.get(AUTH_STATE_KEY) else {}
+
+
+def _parts_by_realm(state: dict) -> dict[str, dict]:
+    """Every company's part of a state of any shape this tap wrote: ``{realm: {"bookmarks":
+    {stream: bookmark}, "quickbooks_auth": sealed}}`` (``"?"``: named by no one)."""
+    unclaimed = state.get(UNCLAIMED_STATE_KEY)
+    parts: dict[str, dict] = {
+        str(realm): {"bookmarks": dict(kept.get("bookmarks") or {}), **_sealed_of(kept)}
+        for realm, kept in (unclaimed if isinstance(unclaimed, dict) else {}).items()
+        if isinstance(kept, dict)
+    }
+
+    def part(realm: object) -> dict:
+        return parts.setdefault(str(realm), {"bookmarks": {}})
+
+    top_owner = state.get(REALM_STATE_KEY) or NO_REALM
+    for stream, bookmark in (state.get("bookmarks") or {}).items():
         if not isinstance(bookmark, dict):
             continue
-        own = {k: v for k, v in bookmark.items() if k != "partitions"}
-        if not own:
-            continue
-        partitions = bookmark.setdefault("partitions", [])
-        if not any(p.get("context") == context for p in partitions):
-            partitions.append({"context": dict(context), **own})
-        for key in own:
-            del bookmark[key]
-    kept = state.get(AUTH_STATE_KEY)
-    if isinstance(kept, dict) and "refresh_token" in kept:
-        state[AUTH_STATE_KEY] = {"companies": {context["realm_id"]: kept}}
-
-
-def migrate_from_partitions(state: dict, realm_id: str) -> None:
-    """The reverse, for a single-company config given a state of many companies: this
-    company's partitions become the streams' bookmarks (the others are left as they are)."""
-    for bookmark in (state.get("bookmarks") or {}).values():
-        partitions = bookmark.get("partitions") if isinstance(bookmark, dict) else None
-        for partition in partitions or []:
-            if (partition.get("context") or {}).get("realm_id") == realm_id:
+        for partition in bookmark.get("partitions") or []:
+            if (realm := (partition.get("context") or {}).get("realm_id")) is not None:
                 own = {k: v for k, v in partition.items() if k != "context"}
-                for key, value in own.items():
-                    bookmark.setdefault(key, value)
+                part(realm)["bookmarks"][stream] = own
+        if own := {k: v for k, v in bookmark.items() if k != "partitions"}:
+            part(top_owner)["bookmarks"][stream] = own
     kept = state.get(AUTH_STATE_KEY)
-    by_realm = kept.get("companies") if isinstance(kept, dict) else None
-    if (
-        isinstance(kept, dict)
-        and isinstance(by_realm, dict)
-        and isinstance(sealed := by_realm.get(realm_id), dict)
-    ):
-        state[AUTH_STATE_KEY] = {**kept, **sealed}
+    kept = kept if isinstance(kept, dict) else {}
+    for realm, sealed in (kept.get("companies") or {}).items():
+        if isinstance(sealed, dict):
+            part(realm)[AUTH_STATE_KEY] = sealed
+    if kept.get("refresh_token"):
+        part(top_owner)[AUTH_STATE_KEY] = {k: v for k, v in kept.items() if k != "companies"}
+    return parts
 
 
 def ahead() -> int:

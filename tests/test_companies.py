@@ -6,6 +6,7 @@ synced in full; once re-authorized it catches up from its own bookmarks."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -20,8 +21,7 @@ from tap_quickbooks.catalogue import ENTITIES
 from tap_quickbooks.companies import (
     companies_problems,
     company_configs,
-    migrate_from_partitions,
-    migrate_to_partitions,
+    settle_state,
 )
 from tap_quickbooks.tap import one_per_key, settings_problems
 from tests.singer import run_tap, strip_tap_fields, tap_command
@@ -270,7 +270,7 @@ def test_companies_config_and_its_problems() -> None:
     ]
 
 
-def test_an_old_state_becomes_the_first_companys_partition() -> None:
+def test_an_old_state_becomes_the_partition_of_the_company_it_names() -> None:
     sealed = {"refresh_token": "sealed", "updated_at": "2026-01-01T00:00:00Z"}
     state = {
         "bookmarks": {
@@ -279,7 +279,7 @@ def test_an_old_state_becomes_the_first_companys_partition() -> None:
         },
         "quickbooks_auth": sealed,
     }
-    migrate_to_partitions(state, {"realm_id": "7"})
+    settle_state(state, ["7", "8"], single=False, owner="7", logger=logging.getLogger())
     assert state["bookmarks"]["invoices"] == {
         "partitions": [
             {
@@ -291,6 +291,40 @@ def test_an_old_state_becomes_the_first_companys_partition() -> None:
     }
     assert state["bookmarks"]["terms"] == {}
     assert state["quickbooks_auth"] == {"companies": {"7": sealed}}
+    assert "quickbooks_unclaimed" not in state
+
+
+def test_one_company_state_moves_between_shapes_and_the_others_wait() -> None:
+    many = {
+        "bookmarks": {
+            "invoices": {
+                "partitions": [
+                    {"context": {"realm_id": "7"}, "replication_key_value": "A"},
+                    {"context": {"realm_id": "8"}, "replication_key_value": "B"},
+                ]
+            }
+        },
+        "quickbooks_auth": {
+            "companies": {"7": {"refresh_token": "sealed-7"}, "8": {"refresh_token": "sealed-8"}}
+        },
+    }
+    state = json.loads(json.dumps(many))
+    settle_state(state, ["8"], single=True, owner="8", logger=logging.getLogger())
+    assert state["bookmarks"]["invoices"] == {"replication_key_value": "B"}  # moved, not mixed
+    assert state["quickbooks_auth"] == {"refresh_token": "sealed-8"}
+    assert state["quickbooks_realm_id"] == "8"
+    assert state["quickbooks_unclaimed"] == {
+        "7": {
+            "bookmarks": {"invoices": {"replication_key_value": "A"}},
+            "quickbooks_auth": {"refresh_token": "sealed-7"},
+        }
+    }
+    # And back: the same state of both companies, whichever was listed first.
+    settle_state(state, ["8", "7"], single=False, owner=None, logger=logging.getLogger())
+    by_realm = {p["context"]["realm_id"]: p for p in state["bookmarks"]["invoices"]["partitions"]}
+    assert {r: p["replication_key_value"] for r, p in by_realm.items()} == {"7": "A", "8": "B"}
+    assert state["quickbooks_auth"] == many["quickbooks_auth"]
+    assert not {"quickbooks_unclaimed", "quickbooks_realm_id"} & set(state)
 
 
 def test_a_slow_company_does_not_hold_up_the_others() -> None:
@@ -317,23 +351,6 @@ def test_a_slow_company_does_not_hold_up_the_others() -> None:
         for realm in emu.realm_ids:  # and everyone's whole
             got = latest_by_id(records_of(run, realm)["customers"])
             assert set(got) == set(truth(emu, realm, "customers"))
-
-
-def test_a_many_company_state_given_to_one_company_reads_its_partition() -> None:
-    state = {
-        "bookmarks": {
-            "invoices": {
-                "partitions": [
-                    {"context": {"realm_id": "7"}, "replication_key_value": "A"},
-                    {"context": {"realm_id": "8"}, "replication_key_value": "B"},
-                ]
-            }
-        },
-        "quickbooks_auth": {"companies": {"8": {"refresh_token": "sealed-8"}}},
-    }
-    migrate_from_partitions(state, "8")
-    assert state["bookmarks"]["invoices"]["replication_key_value"] == "B"
-    assert state["quickbooks_auth"]["refresh_token"] == "sealed-8"
 
 
 def test_every_company_problem_is_said_not_only_the_first() -> None:
@@ -463,3 +480,60 @@ def test_readers_of_a_token_file_never_read_a_temporary_being_written(tmp_path: 
         assert reader.returncode == 0, err
         assert "unreadable token file" not in err
         assert int(out) == 0  # no writer's temporary taken for a killed writer's leftover
+
+
+def test_a_single_company_run_between_many_company_runs_drops_no_company(tmp_path: Path) -> None:
+    with Emulator(seed=28, scale=60, realms=2) as emu:
+        emu.behaviour.strict_rotation = True  # every refresh rotates; the old token dies
+        mine, other = emu.realm_ids
+        tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        catalog = select(emu.tap_config(), ["customers"])
+        many = many_config(emu, tokens)
+        first = run_tap(
+            {**many, "token_store_path": str(tmp_path / "a.json")},
+            None,
+            ["--catalog", str(catalog)],
+        )
+        assert first.returncode == 0, first.stderr[-3000:]
+        # One company alone, with the many-company state (and a token file of its own).
+        single = {**emu.tap_config(mine), "token_store_path": str(tmp_path / "b.json")}
+        alone = run_tap(single, first.last_state, ["--catalog", str(catalog)])
+        assert alone.returncode == 0, alone.stderr[-3000:]
+        assert "partitions" not in alone.last_state["bookmarks"]["customers"]  # one shape
+        assert alone.last_state["quickbooks_realm_id"] == mine
+        assert other in alone.last_state["quickbooks_unclaimed"]
+        # Both again, from that state alone: the token files are gone, the config's tokens
+        # dead. Each company's sealed token and bookmarks came through the single run.
+        made = {r: emu.store(r).create("Customer", {"DisplayName": f"Later {r}"}) for r in tokens}
+        again = run_tap(
+            {**many, "token_store_path": str(tmp_path / "c.json")},
+            alone.last_state,
+            ["--catalog", str(catalog)],
+        )
+        assert again.returncode == 0, again.stderr[-3000:]
+        for realm in emu.realm_ids:
+            ids = {r["Id"] for r in records_of(again, realm)["customers"]}
+            assert made[realm]["Id"] in ids
+            assert len(ids) < len(truth(emu, realm, "customers"))  # from its own bookmark
+        sealed = again.last_state["quickbooks_auth"]["companies"]
+        assert set(sealed) == set(emu.realm_ids)
+
+
+def test_old_bookmarks_naming_no_company_are_credited_to_none() -> None:
+    with Emulator(seed=29, scale=60, realms=2) as emu:
+        first_realm = emu.realm_ids[0]
+        catalog = select(emu.tap_config(), ["customers"])
+        old = run_tap(emu.tap_config(first_realm), None, ["--catalog", str(catalog)])
+        assert old.returncode == 0, old.stderr[-3000:]
+        state = old.last_state
+        state.pop("quickbooks_realm_id", None)  # as an older version wrote it
+        tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        run = run_tap(many_config(emu, tokens), state, ["--catalog", str(catalog)])
+        assert run.returncode == 0, run.stderr[-3000:]
+        warnings = [line for line in run.stderr.splitlines() if "WARNING" in line]
+        assert any("credited to none" in line and "customers" in line for line in warnings)
+        for realm in emu.realm_ids:  # neither company resumed from another's bookmark
+            got = latest_by_id(records_of(run, realm)["customers"])
+            assert set(got) == set(truth(emu, realm, "customers"))
+        # Kept for a later run that names their company.
+        assert "?" in run.last_state["quickbooks_unclaimed"]
