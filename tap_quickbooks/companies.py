@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import time
 import typing as t
+
+from singer_sdk.mapper import RemoveRecordTransform
+from singer_sdk.singerlib import ActivateVersionMessage
 
 from tap_quickbooks import query
 from tap_quickbooks.auth import QuickBooksAuthError, TokenStoreError
 from tap_quickbooks.company import AUTH_STATE_KEY
-from tap_quickbooks.outcomes import SYNC_STATUS, company_wide
+from tap_quickbooks.outcomes import OK, SYNC_STATUS, UNAVAILABLE, company_wide
+from tap_quickbooks.sdk_fastpath import set_stream_version
 
 if t.TYPE_CHECKING:
     from tap_quickbooks.company import Company
@@ -262,6 +267,7 @@ def sync_companies(tap: t.Any) -> None:  # noqa: C901 - the run's order, told on
         # the workers only read state.
         for stream in tap.streams_of(company):
             stream.company_state  # noqa: B018
+    full_tables = full_table_versions(tap, companies)
     waiting = list(companies)
     bound = ahead()
     pool = concurrent.futures.ThreadPoolExecutor(bound, thread_name_prefix="company")
@@ -283,6 +289,7 @@ def sync_companies(tap: t.Any) -> None:  # noqa: C901 - the run's order, told on
     finally:
         # A stopped run plans no further company (those in flight end with their request).
         pool.shutdown(wait=False, cancel_futures=True)
+    activate_versions(tap, companies, full_tables)
     status = tap.streams.get(SYNC_STATUS)
     if status is not None and status.selected:
         status.sync()
@@ -292,6 +299,42 @@ def sync_companies(tap: t.Any) -> None:  # noqa: C901 - the run's order, told on
             stream.log_sync_costs()
     if status is not None:
         status.log_sync_costs()
+
+
+def full_table_versions(tap: t.Any, companies: list[Company]) -> dict[str, int]:
+    """With ``emit_activate_version_messages``: one table version per full-table stream for
+    every company of the run, set on each company's stream (its records carry it)."""
+    if not tap.config.get("emit_activate_version_messages"):
+        return {}
+    version = int(time.time())  # the SDK's unit: seconds
+    versions = {}
+    for company in companies:
+        for stream in tap.streams_of(company):
+            if stream.selected and stream.replication_method == "FULL_TABLE":
+                set_stream_version(stream, version)
+                versions[stream.name] = version
+    return versions
+
+
+def activate_versions(tap: t.Any, companies: list[Company], versions: dict[str, int]) -> None:
+    """One ACTIVATE_VERSION per full-table stream, once every company synced it whole: a
+    target honouring it drops the rows of older versions, so none is sent when a company
+    failed the stream (its rows are in no newer version)."""
+    for name, version in versions.items():
+        outcomes = [c.outcomes.by_stream.get(name) for c in companies]
+        if not all(o is not None and o.status in {OK, UNAVAILABLE} for o in outcomes):
+            tap.logger.warning(
+                "%s: no ACTIVATE_VERSION sent, as not every company synced it whole this "
+                "run (a target would drop the others' rows); the next complete run sends it.",
+                name,
+            )
+            continue
+        stream = next(s for s in tap.streams_of(companies[0]) if s.name == name)
+        for stream_map in stream.stream_maps:
+            if not isinstance(stream_map, RemoveRecordTransform):  # as the SDK does
+                tap.write_message(
+                    ActivateVersionMessage(stream=stream_map.stream_alias, version=version)
+                )
 
 
 def check_token_files(companies: list[Company]) -> None:

@@ -250,6 +250,15 @@ class TapQuickBooks(ConfigChecks, Tap):
             description="Requests per minute this run allows itself against the company "
             "(QBO's limit is 500; lower it when other apps share the company).",
         ),
+        th.Property(
+            "emit_activate_version_messages",
+            th.BooleanType,
+            default=False,
+            description="Send an ACTIVATE_VERSION message for each full-table stream, so a "
+            "target that honours it drops rows QBO no longer has. With `companies`, one per "
+            "stream for all companies, after the last one, and none when a company could not "
+            "sync the stream.",
+        ),
         throttle.SHARED_LIMITS_SETTING,
         th.Property(
             "user_agent",

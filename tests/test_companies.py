@@ -537,3 +537,29 @@ def test_old_bookmarks_naming_no_company_are_credited_to_none() -> None:
             assert set(got) == set(truth(emu, realm, "customers"))
         # Kept for a later run that names their company.
         assert "?" in run.last_state["quickbooks_unclaimed"]
+
+
+def test_a_full_table_stream_is_activated_once_for_every_company() -> None:
+    with Emulator(seed=30, scale=40, realms=3) as emu:
+        tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        config = {**many_config(emu, tokens), "emit_activate_version_messages": True}
+        catalog = select(emu.tap_config(), ["tax_codes", "customers"])
+        run = run_tap(config, args=["--catalog", str(catalog)])
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert "Unknown setting" not in run.stderr
+        kinds = [(m["type"], m.get("stream")) for m in run.messages]
+        activations = [m for m in run.messages if m["type"] == "ACTIVATE_VERSION"]
+        assert [m["stream"] for m in activations] == ["tax_codes"]  # one, for all companies
+        version = activations[0]["version"]
+        records = [m for m in run.messages if m["type"] == "RECORD" and m["stream"] == "tax_codes"]
+        assert {m["record"]["realm_id"] for m in records} == set(emu.realm_ids)
+        assert {m["version"] for m in records} == {version}
+        last_record = max(i for i, kind in enumerate(kinds) if kind == ("RECORD", "tax_codes"))
+        assert kinds.index(("ACTIVATE_VERSION", "tax_codes")) > last_record  # after them all
+
+        # One company cannot sync it: no activation (a target would drop that one's rows).
+        emu.oauth.revoke(emu.refresh_token(emu.realm_ids[1]))
+        refused = run_tap(config, args=["--catalog", str(catalog)])
+        assert refused.returncode != 0
+        assert not [m for m in refused.messages if m["type"] == "ACTIVATE_VERSION"]
+        assert "no ACTIVATE_VERSION sent" in refused.stderr
