@@ -4,8 +4,10 @@ A config with ``companies`` gives every company its own :class:`~tap_quickbooks.
 (token chain, rate limiter, run plan) and its own state partition, context
 ``{"realm_id": ...}``. Companies' pages are fetched at once, a few companies ahead of the one
 being written (worker threads fetch; only the main thread writes). A company whose refresh
-token QBO refuses, or that QBO refuses whole, is skipped and named; the others are synced in
-full, and the run then exits non-zero.
+token QBO refuses, or that QBO refuses whole, is skipped and named; so is one that fails in
+any other way (its own failure, never the run's); the others are synced in full, and the run
+then exits non-zero. Each run settles the state it is handed into its own shape, each
+company's part moving, never copied (:func:`settle_state`).
 """
 
 from __future__ import annotations
@@ -236,10 +238,10 @@ def _plan(company: Company) -> BaseException | None:
     return None
 
 
-def ends_the_run(exc: BaseException) -> bool:
-    """Whether a failure met while syncing one company concerns the run, not the company:
-    the output is gone (no company can be written), or the run was stopped."""
-    return isinstance(exc, BrokenPipeError) or not isinstance(exc, Exception)
+def ends_the_run(exc: Exception) -> bool:
+    """Whether a failure met while writing one company concerns the run, not the company:
+    the output is gone, so no company can be written."""
+    return isinstance(exc, BrokenPipeError)
 
 
 def refused_whole(exc: BaseException) -> bool:
@@ -280,8 +282,6 @@ def sync_companies(tap: t.Any) -> None:  # noqa: C901 - the run's order, told on
             done = next(concurrent.futures.as_completed(planning))
             company = planning.pop(done)
             if (failure := done.result()) is not None:
-                if ends_the_run(failure):
-                    raise failure
                 skip_company(company, tap.streams_of(company), failure)
                 continue
             sync_company(tap, company)

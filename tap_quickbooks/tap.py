@@ -508,13 +508,14 @@ class TapQuickBooks(ConfigChecks, Tap):
                 kept[key] = copy.deepcopy(state[key])
         single = self.company.context is None
         top = self.config.get("realm_id") if single or self.config.get("refresh_token") else None
-        settle_state(
-            kept,
-            [c.realm_id for c in self.companies],
-            single=single,
-            owner=str(top) if top else None,
-            logger=self.logger,
-        )
+        if top or not single:  # else a config without its company (the config check says so)
+            settle_state(
+                kept,
+                [c.realm_id for c in self.companies],
+                single=single,
+                owner=str(top) if top else None,
+                logger=self.logger,
+            )
         for stream_name, bookmark in self.state.get("bookmarks", {}).items():
             if stream_name in BY_STREAM:
                 normalise_bookmark(stream_name, bookmark)
