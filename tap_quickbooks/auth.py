@@ -52,6 +52,11 @@ class QuickBooksAuthError(Exception):
     """Authorization failed in a way no retry can fix. The message never holds a secret."""
 
 
+class TokenStoreError(QuickBooksAuthError):
+    """The token file cannot be written: the run's setup is wrong, not any company's token
+    (one error naming the file, not a re-authorization asked of every company)."""
+
+
 @dataclass(frozen=True)
 class RefreshTokenCandidate:
     """A refresh token and where it was found, to try newest first."""
@@ -99,6 +104,8 @@ class TokenFile:
 
     Each write goes to a temporary ``.<name>.*`` beside the file, then replaces it; a process
     killed between the two leaves the newest token in the temporary, so reading looks there too.
+    Readers hold the lock shared (writers hold it alone): a temporary they see is such a
+    leftover, never one still being written.
 
     One company's file holds ``{"refresh_token", "realm_id", "updated_at"}``. A file shared by
     many companies (``keyed``, or one already in that shape) holds ``{"companies": {realm_id:
@@ -145,11 +152,34 @@ class TokenFile:
             return None
         return data
 
+    @contextlib.contextmanager
+    def _shared(self) -> t.Iterator[None]:
+        """Held while reading: no writer is between its temporary and the rename, so any
+        temporary seen is a killed writer's leftover, never one being written."""
+        try:
+            lock = os.open(self._lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        except OSError:  # a folder not writable: no writer can be at work in it either
+            yield
+            return
+        try:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(lock)  # releases the lock
+
+    @property
+    def _lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
     def read_all(self) -> list[RefreshTokenCandidate]:
         """Every token of this company in the file and leftover temporaries, newest first."""
+        with self._shared():
+            return self._read_all()
+
+    def _read_all(self) -> list[RefreshTokenCandidate]:
         found: list[RefreshTokenCandidate] = []
         for copy in self._copies():
-            if copy.name.endswith(".lock"):
+            if copy.name.endswith(".lock") or ".probe." in copy.name:
                 continue
             try:
                 data = json.loads(copy.read_text())
@@ -196,7 +226,7 @@ class TokenFile:
     def _locked(self) -> t.Iterator[dict | None]:
         """The file's current content (None if absent or unreadable), under its lock."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = os.open(self.path.with_name(self.path.name + ".lock"), os.O_CREAT | os.O_RDWR, 0o600)
+        lock = os.open(self._lock_path, os.O_CREAT | os.O_RDWR, 0o600)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)  # other runs sharing the file wait here
             try:
@@ -238,7 +268,8 @@ class TokenFile:
         """The token proved not to be this company's: keep it (it may be the only live one of
         another company) but never offer it to this company again."""
         try:
-            data = json.loads(self.path.read_text())
+            with self._shared():
+                data = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return
         entry = self._entry(data, self.path)
@@ -272,7 +303,7 @@ class TokenKeeper:
         """Every known token, newest first. Raises when a rotated token would have no home."""
         # Before any refresh: a token QBO rotates must have somewhere to go.
         if problem := self.file.problem():
-            raise QuickBooksAuthError(problem)
+            raise TokenStoreError(problem)
         found = [RefreshTokenCandidate("config", self._config_token), *self.file.read_all()]
         if opened := self.open_sealed(sealed):
             found.append(opened)

@@ -103,6 +103,14 @@ class QuickBooksTransport(RecordWriting, FailureBoundary, RESTStream[t.Any]):
 
     @property
     @override
+    def emit_activate_version_messages(self) -> bool:
+        # In a run of several companies the run sends one per full-table stream, once every
+        # company has synced it (companies.py): the SDK's one per stream object would make
+        # a target drop the rows of every company synced before.
+        return self.company.context is None and super().emit_activate_version_messages
+
+    @property
+    @override
     def logger(self) -> logging.Logger:
         # In a run of several companies, each line names whose stream it is.
         return self._company_logger

@@ -4,23 +4,27 @@ A config with ``companies`` gives every company its own :class:`~tap_quickbooks.
 (token chain, rate limiter, run plan) and its own state partition, context
 ``{"realm_id": ...}``. Companies' pages are fetched at once, a few companies ahead of the one
 being written (worker threads fetch; only the main thread writes). A company whose refresh
-token QBO refuses, or that QBO refuses whole, is skipped and named; the others are synced in
-full, and the run then exits non-zero.
+token QBO refuses, or that QBO refuses whole, is skipped and named; so is one that fails in
+any other way (its own failure, never the run's); the others are synced in full, and the run
+then exits non-zero. Each run settles the state it is handed into its own shape, each
+company's part moving, never copied (:func:`settle_state`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import os
+import time
 import typing as t
 
-import requests
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.mapper import RemoveRecordTransform
+from singer_sdk.singerlib import ActivateVersionMessage
 
 from tap_quickbooks import query
-from tap_quickbooks.auth import QuickBooksAuthError
+from tap_quickbooks.auth import QuickBooksAuthError, TokenStoreError
 from tap_quickbooks.company import AUTH_STATE_KEY
-from tap_quickbooks.outcomes import SYNC_STATUS, company_wide
+from tap_quickbooks.outcomes import OK, SYNC_STATUS, UNAVAILABLE, company_wide
+from tap_quickbooks.sdk_fastpath import set_stream_version
 
 if t.TYPE_CHECKING:
     from tap_quickbooks.company import Company
@@ -100,43 +104,120 @@ def companies_problems(config: t.Mapping[str, t.Any]) -> list[str]:  # noqa: C90
     return problems
 
 
-def migrate_to_partitions(state: dict, context: dict) -> None:
-    """Move an older single-company state into the first company's partition, in place:
-    bookmarks kept at the stream's top become that company's, as does its sealed token."""
-    for bookmark in (state.get("bookmarks") or {}).values():
+#: Whose the streams' unpartitioned bookmarks and the unkeyed sealed token are (a single-
+#: company run's), so that a later run of many companies credits them to that company alone.
+REALM_STATE_KEY = "quickbooks_realm_id"
+#: The parts of companies this run's config does not list, kept untouched for a later run:
+#: ``{realm_id: {"bookmarks": {stream: ...}, "quickbooks_auth": sealed}}``. Bookmarks of an
+#: older state that named no company wait here under ``"?"``.
+UNCLAIMED_STATE_KEY = "quickbooks_unclaimed"
+NO_REALM = "?"
+
+
+def settle_state(
+    state: dict, realms: list[str], *, single: bool, owner: str | None, logger: t.Any
+) -> None:
+    """Give each company of the run its own part of ``state``, in place, in this run's shape.
+
+    A company's part (its bookmarks and sealed token) *moves*, never copies: a single-company
+    run (``single``, ``realms`` its one realm) keeps its part at the streams' top level, a
+    many-company run in partitions; every other company's part waits in
+    ``quickbooks_unclaimed``. Unpartitioned bookmarks belong to the realm the state names
+    (``quickbooks_realm_id``), else to ``owner`` (the config's top-level realm_id); with
+    neither, an older state's bookmarks are credited to no company (said, and kept).
+    """
+    parts = _parts_by_realm(state)
+    _credit_unnamed(parts, owner, logger)
+    # Every stream the state knows stays (the SDK keeps an entry for each).
+    bookmarks: dict[str, dict] = {stream: {} for stream in state.get("bookmarks") or {}}
+    auth: dict = {}
+    unclaimed = {realm: part for realm, part in parts.items() if realm not in realms}
+    for realm in realms:
+        part = parts.get(realm) or {"bookmarks": {}}
+        for stream, bookmark in part["bookmarks"].items():
+            mine = bookmarks.setdefault(stream, {})
+            if single:
+                mine.update(bookmark)
+            else:
+                mine.setdefault("partitions", []).append(
+                    {"context": {"realm_id": realm}, **bookmark}
+                )
+        if sealed := part.get(AUTH_STATE_KEY):
+            auth = (
+                dict(sealed)
+                if single
+                else {"companies": {**auth.get("companies", {}), realm: sealed}}
+            )
+    state.setdefault("bookmarks", {}).clear()  # in place: the SDK's object, kept
+    state["bookmarks"].update(bookmarks)
+    for key, value in ((AUTH_STATE_KEY, auth), (UNCLAIMED_STATE_KEY, unclaimed)):
+        state[key] = value
+        if not value:
+            del state[key]
+    state[REALM_STATE_KEY] = realms[0]
+    if not single:
+        del state[REALM_STATE_KEY]
+
+
+def _credit_unnamed(parts: dict[str, dict], owner: str | None, logger: t.Any) -> None:
+    """Bookmarks no state named the company of go to ``owner``; with none, they wait, said."""
+    unnamed = parts.get(NO_REALM)
+    if unnamed is None:
+        return
+    if not owner:
+        if unnamed["bookmarks"]:
+            logger.warning(
+                "The state's bookmarks of streams %s name no company (a single-company run "
+                "of an older version wrote them): they are credited to none, so every "
+                "company reads from its start_date. To resume one company from them, give "
+                "its realm_id and refresh_token at the top level of the config (beside "
+                "`companies`).",
+                ", ".join(sorted(unnamed["bookmarks"])),
+            )
+        return
+    del parts[NO_REALM]
+    mine = parts.setdefault(owner, {"bookmarks": {}})
+    for stream, bookmark in unnamed["bookmarks"].items():
+        mine["bookmarks"].setdefault(stream, bookmark)
+    if unnamed.get(AUTH_STATE_KEY):
+        mine.setdefault(AUTH_STATE_KEY, unnamed[AUTH_STATE_KEY])
+
+
+def _sealed_of(kept: dict) -> dict:
+    return {AUTH_STATE_KEY: kept[AUTH_STATE_KEY]} if kept.get(AUTH_STATE_KEY) else {}
+
+
+def _parts_by_realm(state: dict) -> dict[str, dict]:
+    """Every company's part of a state of any shape this tap wrote: ``{realm: {"bookmarks":
+    {stream: bookmark}, "quickbooks_auth": sealed}}`` (``"?"``: named by no one)."""
+    unclaimed = state.get(UNCLAIMED_STATE_KEY)
+    parts: dict[str, dict] = {
+        str(realm): {"bookmarks": dict(kept.get("bookmarks") or {}), **_sealed_of(kept)}
+        for realm, kept in (unclaimed if isinstance(unclaimed, dict) else {}).items()
+        if isinstance(kept, dict)
+    }
+
+    def part(realm: object) -> dict:
+        return parts.setdefault(str(realm), {"bookmarks": {}})
+
+    top_owner = state.get(REALM_STATE_KEY) or NO_REALM
+    for stream, bookmark in (state.get("bookmarks") or {}).items():
         if not isinstance(bookmark, dict):
             continue
-        own = {k: v for k, v in bookmark.items() if k != "partitions"}
-        if not own:
-            continue
-        partitions = bookmark.setdefault("partitions", [])
-        if not any(p.get("context") == context for p in partitions):
-            partitions.append({"context": dict(context), **own})
-        for key in own:
-            del bookmark[key]
-    kept = state.get(AUTH_STATE_KEY)
-    if isinstance(kept, dict) and "refresh_token" in kept:
-        state[AUTH_STATE_KEY] = {"companies": {context["realm_id"]: kept}}
-
-
-def migrate_from_partitions(state: dict, realm_id: str) -> None:
-    """The reverse, for a single-company config given a state of many companies: this
-    company's partitions become the streams' bookmarks (the others are left as they are)."""
-    for bookmark in (state.get("bookmarks") or {}).values():
-        partitions = bookmark.get("partitions") if isinstance(bookmark, dict) else None
-        for partition in partitions or []:
-            if (partition.get("context") or {}).get("realm_id") == realm_id:
+        for partition in bookmark.get("partitions") or []:
+            if (realm := (partition.get("context") or {}).get("realm_id")) is not None:
                 own = {k: v for k, v in partition.items() if k != "context"}
-                for key, value in own.items():
-                    bookmark.setdefault(key, value)
+                part(realm)["bookmarks"][stream] = own
+        if own := {k: v for k, v in bookmark.items() if k != "partitions"}:
+            part(top_owner)["bookmarks"][stream] = own
     kept = state.get(AUTH_STATE_KEY)
-    by_realm = kept.get("companies") if isinstance(kept, dict) else None
-    if (
-        isinstance(kept, dict)
-        and isinstance(by_realm, dict)
-        and isinstance(sealed := by_realm.get(realm_id), dict)
-    ):
-        state[AUTH_STATE_KEY] = {**kept, **sealed}
+    kept = kept if isinstance(kept, dict) else {}
+    for realm, sealed in (kept.get("companies") or {}).items():
+        if isinstance(sealed, dict):
+            part(realm)[AUTH_STATE_KEY] = sealed
+    if kept.get("refresh_token"):
+        part(top_owner)[AUTH_STATE_KEY] = {k: v for k, v in kept.items() if k != "companies"}
+    return parts
 
 
 def ahead() -> int:
@@ -151,16 +232,22 @@ def _plan(company: Company) -> BaseException | None:
         company.run_plan  # noqa: B018  (made and kept here, off the main thread)
         company.reads_ahead = True
         company.start_reading()
-    except COMPANY_ERRORS as exc:
+    except Exception as exc:
+        company.stop_chains()  # those it started before failing read on otherwise
         return exc
     return None
 
 
-COMPANY_ERRORS = (QuickBooksAuthError, FatalAPIError, RetriableAPIError, requests.RequestException)
+def ends_the_run(exc: Exception) -> bool:
+    """Whether a failure met while writing one company concerns the run, not the company:
+    the output is gone, so no company can be written."""
+    return isinstance(exc, BrokenPipeError)
 
 
 def refused_whole(exc: BaseException) -> bool:
     """Whether a failure concerns the whole company (its token, or QBO refusing it)."""
+    if isinstance(exc, TokenStoreError):
+        return False  # the token file's fault, not the company's
     return isinstance(exc, QuickBooksAuthError) or company_wide(exc)
 
 
@@ -176,11 +263,13 @@ def sync_companies(tap: t.Any) -> None:  # noqa: C901 - the run's order, told on
     if tap.state:
         tap.state_writer.write_state(tap.state)
     companies: list[Company] = tap.companies
+    check_token_files(companies)
     for company in companies:
         # Built, given the catalog and their state partitions made, on the main thread:
         # the workers only read state.
         for stream in tap.streams_of(company):
             stream.company_state  # noqa: B018
+    full_tables = full_table_versions(tap, companies)
     waiting = list(companies)
     bound = ahead()
     pool = concurrent.futures.ThreadPoolExecutor(bound, thread_name_prefix="company")
@@ -200,6 +289,7 @@ def sync_companies(tap: t.Any) -> None:  # noqa: C901 - the run's order, told on
     finally:
         # A stopped run plans no further company (those in flight end with their request).
         pool.shutdown(wait=False, cancel_futures=True)
+    activate_versions(tap, companies, full_tables)
     status = tap.streams.get(SYNC_STATUS)
     if status is not None and status.selected:
         status.sync()
@@ -211,6 +301,55 @@ def sync_companies(tap: t.Any) -> None:  # noqa: C901 - the run's order, told on
         status.log_sync_costs()
 
 
+def full_table_versions(tap: t.Any, companies: list[Company]) -> dict[str, int]:
+    """With ``emit_activate_version_messages``: one table version per full-table stream for
+    every company of the run, set on each company's stream (its records carry it)."""
+    if not tap.config.get("emit_activate_version_messages"):
+        return {}
+    version = int(time.time())  # the SDK's unit: seconds
+    versions = {}
+    for company in companies:
+        for stream in tap.streams_of(company):
+            if stream.selected and stream.replication_method == "FULL_TABLE":
+                set_stream_version(stream, version)
+                versions[stream.name] = version
+    return versions
+
+
+def activate_versions(tap: t.Any, companies: list[Company], versions: dict[str, int]) -> None:
+    """One ACTIVATE_VERSION per full-table stream, once every company synced it whole: a
+    target honouring it drops the rows of older versions, so none is sent when a company
+    failed the stream (its rows are in no newer version)."""
+    for name, version in versions.items():
+        outcomes = [c.outcomes.by_stream.get(name) for c in companies]
+        if not all(o is not None and o.status in {OK, UNAVAILABLE} for o in outcomes):
+            tap.logger.warning(
+                "%s: no ACTIVATE_VERSION sent, as not every company synced it whole this "
+                "run (a target would drop the others' rows); the next complete run sends it.",
+                name,
+            )
+            continue
+        stream = next(s for s in tap.streams_of(companies[0]) if s.name == name)
+        for stream_map in stream.stream_maps:
+            if not isinstance(stream_map, RemoveRecordTransform):  # as the SDK does
+                tap.write_message(
+                    ActivateVersionMessage(stream=stream_map.stream_alias, version=version)
+                )
+
+
+def check_token_files(companies: list[Company]) -> None:
+    """One setup error, before any refresh, if a token file cannot be written: said once for
+    the file, not as every company's refused token."""
+    checked = set()
+    for company in companies:
+        token_file = company.tokens.file
+        if token_file.path in checked:
+            continue
+        checked.add(token_file.path)
+        if problem := token_file.problem():
+            raise TokenStoreError(problem)
+
+
 def sync_company(tap: t.Any, company: Company) -> None:
     """The company's streams, shortest first; a failure of the whole company ends them."""
     expected = company.run_plan.expected_pages
@@ -219,7 +358,11 @@ def sync_company(tap: t.Any, company: Company) -> None:
             continue
         try:
             stream.sync(company.context)
-        except COMPANY_ERRORS as exc:
+        except Exception as exc:
+            # A limiter's SQLite error, a spool's OSError...: this company stops, named;
+            # the others go on.
+            if ends_the_run(exc):
+                raise
             company.stop_chains()
             skip_company(company, tap.streams_of(company), exc)
             return

@@ -17,8 +17,17 @@ import click
 
 LOGGER_NAME = "tap-quickbooks"
 # Keys of the tap's own state (the SDK's bookmarks, singer-io's currently_syncing, the sealed
-# refresh token); anything else at the top level is not state this tap wrote.
-STATE_KEYS = frozenset({"bookmarks", "currently_syncing", "quickbooks_auth"})
+# refresh token, and whose they are: companies.py); anything else at the top level is not
+# state this tap wrote.
+STATE_KEYS = frozenset(
+    {
+        "bookmarks",
+        "currently_syncing",
+        "quickbooks_auth",
+        "quickbooks_realm_id",
+        "quickbooks_unclaimed",
+    }
+)
 KEEP_STATE = (
     "Pass the last STATE message a run wrote (the whole line or its value), Meltano's "
     "state, or leave out --state to extract everything from start_date."

@@ -11,7 +11,7 @@ The rest of the tap runs on the SDK's public hooks. These six have none:
   deselected (a tenth of the tap's time), and writes a pass-through record (passthrough.py)
   as its line directly, without the message objects in between. The version of the stream
   that ACTIVATE_VERSION messages carry is the SDK's private attribute; the line must carry
-  the same one.
+  the same one, and a run of many companies sets one for all of them (``set_stream_version``).
 - ``_sync_records``: the SDK's record loop, where a stream's own failure is met. Kept for the
   end of the run there (outcomes.py) instead of ending the run; the public ``sync`` is
   around it, but there the SDK has already logged the failure as an unhandled error.
@@ -121,6 +121,12 @@ class RecordWriting:
             stream.state_manager.is_flushed = False
         else:
             super()._write_record_message(record)  # type: ignore[misc]
+
+
+def set_stream_version(stream: t.Any, version: int) -> None:
+    """The table version a stream's records carry (and its ACTIVATE_VERSION names): set for
+    every company of a run at once, which then activates it once (companies.py)."""
+    stream._stream_version = version
 
 
 class FailureBoundary:

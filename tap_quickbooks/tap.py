@@ -36,10 +36,11 @@ from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
 from tap_quickbooks.changes import SYNCED_AT
 from tap_quickbooks.client import QuickBooksStream
 from tap_quickbooks.companies import (
+    REALM_STATE_KEY,
+    UNCLAIMED_STATE_KEY,
     companies_problems,
     company_configs,
-    migrate_from_partitions,
-    migrate_to_partitions,
+    settle_state,
     sync_companies,
 )
 from tap_quickbooks.company import (
@@ -248,6 +249,15 @@ class TapQuickBooks(ConfigChecks, Tap):
             default=500,
             description="Requests per minute this run allows itself against the company "
             "(QBO's limit is 500; lower it when other apps share the company).",
+        ),
+        th.Property(
+            "emit_activate_version_messages",
+            th.BooleanType,
+            default=False,
+            description="Send an ACTIVATE_VERSION message for each full-table stream, so a "
+            "target that honours it drops rows QBO no longer has. With `companies`, one per "
+            "stream for all companies, after the last one, and none when a company could not "
+            "sync the stream.",
         ),
         throttle.SHARED_LIMITS_SETTING,
         th.Property(
@@ -493,12 +503,19 @@ class TapQuickBooks(ConfigChecks, Tap):
                 self.logger.warning(warning)
         super().load_state(state)
         kept = t.cast(dict, self.state)  # the SDK's TypedDict names only "bookmarks"
-        if isinstance(state.get(AUTH_STATE_KEY), dict):
-            kept[AUTH_STATE_KEY] = dict(state[AUTH_STATE_KEY])
-        if self.company.context is not None:
-            migrate_to_partitions(kept, self.company.context)
-        elif realm := self.config.get("realm_id"):
-            migrate_from_partitions(kept, str(realm))
+        for key in (AUTH_STATE_KEY, REALM_STATE_KEY, UNCLAIMED_STATE_KEY):
+            if state.get(key):
+                kept[key] = copy.deepcopy(state[key])
+        single = self.company.context is None
+        top = self.config.get("realm_id") if single or self.config.get("refresh_token") else None
+        if top or not single:  # else a config without its company (the config check says so)
+            settle_state(
+                kept,
+                [c.realm_id for c in self.companies],
+                single=single,
+                owner=str(top) if top else None,
+                logger=self.logger,
+            )
         for stream_name, bookmark in self.state.get("bookmarks", {}).items():
             if stream_name in BY_STREAM:
                 normalise_bookmark(stream_name, bookmark)

@@ -6,10 +6,14 @@ synced in full; once re-authorized it catches up from its own bookmarks."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from qbo_emulator import Emulator
 from tap_quickbooks.auth import TokenFile
@@ -17,11 +21,11 @@ from tap_quickbooks.catalogue import ENTITIES
 from tap_quickbooks.companies import (
     companies_problems,
     company_configs,
-    migrate_from_partitions,
-    migrate_to_partitions,
+    settle_state,
 )
 from tap_quickbooks.tap import one_per_key, settings_problems
 from tests.singer import run_tap, strip_tap_fields, tap_command
+from tests.test_auth_trust import DISK_FAULT_SITE
 from tests.test_tap_sync import latest_by_id, select, truth
 
 ENTITY_STREAMS = {e.stream for e in ENTITIES}
@@ -266,7 +270,7 @@ def test_companies_config_and_its_problems() -> None:
     ]
 
 
-def test_an_old_state_becomes_the_first_companys_partition() -> None:
+def test_an_old_state_becomes_the_partition_of_the_company_it_names() -> None:
     sealed = {"refresh_token": "sealed", "updated_at": "2026-01-01T00:00:00Z"}
     state = {
         "bookmarks": {
@@ -275,7 +279,7 @@ def test_an_old_state_becomes_the_first_companys_partition() -> None:
         },
         "quickbooks_auth": sealed,
     }
-    migrate_to_partitions(state, {"realm_id": "7"})
+    settle_state(state, ["7", "8"], single=False, owner="7", logger=logging.getLogger())
     assert state["bookmarks"]["invoices"] == {
         "partitions": [
             {
@@ -287,6 +291,40 @@ def test_an_old_state_becomes_the_first_companys_partition() -> None:
     }
     assert state["bookmarks"]["terms"] == {}
     assert state["quickbooks_auth"] == {"companies": {"7": sealed}}
+    assert "quickbooks_unclaimed" not in state
+
+
+def test_one_company_state_moves_between_shapes_and_the_others_wait() -> None:
+    many = {
+        "bookmarks": {
+            "invoices": {
+                "partitions": [
+                    {"context": {"realm_id": "7"}, "replication_key_value": "A"},
+                    {"context": {"realm_id": "8"}, "replication_key_value": "B"},
+                ]
+            }
+        },
+        "quickbooks_auth": {
+            "companies": {"7": {"refresh_token": "sealed-7"}, "8": {"refresh_token": "sealed-8"}}
+        },
+    }
+    state = json.loads(json.dumps(many))
+    settle_state(state, ["8"], single=True, owner="8", logger=logging.getLogger())
+    assert state["bookmarks"]["invoices"] == {"replication_key_value": "B"}  # moved, not mixed
+    assert state["quickbooks_auth"] == {"refresh_token": "sealed-8"}
+    assert state["quickbooks_realm_id"] == "8"
+    assert state["quickbooks_unclaimed"] == {
+        "7": {
+            "bookmarks": {"invoices": {"replication_key_value": "A"}},
+            "quickbooks_auth": {"refresh_token": "sealed-7"},
+        }
+    }
+    # And back: the same state of both companies, whichever was listed first.
+    settle_state(state, ["8", "7"], single=False, owner=None, logger=logging.getLogger())
+    by_realm = {p["context"]["realm_id"]: p for p in state["bookmarks"]["invoices"]["partitions"]}
+    assert {r: p["replication_key_value"] for r, p in by_realm.items()} == {"7": "A", "8": "B"}
+    assert state["quickbooks_auth"] == many["quickbooks_auth"]
+    assert not {"quickbooks_unclaimed", "quickbooks_realm_id"} & set(state)
 
 
 def test_a_slow_company_does_not_hold_up_the_others() -> None:
@@ -315,23 +353,6 @@ def test_a_slow_company_does_not_hold_up_the_others() -> None:
             assert set(got) == set(truth(emu, realm, "customers"))
 
 
-def test_a_many_company_state_given_to_one_company_reads_its_partition() -> None:
-    state = {
-        "bookmarks": {
-            "invoices": {
-                "partitions": [
-                    {"context": {"realm_id": "7"}, "replication_key_value": "A"},
-                    {"context": {"realm_id": "8"}, "replication_key_value": "B"},
-                ]
-            }
-        },
-        "quickbooks_auth": {"companies": {"8": {"refresh_token": "sealed-8"}}},
-    }
-    migrate_from_partitions(state, "8")
-    assert state["bookmarks"]["invoices"]["replication_key_value"] == "B"
-    assert state["quickbooks_auth"]["refresh_token"] == "sealed-8"
-
-
 def test_every_company_problem_is_said_not_only_the_first() -> None:
     bad = {
         "client_id": "id",
@@ -344,3 +365,201 @@ def test_every_company_problem_is_said_not_only_the_first() -> None:
         "companies[1].realm_id must be the company's numeric realmId.",
         "companies[2].refresh_token is required (the company's own token).",
     ]
+
+
+COMPANY_FAULT_SITE = Path(__file__).parent / "company_fault_site"
+
+
+def company_fault(realm: str, at: str) -> dict:
+    """The environment of a tap process in which one company fails at ``at`` in a way the
+    tap knows no name for (see company_fault_site)."""
+    path = os.pathsep.join([str(COMPANY_FAULT_SITE), os.environ.get("PYTHONPATH", "")])
+    return {"PYTHONPATH": path, "COMPANY_FAULT_REALM": realm, "COMPANY_FAULT_AT": at}
+
+
+@pytest.mark.parametrize("at", ["plan", "sync"])
+def test_an_unexpected_error_stops_only_its_company(at: str) -> None:
+    with Emulator(seed=25, scale=60, realms=3) as emu:
+        broken = emu.realm_ids[1]
+        tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        catalog = select(emu.tap_config(), ["customers", "terms", "sync_status"])
+        run = run_tap(
+            many_config(emu, tokens),
+            args=["--catalog", str(catalog)],
+            env=company_fault(broken, at),
+        )
+        assert run.returncode != 0
+        assert "Traceback" not in run.stderr
+        errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
+        said = "database is locked" if at == "plan" else "No space left on device"
+        assert any(broken in line and said in line for line in errors), errors
+        assert realms_in(run) == set(emu.realm_ids) - {broken}
+        for realm in set(emu.realm_ids) - {broken}:
+            got = latest_by_id(records_of(run, realm)["customers"])
+            assert set(got) == set(truth(emu, realm, "customers"))
+        status = status_of(run)
+        assert {status[(broken, s)]["status"] for s in ("customers", "terms")} == {"failed"}
+
+
+def test_a_company_whose_planning_fails_stops_the_chains_it_started() -> None:
+    with Emulator(seed=26, scale=200, realms=2) as emu:
+        broken, slow = emu.realm_ids
+
+        def stall(realm: str, kind: str, number: int) -> None:
+            if realm == slow:
+                time.sleep(0.5)  # the run lasts: a chain left running reads on meanwhile
+
+        tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        # Two records a page: the first stream's chain has a dozen pages to read, and the
+        # second stream's chain is the one that cannot start.
+        config = {**many_config(emu, tokens), "page_size": 2}
+        catalog = select(emu.tap_config(), ["customers", "items"])
+        assert min(len(truth(emu, broken, s)) for s in ("customers", "items")) > 20
+        emu.add_hook(stall)
+        emu.reset_counts()
+        run = run_tap(config, args=["--catalog", str(catalog)], env=company_fault(broken, "chains"))
+        emu.remove_hook(stall)
+        assert run.returncode != 0
+        assert "Traceback" not in run.stderr
+        assert realms_in(run) == {slow}
+        # The chain that started before the failure was stopped with it: a page or two, not
+        # the whole stream read for a company that is not written.
+        assert emu.request_counts(broken).get("query", 0) <= 3, emu.request_counts(broken)
+
+
+def test_an_unwritable_shared_token_file_is_one_setup_error(tmp_path: Path) -> None:
+    with Emulator(seed=27, scale=40, realms=3) as emu:
+        tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        config = {**many_config(emu, tokens), "token_store_path": str(tmp_path / "tokens.json")}
+        catalog = select(emu.tap_config(), ["terms", "sync_status"])
+        site = os.pathsep.join([str(DISK_FAULT_SITE), os.environ.get("PYTHONPATH", "")])
+        env = {"PYTHONPATH": site, "DISK_FAULT_DIR": str(tmp_path), "DISK_FAULT_PROBE": "fail"}
+        emu.reset_counts()
+        run = run_tap(config, None, ["--catalog", str(catalog)], env=env)
+        assert run.returncode != 0
+        assert "Traceback" not in run.stderr
+        errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
+        named = [line for line in errors if "token_store_path" in line]
+        assert len(named) == 1, errors
+        assert str(tmp_path / "tokens.json") in named[0]
+        assert not any("re-authorize" in line.lower() for line in errors), errors
+        assert not run.records.get("sync_status")  # no company called not_authorized
+        assert emu.request_counts().get("token", 0) == 0
+
+
+READER = """
+import sys
+from tap_quickbooks.auth import TokenFile
+path, realm, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+seen = 0
+for _ in range(rounds):
+    seen += sum("leftover" in c.source for c in TokenFile(path, realm, keyed=True).read_all())
+print(seen)
+"""
+
+
+def test_readers_of_a_token_file_never_read_a_temporary_being_written(tmp_path: Path) -> None:
+    store = tmp_path / "tokens.json"
+    TokenFile(store, "1001", keyed=True).write("token-1001-first-Abc123xyz")
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(store), realm])
+        for realm in ("1001", "1002")
+    ]
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", READER, str(store), realm, "400"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for realm in ("1001", "1002")
+    ]
+    assert [w.wait(timeout=300) for w in writers] == [0, 0]
+    for reader in readers:
+        out, err = reader.communicate(timeout=300)
+        assert reader.returncode == 0, err
+        assert "unreadable token file" not in err
+        assert int(out) == 0  # no writer's temporary taken for a killed writer's leftover
+
+
+def test_a_single_company_run_between_many_company_runs_drops_no_company(tmp_path: Path) -> None:
+    with Emulator(seed=28, scale=60, realms=2) as emu:
+        emu.behaviour.strict_rotation = True  # every refresh rotates; the old token dies
+        mine, other = emu.realm_ids
+        tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        catalog = select(emu.tap_config(), ["customers"])
+        many = many_config(emu, tokens)
+        first = run_tap(
+            {**many, "token_store_path": str(tmp_path / "a.json")},
+            None,
+            ["--catalog", str(catalog)],
+        )
+        assert first.returncode == 0, first.stderr[-3000:]
+        # One company alone, with the many-company state (and a token file of its own).
+        single = {**emu.tap_config(mine), "token_store_path": str(tmp_path / "b.json")}
+        alone = run_tap(single, first.last_state, ["--catalog", str(catalog)])
+        assert alone.returncode == 0, alone.stderr[-3000:]
+        assert "partitions" not in alone.last_state["bookmarks"]["customers"]  # one shape
+        assert alone.last_state["quickbooks_realm_id"] == mine
+        assert other in alone.last_state["quickbooks_unclaimed"]
+        # Both again, from that state alone: the token files are gone, the config's tokens
+        # dead. Each company's sealed token and bookmarks came through the single run.
+        made = {r: emu.store(r).create("Customer", {"DisplayName": f"Later {r}"}) for r in tokens}
+        again = run_tap(
+            {**many, "token_store_path": str(tmp_path / "c.json")},
+            alone.last_state,
+            ["--catalog", str(catalog)],
+        )
+        assert again.returncode == 0, again.stderr[-3000:]
+        for realm in emu.realm_ids:
+            ids = {r["Id"] for r in records_of(again, realm)["customers"]}
+            assert made[realm]["Id"] in ids
+            assert len(ids) < len(truth(emu, realm, "customers"))  # from its own bookmark
+        sealed = again.last_state["quickbooks_auth"]["companies"]
+        assert set(sealed) == set(emu.realm_ids)
+
+
+def test_old_bookmarks_naming_no_company_are_credited_to_none() -> None:
+    with Emulator(seed=29, scale=60, realms=2) as emu:
+        first_realm = emu.realm_ids[0]
+        catalog = select(emu.tap_config(), ["customers"])
+        old = run_tap(emu.tap_config(first_realm), None, ["--catalog", str(catalog)])
+        assert old.returncode == 0, old.stderr[-3000:]
+        state = old.last_state
+        state.pop("quickbooks_realm_id", None)  # as an older version wrote it
+        tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        run = run_tap(many_config(emu, tokens), state, ["--catalog", str(catalog)])
+        assert run.returncode == 0, run.stderr[-3000:]
+        warnings = [line for line in run.stderr.splitlines() if "WARNING" in line]
+        assert any("credited to none" in line and "customers" in line for line in warnings)
+        for realm in emu.realm_ids:  # neither company resumed from another's bookmark
+            got = latest_by_id(records_of(run, realm)["customers"])
+            assert set(got) == set(truth(emu, realm, "customers"))
+        # Kept for a later run that names their company.
+        assert "?" in run.last_state["quickbooks_unclaimed"]
+
+
+def test_a_full_table_stream_is_activated_once_for_every_company() -> None:
+    with Emulator(seed=30, scale=40, realms=3) as emu:
+        tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
+        config = {**many_config(emu, tokens), "emit_activate_version_messages": True}
+        catalog = select(emu.tap_config(), ["tax_codes", "customers"])
+        run = run_tap(config, args=["--catalog", str(catalog)])
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert "Unknown setting" not in run.stderr
+        kinds = [(m["type"], m.get("stream")) for m in run.messages]
+        activations = [m for m in run.messages if m["type"] == "ACTIVATE_VERSION"]
+        assert [m["stream"] for m in activations] == ["tax_codes"]  # one, for all companies
+        version = activations[0]["version"]
+        records = [m for m in run.messages if m["type"] == "RECORD" and m["stream"] == "tax_codes"]
+        assert {m["record"]["realm_id"] for m in records} == set(emu.realm_ids)
+        assert {m["version"] for m in records} == {version}
+        last_record = max(i for i, kind in enumerate(kinds) if kind == ("RECORD", "tax_codes"))
+        assert kinds.index(("ACTIVATE_VERSION", "tax_codes")) > last_record  # after them all
+
+        # One company cannot sync it: no activation (a target would drop that one's rows).
+        emu.oauth.revoke(emu.refresh_token(emu.realm_ids[1]))
+        refused = run_tap(config, args=["--catalog", str(catalog)])
+        assert refused.returncode != 0
+        assert not [m for m in refused.messages if m["type"] == "ACTIVATE_VERSION"]
+        assert "no ACTIVATE_VERSION sent" in refused.stderr
