@@ -34,7 +34,7 @@ import logging
 import os
 import typing as t
 
-from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers._catalog import get_selected_schema, pop_deselected_record_properties
 from singer_sdk.singerlib import RecordMessage
 
 from tap_quickbooks.passthrough import RawRecord
@@ -121,6 +121,16 @@ class RecordWriting:
             stream.state_manager.is_flushed = False
         else:
             super()._write_record_message(record)  # type: ignore[misc]
+
+
+def selected_schema(stream: t.Any) -> dict:
+    """The schema the SDK registers a stream's maps with: the catalog's (else the stream's),
+    less the fields the catalog deselects; the schema itself when it deselects none (the
+    SDK's copy of it would be all the same)."""
+    schema = stream.effective_schema
+    if all(stream.mask.values()):
+        return schema
+    return get_selected_schema(stream.name, schema, stream.mask)
 
 
 class FailureBoundary:
