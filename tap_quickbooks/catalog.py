@@ -26,7 +26,6 @@ wrote them) are read too.
 from __future__ import annotations
 
 import collections.abc
-import copy
 import json
 import typing as t
 
@@ -104,17 +103,23 @@ def inline_definitions(catalog: t.Any) -> t.Any:
     returned as it came)."""
     if not isinstance(catalog, collections.abc.Mapping) or not catalog.get("streams"):
         return catalog
-    catalog = copy.deepcopy(dict(catalog))
+    # Copies of what changes only (the caller's catalog stays as it was): _resolve makes
+    # new nodes, and a deep copy of the whole catalog first cost as much again.
+    catalog = dict(catalog)
     shared = catalog.pop("definitions", None)
     shared = shared if isinstance(shared, dict) else {}
+    streams = []
     for stream in catalog["streams"]:
-        schema = stream.get("schema")
+        schema = stream.get("schema") if isinstance(stream, dict) else None
         if not isinstance(schema, dict):
+            streams.append(stream)
             continue
+        schema = dict(schema)
         own = schema.pop("definitions", None)
         definitions = {**shared, **own} if isinstance(own, dict) else shared
-        if definitions:
-            stream["schema"] = _resolve(schema, definitions, ())
+        resolved = _resolve(schema, definitions, ()) if definitions else schema
+        streams.append({**stream, "schema": resolved})
+    catalog["streams"] = streams
     return catalog
 
 
@@ -134,10 +139,16 @@ class ConvertedOnce(singerlib.Schema):
             return self.converted
 
 
-def input_catalog(catalog: t.Any) -> t.Any:
+def input_catalog(catalog: t.Any, own_schema: t.Callable[[str], dict | None]) -> t.Any:
     """The catalog handed to the tap, its references put back, as the SDK's
     ``singerlib.Catalog`` with schemas converted once (anything not shaped as a catalog is
-    returned for the SDK to read and say what is wrong)."""
+    returned for the SDK to read and say what is wrong).
+
+    A stream's schema equal to the tap's own (``own_schema(tap_stream_id)``, as Meltano hands
+    a discovered catalog back) is taken as that one dict: it converts to itself (the tap's
+    schemas survive the SDK's conversion unchanged, tests/test_catalog.py), and its shared
+    parts make every later copy cheaper than a copy of the catalog's own.
+    """
     catalog = inline_definitions(catalog)
     streams = catalog.get("streams") if isinstance(catalog, collections.abc.Mapping) else None
     if not isinstance(streams, list) or not all(
@@ -146,11 +157,17 @@ def input_catalog(catalog: t.Any) -> t.Any:
     ):
         return catalog
     # Each schema parsed once, into the class that keeps its conversion.
-    parsed = singerlib.Catalog.from_dict(
-        {**catalog, "streams": [{**s, "schema": {}} for s in streams]}
-    )
+    bare = [{**s, "schema": {}} for s in streams]
+    parsed = singerlib.Catalog.from_dict({**catalog, "streams": bare})
     for stream in streams:
-        parsed[stream["tap_stream_id"]].schema = ConvertedOnce.from_dict(stream.get("schema", {}))
+        schema = stream.get("schema", {})
+        own = own_schema(stream["tap_stream_id"])
+        if own is not None and own == schema:
+            kept = ConvertedOnce()
+            kept.converted = own
+        else:
+            kept = ConvertedOnce.from_dict(schema)
+        parsed[stream["tap_stream_id"]].schema = kept
     return parsed
 
 

@@ -32,7 +32,7 @@ from tap_quickbooks.auth import REALM_HINT, QuickBooksAuthError
 from tap_quickbooks.catalog import catalog_text, discovered, input_catalog
 from tap_quickbooks.catalogue import BY_STREAM, ENTITIES
 from tap_quickbooks.changes import SYNCED_AT
-from tap_quickbooks.client import QuickBooksStream
+from tap_quickbooks.client import QuickBooksStream, record_schema
 from tap_quickbooks.companies import (
     companies_problems,
     company_configs,
@@ -270,7 +270,10 @@ class TapQuickBooks(ConfigChecks, Tap):
 
     def __init__(self, *args: t.Any, catalog: t.Any = None, **kwargs: t.Any) -> None:
         # A catalog this tap wrote refers to shared definitions: put them back first.
-        super().__init__(*args, catalog=input_catalog(catalog), **kwargs)
+        catalog = input_catalog(
+            catalog, lambda n: record_schema(BY_STREAM[n]) if n in BY_STREAM else None
+        )
+        super().__init__(*args, catalog=catalog, **kwargs)
         if threading.current_thread() is threading.main_thread():
             # The SDK's handler writes a STATE wherever the signal lands (within a block
             # being written, too) and exits 0; stopping.py stops between lines, and the run

@@ -4,6 +4,7 @@ per company or per STATE, and the same results as the SDK's slower way."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 
@@ -97,7 +98,7 @@ def test_an_input_catalogs_schemas_are_converted_once_as_the_sdk_converts_them()
         "streams": [{"tap_stream_id": "invoices", "schema": schema, "metadata": []}],
         "definitions": {"Line": {"type": "object", "properties": {"Amount": {"type": "number"}}}},
     }
-    parsed = input_catalog(catalog)
+    parsed = input_catalog(catalog, lambda _: None)
     assert isinstance(parsed, singerlib.Catalog)
     entry = parsed.get_stream("invoices")
     assert entry is not None
@@ -110,9 +111,9 @@ def test_an_input_catalogs_schemas_are_converted_once_as_the_sdk_converts_them()
 
 
 def test_what_is_not_a_catalog_is_left_for_the_sdk_to_refuse() -> None:
-    assert input_catalog(None) is None
+    assert input_catalog(None, lambda _: None) is None
     odd = {"streams": [{"schema": {}}]}  # no tap_stream_id
-    assert input_catalog(odd) == odd
+    assert input_catalog(odd, lambda _: None) == odd
 
 
 def test_a_state_line_is_the_state_message_as_json() -> None:
@@ -121,3 +122,23 @@ def test_a_state_line_is_the_state_message_as_json() -> None:
         b'{"type":"STATE","value":{"bookmarks":{"invoices":'
         b'{"replication_key_value":"2024-01-01"}}}}'
     )
+
+
+def test_a_catalog_schema_equal_to_the_taps_is_taken_as_the_taps_own() -> None:
+    """Meltano hands the discovered catalog back: its schemas are the tap's, which the SDK's
+    conversion leaves as they are, so the tap's own dict serves for them."""
+    for entity in BY_STREAM.values():
+        schema = record_schema(entity)
+        assert singerlib.Schema.from_dict(schema).to_dict() == schema
+    invoices = record_schema(BY_STREAM["invoices"])
+    streams = [
+        {"tap_stream_id": "invoices", "schema": json.loads(json.dumps(invoices)), "metadata": []}
+    ]
+    own = {"invoices": invoices}.get
+    entry = input_catalog({"streams": streams}, own).get_stream("invoices")
+    assert entry.schema.to_dict() is invoices
+    changed = json.loads(json.dumps(invoices))
+    changed["properties"]["Extra"] = {"type": ["string", "null"]}
+    streams[0]["schema"] = changed
+    entry = input_catalog({"streams": streams}, own).get_stream("invoices")
+    assert "Extra" in entry.schema.to_dict()["properties"]
