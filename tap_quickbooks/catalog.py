@@ -130,6 +130,7 @@ class ConvertedOnce(singerlib.Schema):
     changes the dict in place (the SDK copies a schema before it selects or flattens)."""
 
     __slots__ = ("converted",)
+    converted: dict
 
     def to_dict(self) -> t.Any:
         try:
@@ -166,7 +167,7 @@ def input_catalog(catalog: t.Any, own_schema: t.Callable[[str], dict | None]) ->
             kept = ConvertedOnce()
             kept.converted = own
         else:
-            kept = ConvertedOnce.from_dict(schema)
+            kept = t.cast(ConvertedOnce, ConvertedOnce.from_dict(schema))
         parsed[stream["tap_stream_id"]].schema = kept
     return parsed
 

@@ -11,7 +11,9 @@ The rest of the tap runs on the SDK's public hooks. These six have none:
   deselected (a tenth of the tap's time), and writes a pass-through record (passthrough.py)
   as its line directly, without the message objects in between. The version of the stream
   that ACTIVATE_VERSION messages carry is the SDK's private attribute; the line must carry
-  the same one.
+  the same one. The same private module's ``get_selected_schema`` gives the stream maps a
+  stream's schema less its deselected fields, as the SDK's own registration does (the tap
+  registers from the streams, not through a catalog round trip: tap.py's setup_mapper).
 - ``_sync_records``: the SDK's record loop, where a stream's own failure is met. Kept for the
   end of the run there (outcomes.py) instead of ending the run; the public ``sync`` is
   around it, but there the SDK has already logged the failure as an unhandled error.
