@@ -71,15 +71,17 @@ def record_schema(entity: Entity) -> dict:
 
 @cache
 def _record_schema(name: str) -> dict:
-    schema = entity_schema(name)
-    schema["properties"] = {
-        "realm_id": {"type": ["string"]},
-        "LastUpdatedTime": {"type": ["string", "null"], "format": "date-time"},
-        # Set on records that stand for a deletion (from CDC): targets delete or flag the row.
-        "_sdc_deleted_at": {"type": ["string", "null"], "format": "date-time"},
-        **schema["properties"],
+    shared = entity_schema(name, fresh=False)  # its nested parts shared, never changed
+    return {
+        **shared,
+        "properties": {
+            "realm_id": {"type": ["string"]},
+            "LastUpdatedTime": {"type": ["string", "null"], "format": "date-time"},
+            # Set on records that stand for a deletion (from CDC): targets delete or flag it.
+            "_sdc_deleted_at": {"type": ["string", "null"], "format": "date-time"},
+            **shared["properties"],
+        },
     }
-    return schema
 
 
 PLAN_ENDPOINTS = ("cdc", "batch")  # called for the whole run (changes.py), not for a stream
