@@ -31,10 +31,13 @@ METRIC = re.compile(r"METRIC: (\{.*\})")
 CALLS = re.compile(r"API calls this run(?: \(realm \w+\))?: (.*)")
 
 
-def run_tap(config: dict, state: dict | None, workdir: Path) -> dict:
+def run_tap(config: dict, state: dict | None, workdir: Path, catalog: dict | None = None) -> dict:
     """Run one sync with stdout to a file; return its figures from the OS and the tap's log."""
     (workdir / "config.json").write_text(json.dumps(config))
     command = [sys.executable, "-m", "tap_quickbooks", "--config", str(workdir / "config.json")]
+    if catalog is not None:
+        (workdir / "catalog.json").write_text(json.dumps(catalog))
+        command += ["--catalog", str(workdir / "catalog.json")]
     if state is not None:
         (workdir / "state.json").write_text(json.dumps(state))
         command += ["--state", str(workdir / "state.json")]

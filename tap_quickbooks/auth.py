@@ -25,9 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from singer_sdk.authenticators import OAuthAuthenticator
 
 from tap_quickbooks import errors, wire
@@ -73,6 +70,11 @@ class TokenSealer:
     """
 
     def __init__(self, client_id: str, client_secret: str) -> None:
+        # Imported here: --about and --discover never seal (a hundredth of a second each).
+        from cryptography.fernet import Fernet  # noqa: PLC0415
+        from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF  # noqa: PLC0415
+
         key = HKDF(
             algorithm=hashes.SHA256(),
             length=32,
@@ -86,6 +88,8 @@ class TokenSealer:
 
     def open(self, sealed: str) -> str | None:
         """The token, or None when it was sealed under other credentials or is corrupt."""
+        from cryptography.fernet import InvalidToken  # noqa: PLC0415 - loaded by __init__
+
         try:
             return self._fernet.decrypt(sealed.encode()).decode()
         except (InvalidToken, ValueError):

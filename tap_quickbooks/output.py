@@ -17,6 +17,11 @@ if t.TYPE_CHECKING:
     from singer_sdk.singerlib import Message
 
 
+def state_line(value: t.Any) -> bytes:
+    """The STATE message of ``value``, encoded (without its line break)."""
+    return encoder.encode({"type": "STATE", "value": value})
+
+
 class BlockWriter(MsgSpecWriter):
     """The SDK's msgspec writer, without its costs per message.
 
@@ -51,16 +56,21 @@ class BlockWriter(MsgSpecWriter):
             if message.bookmark_properties is not None:
                 line["bookmark_properties"] = message.bookmark_properties
             return line
-        if isinstance(message, StateMessage):
-            return {"type": "STATE", "value": message.value}
         return message.to_dict()
 
     def write_message(self, message: Message) -> None:
+        if isinstance(message, StateMessage):
+            self.write_state_line(state_line(message.value))
+            return
         line = encoder.encode(self.message_dict(message))
         with self._lock, stopping.whole_lines:
             self._add(line, b"\n")
-            if isinstance(message, StateMessage):
-                self.flush()
+
+    def write_state_line(self, line: bytes) -> None:
+        """Write a STATE line (from :func:`state_line`), and the block with it."""
+        with self._lock, stopping.whole_lines:
+            self._add(line, b"\n")
+            self.flush()
 
     def write_raw_record(
         self, stream: str, record: RawRecord, version: int | None, extracted: dt.datetime

@@ -11,9 +11,10 @@ import datetime as dt
 import typing as t
 from dataclasses import dataclass
 
-import pendulum
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+
+from tap_quickbooks.timefmt import plain_iso
 
 PERIOD_UNITS = ("month", "quarter", "year", "week", "day")
 METHODS = {"accrual": ("Accrual",), "cash": ("Cash",), "both": ("Accrual", "Cash")}
@@ -80,6 +81,8 @@ class Period:
 
 def period_of(day: dt.date, unit: str) -> Period:
     """The calendar period (month, quarter, ...) that holds a day."""
+    import pendulum  # noqa: PLC0415 - only a report run needs it (timefmt._PLAIN_ISO says why)
+
     date = pendulum.Date(day.year, day.month, day.day)
     if unit == "quarter":
         start, end = date.first_of("quarter"), date.last_of("quarter")
@@ -138,7 +141,7 @@ class ReportSettings:
             end = _config_day(config, "report_end_date") or today
         except ValueError as exc:
             problems.append(str(exc))
-        start = start or pendulum.Date(today.year, today.month, today.day).subtract(months=12)
+        start = start or _year_before(today)
         if end and start > end:
             problems.append(f"report_start_date ({start}) is after report_end_date ({end}).")
         if problems:
@@ -157,11 +160,20 @@ def report_settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     return []
 
 
+def _year_before(day: dt.date) -> dt.date:
+    """The same day a year earlier (29 February: the 28th), as pendulum subtracts 12 months."""
+    return day.replace(year=day.year - 1, day=min(day.day, 28) if day.month == 2 else day.day)
+
+
 def _config_day(config: t.Mapping[str, t.Any], key: str) -> dt.date | None:
     """The calendar day a date or date-time setting names, as written (no time zone shift)."""
     text = config.get(key)
     if not text:
         return None
+    if (plain := plain_iso(str(text))) is not None:
+        return plain.date()
+    import pendulum  # noqa: PLC0415 - only for shapes timefmt does not read itself
+
     try:
         parsed = pendulum.parse(str(text))
     except (ValueError, TypeError) as exc:  # pendulum's ParserError is a ValueError

@@ -1362,8 +1362,11 @@ ENTITY_NAMES: tuple[str, ...] = (
 _SCHEMAS: dict[str, dict] = {name: obj(_ENTITY_FIELDS[name]).type_dict for name in ENTITY_NAMES}
 
 
-def entity_schema(entity: str) -> dict:
+def entity_schema(entity: str, *, fresh: bool = True) -> dict:
     """JSON schema (a fresh dict) of one record of the QBO entity ``entity``, e.g. ``"Invoice"``.
+
+    ``fresh=False``: the module's own dict, shared (for schemas built on it once a process,
+    client.record_schema): never change it.
 
     Raises:
         KeyError: ``entity`` is not one of :data:`ENTITY_NAMES`.
@@ -1373,4 +1376,4 @@ def entity_schema(entity: str) -> dict:
     except KeyError:
         msg = f"No schema for QBO entity {entity!r}; known: {', '.join(ENTITY_NAMES)}"
         raise KeyError(msg) from None
-    return copy.deepcopy(schema)
+    return copy.deepcopy(schema) if fresh else schema

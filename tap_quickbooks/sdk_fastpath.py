@@ -12,6 +12,9 @@ The rest of the tap runs on the SDK's public hooks. These six have none:
   as its line directly, without the message objects in between. The version of the stream
   that ACTIVATE_VERSION messages carry is the SDK's private attribute; the line must carry
   the same one, and a run of many companies sets one for all of them (``set_stream_version``).
+  The same private module's ``get_selected_schema`` gives the stream maps a
+  stream's schema less its deselected fields, as the SDK's own registration does (the tap
+  registers from the streams, not through a catalog round trip: tap.py's setup_mapper).
 - ``_sync_records``: the SDK's record loop, where a stream's own failure is met. Kept for the
   end of the run there (outcomes.py) instead of ending the run; the public ``sync`` is
   around it, but there the SDK has already logged the failure as an unhandled error.
@@ -34,7 +37,7 @@ import logging
 import os
 import typing as t
 
-from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers._catalog import get_selected_schema, pop_deselected_record_properties
 from singer_sdk.singerlib import RecordMessage
 
 from tap_quickbooks.passthrough import RawRecord
@@ -127,6 +130,16 @@ def set_stream_version(stream: t.Any, version: int) -> None:
     """The table version a stream's records carry (and its ACTIVATE_VERSION names): set for
     every company of a run at once, which then activates it once (companies.py)."""
     stream._stream_version = version
+
+
+def selected_schema(stream: t.Any) -> dict:
+    """The schema the SDK registers a stream's maps with: the catalog's (else the stream's),
+    less the fields the catalog deselects; the schema itself when it deselects none (the
+    SDK's copy of it would be all the same)."""
+    schema = stream.effective_schema
+    if all(stream.mask.values()):
+        return schema
+    return get_selected_schema(stream.name, schema, stream.mask)
 
 
 class FailureBoundary:
