@@ -246,21 +246,22 @@ def test_the_budget_stops_reads_with_an_error(emu, project, caplog) -> None:
     assert emu.request_counts() == {}  # nothing was read
     logged = project["instance"].all_logs(result.run_id)
     assert any("budget reached" in e.user_message and e.level == logging.ERROR for e in logged)
-    context = dg.build_schedule_context(
+    # Contexts are closed after use (see tests/webhook_pipeline.py).
+    with dg.build_schedule_context(
         instance=project["instance"], resources={"orchestrator": tight}
-    )
-    tick = D.every_15_minutes.evaluate_tick(context)
+    ) as context:
+        tick = D.every_15_minutes.evaluate_tick(context)
     assert not tick.run_requests
     assert "Metered-call budget reached" in tick.skip_message
     # Under the budget the schedule asks for a run of every shard.
     roomy = D.QuickBooksOrchestrator(**{**project["resource"].__dict__, "monthly_budget": 10**9})
-    context = dg.build_schedule_context(
+    with dg.build_schedule_context(
         instance=project["instance"],
         resources={"orchestrator": roomy},
         scheduled_execution_time=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         repository_def=D.defs.get_repository_def(),
-    )
-    tick = D.every_15_minutes.evaluate_tick(context)
+    ) as context:
+        tick = D.every_15_minutes.evaluate_tick(context)
     assert sorted(r.partition_key for r in tick.run_requests) == sorted(project["by_shard"])
 
 
@@ -272,8 +273,10 @@ def test_the_registry_sensor_keeps_partitions_in_step(project) -> None:
     resource = D.QuickBooksOrchestrator(**{**project["resource"].__dict__, "shards": 10})
     settings.store.add_company("9999", "a-token")
     try:
-        context = dg.build_sensor_context(instance=instance, resources={"orchestrator": resource})
-        result = D.company_registry_sensor(context)
+        with dg.build_sensor_context(
+            instance=instance, resources={"orchestrator": resource}
+        ) as context:
+            result = D.company_registry_sensor(context)
     finally:
         settings.store.remove_company("9999")
     [add, delete] = result.dynamic_partitions_requests

@@ -208,8 +208,9 @@ def test_the_sensor_skips_without_a_store_or_budget(tmp_path) -> None:
     from quickbooks_webhooks.store import open_store
 
     off = D.QuickBooksOrchestrator(home=str(tmp_path / "home"))
-    context = dg.build_sensor_context(resources={"orchestrator": off})
-    assert "QBO_ORCH_WEBHOOK_STORE is not set" in D.webhook_sensor(context).skip_message
+    # Contexts are closed after use (see tests/webhook_pipeline.py).
+    with dg.build_sensor_context(resources={"orchestrator": off}) as context:
+        assert "QBO_ORCH_WEBHOOK_STORE is not set" in D.webhook_sensor(context).skip_message
     store = open_store(str(tmp_path / "ev.db"))
     store.add(parse_body(json.dumps([cloud_event("9130350000000001", "Customer", "1")]).encode()))
     store.close()
@@ -217,8 +218,8 @@ def test_the_sensor_skips_without_a_store_or_budget(tmp_path) -> None:
     spent = D.QuickBooksOrchestrator(
         home=str(tmp_path / "home"), webhook_store=str(tmp_path / "ev.db"), monthly_budget=1
     )
-    context = dg.build_sensor_context(resources={"orchestrator": spent})
-    assert "Metered-call budget reached" in D.webhook_sensor(context).skip_message
+    with dg.build_sensor_context(resources={"orchestrator": spent}) as context:
+        assert "Metered-call budget reached" in D.webhook_sensor(context).skip_message
     assert D.schedule_cron({}) == "*/15 * * * *"
     assert D.schedule_cron({"QBO_ORCH_WEBHOOK_STORE": "x.db"}) == "0 * * * *"
     both = {"QBO_ORCH_WEBHOOK_STORE": "x.db", "QBO_ORCH_SCHEDULE": "*/5 * * * *"}
@@ -256,8 +257,10 @@ def test_the_sensor_asks_one_run_per_company_and_waits_for_one_in_flight(tmp_pat
             tags={D.SHARD_TAG: shard_of(second, 20)},
         )
     )
-    context = dg.build_sensor_context(instance=instance, resources={"orchestrator": resource})
-    result = D.webhook_sensor(context)
+    with dg.build_sensor_context(
+        instance=instance, resources={"orchestrator": resource}
+    ) as context:
+        result = D.webhook_sensor(context)
     [request] = result.run_requests  # 600 events: one run, for the first company alone
     assert request.partition_key == shard_of(first, 20)
     assert request.tags[D.REALM_TAG] == first

@@ -92,10 +92,12 @@ class WebhookPipeline:
 
     def sensor_round(self) -> list[dg.RunRequest]:
         """One evaluation of the webhook sensor, and its run requests executed."""
-        context = dg.build_sensor_context(
+        # Closed after use: an unclosed context leaves Dagster's per-thread "current instance"
+        # pointing at it, and a later run in this thread fails to load its definitions.
+        with dg.build_sensor_context(
             instance=self.instance, resources={"orchestrator": self.resource}
-        )
-        result = D.webhook_sensor(context)
+        ) as context:
+            result = D.webhook_sensor(context)
         requests = list(getattr(result, "run_requests", None) or [])
         for add in getattr(result, "dynamic_partitions_requests", None) or []:
             self.instance.add_dynamic_partitions(D.PARTITIONS, list(add.partition_keys))
@@ -106,13 +108,13 @@ class WebhookPipeline:
 
     def scheduled_round(self, when: dt.datetime | None = None) -> list[dg.RunRequest]:
         """One tick of the safety-net schedule, every company's run executed."""
-        context = dg.build_schedule_context(
+        with dg.build_schedule_context(
             instance=self.instance,
             resources={"orchestrator": self.resource},
             scheduled_execution_time=when or dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
             repository_def=D.defs.get_repository_def(),
-        )
-        tick = D.every_15_minutes.evaluate_tick(context)
+        ) as context:
+            tick = D.every_15_minutes.evaluate_tick(context)
         for request in tick.run_requests:
             self._execute(request)
         return list(tick.run_requests)

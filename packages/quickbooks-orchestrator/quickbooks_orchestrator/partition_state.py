@@ -10,9 +10,12 @@ that changes shard (``QBO_ORCH_SHARDS`` changed) keeps its bookmarks.
 from __future__ import annotations
 
 import copy
+import logging
 
-from tap_quickbooks.companies import migrate_to_partitions
+from tap_quickbooks.companies import settle_state
 from tap_quickbooks.company import AUTH_STATE_KEY
+
+_LOG = logging.getLogger(__name__)
 
 
 def merged(states: dict[str, dict]) -> dict:
@@ -21,8 +24,9 @@ def merged(states: dict[str, dict]) -> dict:
     sealed: dict = {}
     for realm, stored in states.items():
         own = copy.deepcopy(stored)
-        # A state kept by a single-company run has its bookmarks at the stream's top.
-        migrate_to_partitions(own, {"realm_id": realm})
+        # A state kept by a single-company run has its bookmarks at the streams' top: the
+        # store says whose they are (owner), so they become this company's partitions.
+        settle_state(own, [realm], single=False, owner=realm, logger=_LOG)
         for stream, bookmark in (own.get("bookmarks") or {}).items():
             if not isinstance(bookmark, dict):
                 continue
