@@ -60,9 +60,9 @@ class RunPlan:
     changes: dict[str, EntityChanges] = field(default_factory=dict)  # by entity name
     first_pages: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # stream: (query, page)
     # How many pages each batch-read stream is likely to need, judged by its first page, and
-    # the time of that page's last row.
+    # (for a full first page) how many of its rows were stamped a second.
     expected_pages: dict[str, float] = field(default_factory=dict)
-    first_page_end: dict[str, dt.datetime] = field(default_factory=dict)
+    first_page_density: dict[str, float] = field(default_factory=dict)
     # Streams QBO said (in the batch or CDC answer) the company cannot have: QBO's reason.
     unavailable: dict[str, str] = field(default_factory=dict)
     cdc_silent: bool = False  # CDC answered that nothing at all changed
@@ -314,7 +314,7 @@ def _batch_first_pages(
             plan.expected_pages[name] = 1
         elif first and last and last > first:  # more of the same density, up to now
             plan.expected_pages[name] = 1 + (now - last) / (last - first)
-            plan.first_page_end[name] = last
+            plan.first_page_density[name] = rows / (last - first).total_seconds()
         else:
             plan.expected_pages[name] = math.inf
     return pages

@@ -26,9 +26,9 @@ from tap_quickbooks import query, throttle, wire
 from tap_quickbooks.auth import PRODUCTION_TOKEN_URL, QuickBooksAuthenticator, TokenKeeper
 from tap_quickbooks.changes import PlannedStream, RunPlan, plan_run
 from tap_quickbooks.outcomes import RunOutcomes
-from tap_quickbooks.paging import FUTURE_ALLOWANCE, KeysetPaginator
+from tap_quickbooks.paging import FUTURE_ALLOWANCE, Bound, KeysetPaginator
 from tap_quickbooks.progress import Progress
-from tap_quickbooks.readahead import PageChain, PageSource, slice_bounds
+from tap_quickbooks.readahead import PageChain, PageSource, slice_starts
 
 if t.TYPE_CHECKING:
     from singer_sdk.pagination import BaseAPIPaginator
@@ -254,27 +254,8 @@ class Company:
         for place, stream in enumerate(order):
             first = stream.get_new_paginator()
             paginators = [first]
-            if isinstance(first, KeysetPaginator) and stream.name in plan.first_page_end:
-                cuts = slice_bounds(
-                    plan.first_page_end[stream.name],
-                    plan.expected_pages[stream.name],
-                    plan.started_at,
-                )
-                # The first chain starts with the batch-read page, unbounded; its next
-                # windows, and every later slice, end where the next slice begins.
-                first.until = cuts[0] if cuts else None
-                for since, until in zip(cuts, [*cuts[1:], None][: len(cuts)], strict=True):
-                    paginators.append(
-                        KeysetPaginator(since, self.page_size, until, prove_first=True)
-                    )
-                if cuts:
-                    stream.logger.info(
-                        "%s: %s; reading %d slices of history at once (from %s).",
-                        stream.name,
-                        page_estimate(plan.expected_pages[stream.name]),
-                        len(paginators),
-                        ", ".join(query.utc_text(cut) for cut in cuts),
-                    )
+            if isinstance(first, KeysetPaginator) and stream.name in plan.first_page_density:
+                paginators += self._slices(stream, first, plan)
             chains[stream.name] = [
                 self._chain(
                     PageChain(stream, self.context, p, spool=True, priority=place + n / 1000)
@@ -282,6 +263,40 @@ class Company:
                 for n, p in enumerate(paginators)
             ]
         return chains
+
+    def _slices(
+        self, stream: CompanyStream, first: KeysetPaginator, plan: RunPlan
+    ) -> list[KeysetPaginator]:
+        """The slices of a long stream after its first (whose first page the batch call
+        read): each begins with an offset page of the first's query, and the one before it
+        stops at that page's first second (see paging.Bound)."""
+        starts = slice_starts(
+            plan.expected_pages[stream.name], self.page_size, plan.first_page_density[stream.name]
+        )
+        if not starts:
+            return []
+        bounds = [Bound() for _ in starts]
+        first.ends_at = bounds[0]
+        since = first.current_value.since
+        slices = [
+            KeysetPaginator(
+                since,
+                self.page_size,
+                prove_first=True,
+                position=start,
+                starts_at=bound,
+                ends_at=bounds[n + 1] if n + 1 < len(bounds) else None,
+            )
+            for n, (start, bound) in enumerate(zip(starts, bounds, strict=True))
+        ]
+        stream.logger.info(
+            "%s: %s; reading %d slices of history at once (from rows %s).",
+            stream.name,
+            page_estimate(plan.expected_pages[stream.name]),
+            len(starts) + 1,
+            ", ".join(f"{start:,}" for start in starts),
+        )
+        return slices
 
     # -- the call ledger -------------------------------------------------------------------
 

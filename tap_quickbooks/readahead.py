@@ -14,7 +14,6 @@ failure reaches the SDK where its own loop would have met it, after every earlie
 from __future__ import annotations
 
 import ctypes
-import datetime as dt
 import math
 import os
 import queue
@@ -23,6 +22,7 @@ import threading
 import typing as t
 from dataclasses import dataclass
 
+from tap_quickbooks.paging import KeysetPaginator
 from tap_quickbooks.passthrough import rows_from_json, rows_to_json
 
 if t.TYPE_CHECKING:
@@ -153,6 +153,10 @@ class PageChain:
                     break
         except BaseException as exc:  # handed to the consumer, raised there
             self._put(exc)
+        finally:
+            # A slice that ends before its first page: the slice before must not wait for it.
+            if isinstance(paginator, KeysetPaginator):
+                paginator.release()
         self._put(_END)
         self._end()
 
@@ -181,26 +185,40 @@ class PageChain:
 
 # A chain longer than this many pages is split into slices of history read at once: one
 # chain's pages follow each other at QBO's round-trip time, which would bound the run. The
-# first page can misjudge a stream (a bulk import packs it into seconds), and every slice
-# may cost one more call, so a stream gets at most MAX_SLICES.
+# first page can misjudge a stream (a bulk import packs it into seconds), so a stream gets at
+# most MAX_SLICES.
 MAX_CHAIN_PAGES = 20
 MAX_SLICES = 3
+# Rows of overlap kept between slices beyond the drift expected: a slice whose pages fall
+# short of the next one's start costs one more page, an overlap one more only if it tips the
+# last page over (about SLACK_ROWS in page_size).
+SLACK_ROWS = 8
 
 
-def slice_bounds(
-    first_page_end: dt.datetime, expected_pages: float, now: dt.datetime
-) -> list[dt.datetime]:
-    """Where the slices after a stream's first one begin (empty: one chain is enough).
+def slice_starts(expected_pages: float, page_size: int, rows_per_second: float) -> list[int]:
+    """Where the slices after a stream's first begin: positions in its first page's query
+    (STARTPOSITION; empty: one chain is enough).
 
-    The first page (already read, with the run's batch call) tells the stream's density;
-    history after it is cut into equal spans of about MAX_CHAIN_PAGES pages each. Each cut
-    costs at most one more call (the slice's last, short page)."""
+    Each slice before the last is read for a whole number of pages and stops on the page
+    that passes the next slice's bound (paging.Bound), so none ends on a short page: the
+    next slice starts a little before where that page will end. A chain's pages after its
+    first each begin at the second the page before ended on and read its rows again (the
+    drift: one row, plus the rows stamped alike, by the first page's density), so a slice of
+    ``n`` pages reaches ``n * page_size - (n - 1) * drift`` rows on."""
     slices = min(MAX_SLICES, math.ceil(min(expected_pages, 1e9) / MAX_CHAIN_PAGES))
-    if slices <= 1 or now <= first_page_end:
+    if slices <= 1:
         return []
-    span = (now - first_page_end) / slices
-    cuts = [(first_page_end + span * i).replace(microsecond=0) for i in range(1, slices)]
-    return sorted({cut for cut in cuts if cut > first_page_end})
+    pages = math.ceil(min(expected_pages, 1e9) / slices)
+    drift = 1 + int(rows_per_second)
+    reach = pages * page_size - (pages - 1) * drift
+    slack = drift + SLACK_ROWS + (pages - 1) * drift  # twice the drift expected, and more
+    if reach - slack <= page_size:  # pages too small to overlap safely: one chain
+        return []
+    starts, start = [], 1
+    for _ in range(1, slices):
+        start += reach - slack
+        starts.append(start)
+    return starts
 
 
 def keep_memory_flat() -> None:
