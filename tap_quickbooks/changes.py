@@ -16,6 +16,7 @@ Deletions are the other reason for CDC: QBO queries never return hard-deleted ob
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
 import math
@@ -27,7 +28,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from tap_quickbooks import errors, wire
 from tap_quickbooks.outcomes import StreamUnavailable, company_wide, is_unavailable_fault
 from tap_quickbooks.paging import record_time
-from tap_quickbooks.passthrough import page_extent, query_page
+from tap_quickbooks.passthrough import page_times, query_page
 
 if t.TYPE_CHECKING:
     import requests
@@ -60,9 +61,10 @@ class RunPlan:
     changes: dict[str, EntityChanges] = field(default_factory=dict)  # by entity name
     first_pages: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # stream: (query, page)
     # How many pages each batch-read stream is likely to need, judged by its first page, and
-    # (for a full first page) how many of its rows were stamped a second.
+    # (for a full first page) the time of its last row and how its rows share seconds.
     expected_pages: dict[str, float] = field(default_factory=dict)
-    first_page_density: dict[str, float] = field(default_factory=dict)
+    first_page_end: dict[str, dt.datetime] = field(default_factory=dict)
+    first_page_ties: dict[str, float] = field(default_factory=dict)
     # Streams QBO said (in the batch or CDC answer) the company cannot have: QBO's reason.
     unavailable: dict[str, str] = field(default_factory=dict)
     cdc_silent: bool = False  # CDC answered that nothing at all changed
@@ -309,12 +311,22 @@ def _batch_first_pages(
             continue
         page = query_page(item["QueryResponse"], body.get("time"))
         pages[name] = (statements[name], page)
-        rows, first, last = page_extent(entities[name], item["QueryResponse"])
-        if rows < caller.company.page_size:
+        times = page_times(entities[name], item["QueryResponse"])
+        first, last = (times[0], times[-1]) if times else (None, None)
+        if len(times) < caller.company.page_size:
             plan.expected_pages[name] = 1
         elif first and last and last > first:  # more of the same density, up to now
             plan.expected_pages[name] = 1 + (now - last) / (last - first)
-            plan.first_page_density[name] = rows / (last - first).total_seconds()
+            plan.first_page_end[name] = last
+            plan.first_page_ties[name] = ties(times)
         else:
             plan.expected_pages[name] = math.inf
     return pages
+
+
+def ties(times: list[dt.datetime | None]) -> float:
+    """How many rows, on average, share a row's second (itself included): what a keyset
+    page reads again of the page before, where it begins at the second that page ended on."""
+    seconds = collections.Counter(time for time in times if time is not None)
+    rows = sum(seconds.values())
+    return sum(n * n for n in seconds.values()) / rows if rows else 1.0

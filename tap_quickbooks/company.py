@@ -26,9 +26,9 @@ from tap_quickbooks import query, throttle, wire
 from tap_quickbooks.auth import PRODUCTION_TOKEN_URL, QuickBooksAuthenticator, TokenKeeper
 from tap_quickbooks.changes import PlannedStream, RunPlan, plan_run
 from tap_quickbooks.outcomes import RunOutcomes
-from tap_quickbooks.paging import FUTURE_ALLOWANCE, Bound, KeysetPaginator
+from tap_quickbooks.paging import FUTURE_ALLOWANCE, KeysetPaginator
 from tap_quickbooks.progress import Progress
-from tap_quickbooks.readahead import PageChain, PageSource, slice_starts
+from tap_quickbooks.readahead import PageChain, PageSource, Slicer
 
 if t.TYPE_CHECKING:
     from singer_sdk.pagination import BaseAPIPaginator
@@ -253,50 +253,30 @@ class Company:
         order.sort(key=lambda s: plan.expected_pages.get(s.name, 0))
         for place, stream in enumerate(order):
             first = stream.get_new_paginator()
-            paginators = [first]
-            if isinstance(first, KeysetPaginator) and stream.name in plan.first_page_density:
-                paginators += self._slices(stream, first, plan)
-            chains[stream.name] = [
-                self._chain(
-                    PageChain(stream, self.context, p, spool=True, priority=place + n / 1000)
-                )
-                for n, p in enumerate(paginators)
-            ]
+            chain = PageChain(stream, self.context, first, spool=True, priority=place)
+            chains[stream.name] = [chain]
+            if isinstance(first, KeysetPaginator) and stream.name in plan.first_page_ties:
+                # Before the first chain starts: it must know where the second begins.
+                self._slice(stream, first, chains[stream.name], place)
+            self._chain(chain)
         return chains
 
-    def _slices(
-        self, stream: CompanyStream, first: KeysetPaginator, plan: RunPlan
-    ) -> list[KeysetPaginator]:
-        """The slices of a long stream after its first (whose first page the batch call
-        read): each begins with an offset page of the first's query, and the one before it
-        stops at that page's first second (see paging.Bound)."""
-        starts = slice_starts(
-            plan.expected_pages[stream.name], self.page_size, plan.first_page_density[stream.name]
+    def _slice(
+        self, stream: CompanyStream, first: KeysetPaginator, chains: list[PageChain], place: int
+    ) -> None:
+        """Read a long stream as slices of history at once (see readahead.Slicer)."""
+        plan = self.run_plan
+        slicer = Slicer(
+            chains,
+            lambda p: self._chain(
+                PageChain(stream, self.context, p, spool=True, priority=place + len(chains) / 1000)
+            ),
+            stream.logger,
+            page_size=self.page_size,
+            ties=plan.first_page_ties[stream.name],
+            now=plan.started_at,
         )
-        if not starts:
-            return []
-        bounds = [Bound() for _ in starts]
-        first.ends_at = bounds[0]
-        since = first.current_value.since
-        slices = [
-            KeysetPaginator(
-                since,
-                self.page_size,
-                prove_first=True,
-                position=start,
-                starts_at=bound,
-                ends_at=bounds[n + 1] if n + 1 < len(bounds) else None,
-            )
-            for n, (start, bound) in enumerate(zip(starts, bounds, strict=True))
-        ]
-        stream.logger.info(
-            "%s: %s; reading %d slices of history at once (from rows %s).",
-            stream.name,
-            page_estimate(plan.expected_pages[stream.name]),
-            len(starts) + 1,
-            ", ".join(f"{start:,}" for start in starts),
-        )
-        return slices
+        slicer.begin(first, plan.expected_pages[stream.name], plan.first_page_end[stream.name])
 
     # -- the call ledger -------------------------------------------------------------------
 

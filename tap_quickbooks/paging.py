@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import typing as t
 from dataclasses import dataclass
 
 from singer_sdk.pagination import BaseAPIPaginator
@@ -147,6 +148,7 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         position: int | None = None,
         starts_at: Bound | None = None,
         ends_at: Bound | None = None,
+        on_start: t.Callable[[KeysetPaginator, dt.datetime | None], None] | None = None,
     ) -> None:
         super().__init__(Window(since, position=position))
         self.page_size = page_size
@@ -165,6 +167,10 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         """A slice after the first: its bound, set from its first (offset) page."""
         self.ends_at = ends_at
         """A slice before another: the next slice's bound, where this one stops."""
+        self.position = position
+        """A slice after the first: where it begins in the first one's query."""
+        self.on_start = on_start
+        """Told this slice's bound, once known, before the slice before is."""
         self._start: dt.datetime | None = None  # this slice's bound, once known
         # Rows shift at most this far between two tie pages before the proof of contiguity fails.
         self.overlap = max(1, page_size // 10) if page_size > 1 else 0
@@ -215,6 +221,8 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
             self._boundary_ids = {
                 i for row, i in zip(rows, self._page_ids, strict=True) if record_time(row) == start
             }
+        if self.on_start is not None:
+            self.on_start(self, start)
         self.release(start)
 
     def release(self, start: dt.datetime | None = None) -> None:

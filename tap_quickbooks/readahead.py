@@ -14,6 +14,8 @@ failure reaches the SDK where its own loop would have met it, after every earlie
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
+import logging
 import math
 import os
 import queue
@@ -22,7 +24,7 @@ import threading
 import typing as t
 from dataclasses import dataclass
 
-from tap_quickbooks.paging import KeysetPaginator
+from tap_quickbooks.paging import Bound, KeysetPaginator
 from tap_quickbooks.passthrough import rows_from_json, rows_to_json
 
 if t.TYPE_CHECKING:
@@ -90,6 +92,10 @@ class PageChain:
         self._thread = threading.Thread(
             target=self._fetch, name=f"{stream.name}-pages", daemon=True
         )
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
 
     def start(self) -> PageChain:
         self._thread.start()
@@ -184,41 +190,105 @@ class PageChain:
 
 
 # A chain longer than this many pages is split into slices of history read at once: one
-# chain's pages follow each other at QBO's round-trip time, which would bound the run. The
-# first page can misjudge a stream (a bulk import packs it into seconds), so a stream gets at
-# most MAX_SLICES.
+# chain's pages follow each other at QBO's round-trip time, which would bound the run.
 MAX_CHAIN_PAGES = 20
-MAX_SLICES = 3
-# Rows of overlap kept between slices beyond the drift expected: a slice whose pages fall
-# short of the next one's start costs one more page, an overlap one more only if it tips the
-# last page over (about SLACK_ROWS in page_size).
-SLACK_ROWS = 8
+MAX_SLICES = 6
 
 
-def slice_starts(expected_pages: float, page_size: int, rows_per_second: float) -> list[int]:
-    """Where the slices after a stream's first begin: positions in its first page's query
-    (STARTPOSITION; empty: one chain is enough).
+def next_start(start: int, remaining: float, page_size: int, drift: float) -> int | None:
+    """Where the slice after one beginning at position ``start`` of the stream's query
+    begins (STARTPOSITION), ``remaining`` rows being expected from there; None: this slice
+    reads to the end.
 
-    Each slice before the last is read for a whole number of pages and stops on the page
-    that passes the next slice's bound (paging.Bound), so none ends on a short page: the
-    next slice starts a little before where that page will end. A chain's pages after its
-    first each begin at the second the page before ended on and read its rows again (the
-    drift: one row, plus the rows stamped alike, by the first page's density), so a slice of
-    ``n`` pages reaches ``n * page_size - (n - 1) * drift`` rows on."""
-    slices = min(MAX_SLICES, math.ceil(min(expected_pages, 1e9) / MAX_CHAIN_PAGES))
-    if slices <= 1:
-        return []
-    pages = math.ceil(min(expected_pages, 1e9) / slices)
-    drift = 1 + int(rows_per_second)
+    A slice before another stops on its first page that passes the next one's bound
+    (paging.Bound): that page's rows after the bound are read twice, and cost a call when
+    they tip the last page over. So the next slice begins just before a page of this one
+    ends. A chain's pages after its first each begin at the second the page before ended on
+    and read its rows again (``drift``), so ``n`` pages reach ``n * page_size - (n - 1) *
+    drift`` rows on; the next slice begins a few rows before (more drift than expected
+    costs the slice one more page)."""
+    if drift >= page_size // 2:  # pages too small to gain rows reliably: one chain
+        return None
+    pages_left = min(remaining / (page_size - drift), 1e6)
+    if pages_left <= MAX_CHAIN_PAGES:
+        return None
+    pages = math.ceil(pages_left / math.ceil(pages_left / MAX_CHAIN_PAGES))
     reach = pages * page_size - (pages - 1) * drift
-    slack = drift + SLACK_ROWS + (pages - 1) * drift  # twice the drift expected, and more
-    if reach - slack <= page_size:  # pages too small to overlap safely: one chain
-        return []
-    starts, start = [], 1
-    for _ in range(1, slices):
-        start += reach - slack
-        starts.append(start)
-    return starts
+    slack = min(drift + page_size // 100 + pages, (page_size - drift) / 2)
+    return start + int(reach - slack)
+
+
+class Slicer:
+    """Decides a long stream's slices of history as their first pages arrive.
+
+    The batch call's first page tells the stream's density, so where the second slice
+    begins; each slice's first (offset) page tells where history stands at its position, so
+    where the next begins, if any, from the density between the two. A slice is added to
+    ``chains`` (the stream's, read in order) before the one before it ends."""
+
+    def __init__(
+        self,
+        chains: list[PageChain],
+        start_chain: t.Callable[[KeysetPaginator], PageChain],
+        logger: logging.Logger,
+        *,
+        page_size: int,
+        ties: float,
+        now: dt.datetime,
+    ) -> None:
+        self.chains = chains
+        self.start_chain = start_chain
+        self.logger = logger
+        self.page_size = page_size
+        self.drift = ties  # rows a page reads again: those of its first second
+        self.now = now
+        self.since: dt.datetime | None = None
+        self._sample: tuple[int, dt.datetime] | None = None  # a position and its time
+
+    def begin(self, first: KeysetPaginator, expected_pages: float, first_end: dt.datetime) -> int:
+        """Start the second slice, if the first page suggests a long stream: its position,
+        or 0 (one chain reads it all)."""
+        self.since = first.current_value.since  # every slice reads the first one's query
+        self._sample = (self.page_size, first_end)
+        return self._add(first, 1, expected_pages * self.page_size)
+
+    def _add(self, before: KeysetPaginator, start: int, remaining: float) -> int:
+        position = next_start(start, remaining, self.page_size, self.drift)
+        if position is None or len(self.chains) >= MAX_SLICES or self.chains[-1].stopped:
+            return 0
+        bound = Bound()
+        before.ends_at = bound
+        paginator = KeysetPaginator(
+            self.since,
+            self.page_size,
+            prove_first=True,
+            position=position,
+            starts_at=bound,
+            on_start=self._started,
+        )
+        self.chains.append(self.start_chain(paginator))
+        self.logger.info(
+            "%s: reading slices of history at once: slice %d from row %s.",
+            self.chains[0].stream.name,
+            len(self.chains),
+            f"{position:,}",
+        )
+        return position
+
+    def _started(self, paginator: KeysetPaginator, time: dt.datetime | None) -> None:
+        """A slice's offset page arrived, its first row stamped ``time``: add the next."""
+        if time is None or self._sample is None:
+            return  # history ends before it: the slice before reads to the end
+        position = paginator.position or 1
+        known, known_time = self._sample
+        self._sample = (position, time)
+        seconds = (time - known_time).total_seconds()
+        ahead = (self.now - time).total_seconds()
+        if ahead <= 0:
+            return
+        # All in one second so far (a bulk import): as many rows again as a guess.
+        remaining = (position - known) / seconds * ahead if seconds > 0 else position
+        self._add(paginator, position, remaining)
 
 
 def keep_memory_flat() -> None:

@@ -93,9 +93,7 @@ def sliced_sync(model: Model, size: int, starts: list[int], churn: float) -> tup
     first = KeysetPaginator(None, size, ends_at=bounds[0] if bounds else None)
     first_page = model.serve(first.current_value, size)  # the batch call's, read first
     chains = [first] + [
-        KeysetPaginator(
-            None, size, position=start, starts_at=bound, ends_at=[*bounds, None][n + 1]
-        )
+        KeysetPaginator(None, size, position=start, starts_at=bound, ends_at=[*bounds, None][n + 1])
         for n, (start, bound) in enumerate(zip(starts, bounds, strict=True))
     ]
     pages: list[list[dict]] = [[] for _ in chains]
