@@ -16,7 +16,6 @@ Deletions are the other reason for CDC: QBO queries never return hard-deleted ob
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import logging
 import math
@@ -27,7 +26,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_quickbooks import errors, wire
 from tap_quickbooks.outcomes import StreamUnavailable, company_wide, is_unavailable_fault
-from tap_quickbooks.paging import record_time
+from tap_quickbooks.paging import record_time, ties
 from tap_quickbooks.passthrough import page_times, query_page
 
 if t.TYPE_CHECKING:
@@ -322,11 +321,3 @@ def _batch_first_pages(
         else:
             plan.expected_pages[name] = math.inf
     return pages
-
-
-def ties(times: list[dt.datetime | None]) -> float:
-    """How many rows, on average, share a row's second (itself included): what a keyset
-    page reads again of the page before, where it begins at the second that page ended on."""
-    seconds = collections.Counter(time for time in times if time is not None)
-    rows = sum(seconds.values())
-    return sum(n * n for n in seconds.values()) / rows if rows else 1.0

@@ -39,6 +39,7 @@ was left out).
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import threading
 import typing as t
@@ -107,6 +108,14 @@ class Bound:
         return self._time
 
 
+def ties(times: t.Iterable[dt.datetime | None]) -> float:
+    """How many rows, on average, share a row's second (itself included): what a keyset
+    page reads again of the page before, where it begins at the second that page ended on."""
+    seconds = collections.Counter(time for time in times if time is not None)
+    rows = sum(seconds.values())
+    return sum(n * n for n in seconds.values()) / rows if rows else 1.0
+
+
 class TimedRow(dict):
     """A row that carries its :func:`record_time`, worked out once."""
 
@@ -172,6 +181,12 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         self.on_start = on_start
         """Told this slice's bound, once known, before the slice before is."""
         self._start: dt.datetime | None = None  # this slice's bound, once known
+        self.start_ties = 0.0
+        """How the rows of this slice's offset page share seconds (see :func:`ties`)."""
+        self.reread = 0
+        """Rows passed on before that pages after the first brought again (their first
+        second's): how far each page falls short of a page of new rows."""
+        self.rereading_pages = 0
         # Rows shift at most this far between two tie pages before the proof of contiguity fails.
         self.overlap = max(1, page_size // 10) if page_size > 1 else 0
         self._boundary: dt.datetime | None = None  # newest timestamp passed on
@@ -192,6 +207,7 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         end = self._end()
         fresh = []
         first = last = None
+        again = 0
         for row, row_id in zip(rows, self._page_ids, strict=True):
             time = record_time(row)
             if time is None:  # no timestamp to page by: pass it on, it cannot recur
@@ -203,12 +219,17 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
                 continue  # the next slice's
             if time == self._boundary:
                 if row_id in self._boundary_ids:
+                    again += 1
                     continue
                 self._boundary_ids.add(row_id)
             elif self._boundary is None or time > self._boundary:
                 self._boundary, self._boundary_ids = time, {row_id}
             fresh.append(row)
         self._first_time, self._last_time = first, last
+        window = self.current_value
+        if self.count and window.tie_position is None and not window.strict:
+            self.rereading_pages += 1
+            self.reread += again
         return fresh
 
     def _take_start(self, rows: list[dict]) -> None:
@@ -216,12 +237,13 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         of that second are the slice before's (passed on there, as if here)."""
         start = next((time for row in rows if (time := record_time(row)) is not None), None)
         self._start = start
+        self.start_ties = ties(record_time(row) for row in rows)
         if start is not None:
             self._boundary = start
             self._boundary_ids = {
                 i for row, i in zip(rows, self._page_ids, strict=True) if record_time(row) == start
             }
-        if self.on_start is not None:
+        if self.on_start is not None and len(rows) >= self.page_size:  # history goes on
             self.on_start(self, start)
         self.release(start)
 

@@ -190,15 +190,19 @@ class PageChain:
 
 
 # A chain longer than this many pages is split into slices of history read at once: one
-# chain's pages follow each other at QBO's round-trip time, which would bound the run.
+# chain's pages follow each other at QBO's round-trip time, which would bound the run. Each
+# slice is a thread and a spool file: a stream gets at most MAX_SLICES (QBO serves 10 at once).
 MAX_CHAIN_PAGES = 20
-MAX_SLICES = 6
+MAX_SLICES = 12
+MAX_FIRST_PAGE_TIES = 3  # rows a first page's rows share a second with, on average, to slice
 
 
-def next_start(start: int, remaining: float, page_size: int, drift: float) -> int | None:
+def next_start(
+    start: int, remaining: float, page_size: int, drift: float, slices_left: int = MAX_SLICES
+) -> int | None:
     """Where the slice after one beginning at position ``start`` of the stream's query
-    begins (STARTPOSITION), ``remaining`` rows being expected from there; None: this slice
-    reads to the end.
+    begins (STARTPOSITION), ``remaining`` rows being expected from there, and at most
+    ``slices_left`` slices (this one too) to read them; None: this slice reads to the end.
 
     A slice before another stops on its first page that passes the next one's bound
     (paging.Bound): that page's rows after the bound are read twice, and cost a call when
@@ -210,11 +214,12 @@ def next_start(start: int, remaining: float, page_size: int, drift: float) -> in
     if drift >= page_size // 2:  # pages too small to gain rows reliably: one chain
         return None
     pages_left = min(remaining / (page_size - drift), 1e6)
-    if pages_left <= MAX_CHAIN_PAGES:
+    if pages_left <= MAX_CHAIN_PAGES or slices_left <= 1:
         return None
-    pages = math.ceil(pages_left / math.ceil(pages_left / MAX_CHAIN_PAGES))
+    pages = math.ceil(pages_left / min(slices_left, math.ceil(pages_left / MAX_CHAIN_PAGES)))
     reach = pages * page_size - (pages - 1) * drift
-    slack = min(drift + page_size // 100 + pages, (page_size - drift) / 2)
+    # A slice that falls short costs a page, an overlap rows: a tenth of a page is cheaper.
+    slack = min(drift + page_size // 10 + pages, (page_size - drift) / 2)
     return start + int(reach - slack)
 
 
@@ -240,21 +245,28 @@ class Slicer:
         self.start_chain = start_chain
         self.logger = logger
         self.page_size = page_size
-        self.drift = ties  # rows a page reads again: those of its first second
+        self.ties = ties  # how the first page's rows share seconds
         self.now = now
         self.since: dt.datetime | None = None
+        self.paginators: list[KeysetPaginator] = []
         self._sample: tuple[int, dt.datetime] | None = None  # a position and its time
 
     def begin(self, first: KeysetPaginator, expected_pages: float, first_end: dt.datetime) -> int:
         """Start the second slice, if the first page suggests a long stream: its position,
         or 0 (one chain reads it all)."""
         self.since = first.current_value.since  # every slice reads the first one's query
+        self.paginators = [first]
         self._sample = (self.page_size, first_end)
+        if self.ties > MAX_FIRST_PAGE_TIES:
+            # Rows imported in bulk, a second each: their density says nothing of the rest,
+            # and a slice begun past the stream's end costs a call for nothing.
+            return 0
         return self._add(first, 1, expected_pages * self.page_size)
 
     def _add(self, before: KeysetPaginator, start: int, remaining: float) -> int:
-        position = next_start(start, remaining, self.page_size, self.drift)
-        if position is None or len(self.chains) >= MAX_SLICES or self.chains[-1].stopped:
+        left = MAX_SLICES - len(self.chains) + 1
+        position = next_start(start, remaining, self.page_size, self.drift(), left)
+        if position is None or self.chains[-1].stopped:
             return 0
         bound = Bound()
         before.ends_at = bound
@@ -266,6 +278,7 @@ class Slicer:
             starts_at=bound,
             on_start=self._started,
         )
+        self.paginators.append(paginator)
         self.chains.append(self.start_chain(paginator))
         self.logger.info(
             "%s: reading slices of history at once: slice %d from row %s.",
@@ -274,6 +287,17 @@ class Slicer:
             f"{position:,}",
         )
         return position
+
+    def drift(self) -> float:
+        """Rows a page after a chain's first reads again (those of its first second): as
+        the stream's pages so far showed, and as the rows of its first and offset pages
+        share seconds, each counting as a page. A second shared by many rows (an import)
+        now and then makes it heavy-tailed, so the mean, not the usual, places slices where
+        they seldom fall short."""
+        starts = [self.ties] + [p.start_ties for p in self.paginators[1:] if p.start_ties]
+        reread = sum(p.reread for p in self.paginators)
+        pages = sum(p.rereading_pages for p in self.paginators)
+        return (sum(starts) + reread) / (len(starts) + pages)
 
     def _started(self, paginator: KeysetPaginator, time: dt.datetime | None) -> None:
         """A slice's offset page arrived, its first row stamped ``time``: add the next."""
