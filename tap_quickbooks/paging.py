@@ -181,8 +181,6 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         self.on_start = on_start
         """Told this slice's bound, once known, before the slice before is."""
         self._start: dt.datetime | None = None  # this slice's bound, once known
-        self.start_ties = 0.0
-        """How the rows of this slice's offset page share seconds (see :func:`ties`)."""
         self.reread = 0
         """Rows passed on before that pages after the first brought again (their first
         second's): how far each page falls short of a page of new rows."""
@@ -237,7 +235,6 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         of that second are the slice before's (passed on there, as if here)."""
         start = next((time for row in rows if (time := record_time(row)) is not None), None)
         self._start = start
-        self.start_ties = ties(record_time(row) for row in rows)
         if start is not None:
             self._boundary = start
             self._boundary_ids = {

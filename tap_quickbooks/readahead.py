@@ -218,8 +218,7 @@ def next_start(
         return None
     pages = math.ceil(pages_left / min(slices_left, math.ceil(pages_left / MAX_CHAIN_PAGES)))
     reach = pages * page_size - (pages - 1) * drift
-    # A slice that falls short costs a page, an overlap rows: a tenth of a page is cheaper.
-    slack = min(drift + page_size // 10 + pages, (page_size - drift) / 2)
+    slack = min(drift + page_size // 100 + pages, (page_size - drift) / 2)
     return start + int(reach - slack)
 
 
@@ -290,14 +289,10 @@ class Slicer:
 
     def drift(self) -> float:
         """Rows a page after a chain's first reads again (those of its first second): as
-        the stream's pages so far showed, and as the rows of its first and offset pages
-        share seconds, each counting as a page. A second shared by many rows (an import)
-        now and then makes it heavy-tailed, so the mean, not the usual, places slices where
-        they seldom fall short."""
-        starts = [self.ties] + [p.start_ties for p in self.paginators[1:] if p.start_ties]
+        the stream's pages so far showed, the first page's ties counting as one page."""
         reread = sum(p.reread for p in self.paginators)
         pages = sum(p.rereading_pages for p in self.paginators)
-        return (sum(starts) + reread) / (len(starts) + pages)
+        return (self.ties + reread) / (1 + pages)
 
     def _started(self, paginator: KeysetPaginator, time: dt.datetime | None) -> None:
         """A slice's offset page arrived, its first row stamped ``time``: add the next."""
