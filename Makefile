@@ -83,6 +83,7 @@ query:
 
 bench: sync
 	$(UV) run --frozen python -m scripts.bench
+	$(UV) run --frozen python -m scripts.bench_backfill
 	$(UV) run --frozen python -m scripts.bench_catalog
 	$(UV) run --frozen python -m scripts.bench_webhooks
 	$(UV) run --frozen python -m scripts.bench_scale

@@ -26,8 +26,8 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_quickbooks import errors, wire
 from tap_quickbooks.outcomes import StreamUnavailable, company_wide, is_unavailable_fault
-from tap_quickbooks.paging import record_time
-from tap_quickbooks.passthrough import page_extent, query_page
+from tap_quickbooks.paging import record_time, ties
+from tap_quickbooks.passthrough import page_times, query_page
 
 if t.TYPE_CHECKING:
     import requests
@@ -60,9 +60,10 @@ class RunPlan:
     changes: dict[str, EntityChanges] = field(default_factory=dict)  # by entity name
     first_pages: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # stream: (query, page)
     # How many pages each batch-read stream is likely to need, judged by its first page, and
-    # the time of that page's last row.
+    # (for a full first page) the time of its last row and how its rows share seconds.
     expected_pages: dict[str, float] = field(default_factory=dict)
     first_page_end: dict[str, dt.datetime] = field(default_factory=dict)
+    first_page_ties: dict[str, float] = field(default_factory=dict)
     # Streams QBO said (in the batch or CDC answer) the company cannot have: QBO's reason.
     unavailable: dict[str, str] = field(default_factory=dict)
     cdc_silent: bool = False  # CDC answered that nothing at all changed
@@ -309,12 +310,14 @@ def _batch_first_pages(
             continue
         page = query_page(item["QueryResponse"], body.get("time"))
         pages[name] = (statements[name], page)
-        rows, first, last = page_extent(entities[name], item["QueryResponse"])
-        if rows < caller.company.page_size:
+        times = page_times(entities[name], item["QueryResponse"])
+        first, last = (times[0], times[-1]) if times else (None, None)
+        if len(times) < caller.company.page_size:
             plan.expected_pages[name] = 1
         elif first and last and last > first:  # more of the same density, up to now
             plan.expected_pages[name] = 1 + (now - last) / (last - first)
             plan.first_page_end[name] = last
+            plan.first_page_ties[name] = ties(times)
         else:
             plan.expected_pages[name] = math.inf
     return pages

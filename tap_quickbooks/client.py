@@ -648,12 +648,11 @@ class QuickBooksStream(QuickBooksTransport):
         if window.since is not None:
             op = ">" if window.strict else ">="
             bound = (query.compare(query.LAST_UPDATED, op, window.since),)
-        if window.until is not None:
-            bound = (*bound, query.compare(query.LAST_UPDATED, "<", window.until))
         return query.Select(
             self.entity.name,
             (*bound, *active),
             order_by=(query.LAST_UPDATED,),
+            start_position=window.position,
             max_results=size,
         )
 

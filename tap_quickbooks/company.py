@@ -28,7 +28,7 @@ from tap_quickbooks.changes import PlannedStream, RunPlan, plan_run
 from tap_quickbooks.outcomes import RunOutcomes
 from tap_quickbooks.paging import FUTURE_ALLOWANCE, KeysetPaginator
 from tap_quickbooks.progress import Progress
-from tap_quickbooks.readahead import PageChain, PageSource, slice_bounds
+from tap_quickbooks.readahead import PageChain, PageSource, Slicer
 
 if t.TYPE_CHECKING:
     from singer_sdk.pagination import BaseAPIPaginator
@@ -253,35 +253,30 @@ class Company:
         order.sort(key=lambda s: plan.expected_pages.get(s.name, 0))
         for place, stream in enumerate(order):
             first = stream.get_new_paginator()
-            paginators = [first]
-            if isinstance(first, KeysetPaginator) and stream.name in plan.first_page_end:
-                cuts = slice_bounds(
-                    plan.first_page_end[stream.name],
-                    plan.expected_pages[stream.name],
-                    plan.started_at,
-                )
-                # The first chain starts with the batch-read page, unbounded; its next
-                # windows, and every later slice, end where the next slice begins.
-                first.until = cuts[0] if cuts else None
-                for since, until in zip(cuts, [*cuts[1:], None][: len(cuts)], strict=True):
-                    paginators.append(
-                        KeysetPaginator(since, self.page_size, until, prove_first=True)
-                    )
-                if cuts:
-                    stream.logger.info(
-                        "%s: %s; reading %d slices of history at once (from %s).",
-                        stream.name,
-                        page_estimate(plan.expected_pages[stream.name]),
-                        len(paginators),
-                        ", ".join(query.utc_text(cut) for cut in cuts),
-                    )
-            chains[stream.name] = [
-                self._chain(
-                    PageChain(stream, self.context, p, spool=True, priority=place + n / 1000)
-                )
-                for n, p in enumerate(paginators)
-            ]
+            chain = PageChain(stream, self.context, first, spool=True, priority=place)
+            chains[stream.name] = [chain]
+            if isinstance(first, KeysetPaginator) and stream.name in plan.first_page_ties:
+                # Before the first chain starts: it must know where the second begins.
+                self._slice(stream, first, chains[stream.name], place)
+            self._chain(chain)
         return chains
+
+    def _slice(
+        self, stream: CompanyStream, first: KeysetPaginator, chains: list[PageChain], place: int
+    ) -> None:
+        """Read a long stream as slices of history at once (see readahead.Slicer)."""
+        plan = self.run_plan
+        slicer = Slicer(
+            chains,
+            lambda p: self._chain(
+                PageChain(stream, self.context, p, spool=True, priority=place + len(chains) / 1000)
+            ),
+            stream.logger,
+            page_size=self.page_size,
+            ties=plan.first_page_ties[stream.name],
+            now=plan.started_at,
+        )
+        slicer.begin(first, plan.expected_pages[stream.name], plan.first_page_end[stream.name])
 
     # -- the call ledger -------------------------------------------------------------------
 

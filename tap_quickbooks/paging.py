@@ -25,11 +25,24 @@ A short page after a full one looks like the end, and the run then marks the str
 up to its start (``synced_at``), which later runs trust. So that end is proven first (see
 :meth:`KeysetPaginator.unproven_end`): rows stamped before the run began were there when the
 page was asked for, so QBO's COUNT of them after the page's last row must find none unread.
+
+A long stream is read as slices at once (see readahead.slice_starts). A slice after the first
+begins with one offset page of the first slice's query (STARTPOSITION); the second its first
+row is stamped with is that slice's :class:`Bound`. Every row up to and including that
+second belongs to the slice before, every row after it to the slice itself. The offset page
+needs no proof of its own: one answer, its rows after that second are exactly the first rows
+of the ``>`` window at that moment; from there the slice pages by key as above. The slice
+before reads by key until a page passes the bound, so it ends on that page (it need not be
+short, and needs no COUNT: a row after the bound in ORDERBY order proves nothing before it
+was left out).
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import threading
+import typing as t
 from dataclasses import dataclass
 
 from singer_sdk.pagination import BaseAPIPaginator
@@ -70,9 +83,37 @@ class Window:
     """``>`` instead of ``>=``: set after every row of ``since`` was read in a tie pass."""
     tie_position: int | None = None
     """When set, the request reads rows stamped exactly ``since``, ordered by Id, from here."""
-    until: dt.datetime | None = None
-    """Upper bound on LastUpdatedTime, excluded: where the next slice of history begins, when
-    a long stream is read as several chains at once. None reads up to the present."""
+    position: int | None = None
+    """When set, the first page of a slice after the first: the window's rows from this
+    position on (STARTPOSITION), ordered by LastUpdatedTime."""
+
+
+class Bound:
+    """Where a slice of history after the first begins: the time of the first row of its
+    offset page (see the module's docstring). Known once that page is read; None when it
+    brought no row or its chain ended first (the slice before then reads to the end)."""
+
+    def __init__(self) -> None:
+        self._known = threading.Event()
+        self._time: dt.datetime | None = None
+
+    def set(self, time: dt.datetime | None) -> None:
+        if not self._known.is_set():
+            self._time = time
+            self._known.set()
+
+    def time(self) -> dt.datetime | None:
+        """The bound, waiting until the slice's first page is read (one round trip)."""
+        self._known.wait()
+        return self._time
+
+
+def ties(times: t.Iterable[dt.datetime | None]) -> float:
+    """How many rows, on average, share a row's second (itself included): what a keyset
+    page reads again of the page before, where it begins at the second that page ended on."""
+    seconds = collections.Counter(time for time in times if time is not None)
+    rows = sum(seconds.values())
+    return sum(n * n for n in seconds.values()) / rows if rows else 1.0
 
 
 class TimedRow(dict):
@@ -109,13 +150,16 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         self,
         since: dt.datetime | None,
         page_size: int,
-        until: dt.datetime | None = None,
         *,
         expect_rows: bool = False,
         first_read: bool = False,
         prove_first: bool = False,
+        position: int | None = None,
+        starts_at: Bound | None = None,
+        ends_at: Bound | None = None,
+        on_start: t.Callable[[KeysetPaginator, dt.datetime | None], None] | None = None,
     ) -> None:
-        super().__init__(Window(since, until=until))
+        super().__init__(Window(since, position=position))
         self.page_size = page_size
         self.expect_rows = expect_rows
         """``since`` is the time of a row already written (the bookmark): the first page
@@ -128,8 +172,19 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         """A short first page must prove its end too: a slice of history after the first
         (it starts mid-stream), or a stream resumed that no run has completed yet (its last
         run may have stopped on a page that left rows out)."""
-        self.until = until
-        """The bound of every window after the first (see Window.until)."""
+        self.starts_at = starts_at
+        """A slice after the first: its bound, set from its first (offset) page."""
+        self.ends_at = ends_at
+        """A slice before another: the next slice's bound, where this one stops."""
+        self.position = position
+        """A slice after the first: where it begins in the first one's query."""
+        self.on_start = on_start
+        """Told this slice's bound, once known, before the slice before is."""
+        self._start: dt.datetime | None = None  # this slice's bound, once known
+        self.reread = 0
+        """Rows passed on before that pages after the first brought again (their first
+        second's): how far each page falls short of a page of new rows."""
+        self.rereading_pages = 0
         # Rows shift at most this far between two tie pages before the proof of contiguity fails.
         self.overlap = max(1, page_size // 10) if page_size > 1 else 0
         self._boundary: dt.datetime | None = None  # newest timestamp passed on
@@ -141,11 +196,16 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         self._tie_reference: set[str] = set()  # Ids of the last tie page proven contiguous
 
     def admit(self, rows: list[dict]) -> list[dict]:
-        """Remember what a page held and return the rows not passed on before."""
+        """Remember what a page held and return the rows not passed on before (nor left
+        to another slice)."""
         self._rows_in_page = len(rows)
         self._page_ids = [str(row.get("Id")) for row in rows]
+        if self.current_value.position is not None:
+            self._take_start(rows)
+        end = self._end()
         fresh = []
         first = last = None
+        again = 0
         for row, row_id in zip(rows, self._page_ids, strict=True):
             time = record_time(row)
             if time is None:  # no timestamp to page by: pass it on, it cannot recur
@@ -153,15 +213,50 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
                 continue
             first = first or time
             last = time
+            if end is not None and time > end:
+                continue  # the next slice's
             if time == self._boundary:
                 if row_id in self._boundary_ids:
+                    again += 1
                     continue
                 self._boundary_ids.add(row_id)
             elif self._boundary is None or time > self._boundary:
                 self._boundary, self._boundary_ids = time, {row_id}
             fresh.append(row)
         self._first_time, self._last_time = first, last
+        window = self.current_value
+        if self.count and window.tie_position is None and not window.strict:
+            self.rereading_pages += 1
+            self.reread += again
         return fresh
+
+    def _take_start(self, rows: list[dict]) -> None:
+        """A slice's offset page: its first row's second is the slice's bound, and the rows
+        of that second are the slice before's (passed on there, as if here)."""
+        start = next((time for row in rows if (time := record_time(row)) is not None), None)
+        self._start = start
+        if start is not None:
+            self._boundary = start
+            self._boundary_ids = {
+                i for row, i in zip(rows, self._page_ids, strict=True) if record_time(row) == start
+            }
+        if self.on_start is not None and len(rows) >= self.page_size:  # history goes on
+            self.on_start(self, start)
+        self.release(start)
+
+    def release(self, start: dt.datetime | None = None) -> None:
+        """Tell the slice before where this one begins (None: nowhere, its chain ended
+        before its first page; the slice before reads to the end)."""
+        if self.starts_at is not None:
+            self.starts_at.set(start)
+
+    def _end(self) -> dt.datetime | None:
+        return self.ends_at.time() if self.ends_at is not None else None
+
+    def passed_end(self) -> bool:
+        """Whether the last page reached past the next slice's bound: this slice is read."""
+        end = self._end()
+        return end is not None and self._last_time is not None and self._last_time > end
 
     def doubt(self, rows: list[dict], horizon: dt.datetime) -> Doubt | None:  # noqa: PLR0911 - one return per kind of doubt, in the order the proof checks them
         """What makes this page, the answer to the current window, untrustworthy (None:
@@ -197,10 +292,8 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
                     f"row {row.get('Id')!r} is stamped {utc_text(time)}, later than this "
                     f"machine's clock allows ({utc_text(horizon)})"
                 )
-            outside = (
-                (window.tie_position is not None and time != window.since)
-                or (window.strict and time == window.since)
-                or (window.until is not None and time >= window.until)
+            outside = (window.tie_position is not None and time != window.since) or (
+                window.strict and time == window.since
             )
             if outside or (previous is not None and time < previous):
                 order = "Id" if window.tie_position else "MetaData.LastUpdatedTime"
@@ -227,16 +320,24 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         if window.tie_position is not None:
             return None
         last = record_time(rows[-1])
-        before = min(started, window.until) if window.until else started
-        if last is None or last >= before:
+        if last is None or last >= started:
             return None
+        end = self._end()
+        if end is not None and last > end:
+            return None  # a row past the next slice's bound: nothing before it left out
+        if window.position is not None and last == record_time(rows[0]):
+            # An offset page of one second: its earlier rows are the slice before's, so
+            # only the rows after it are counted (timestamps have whole seconds).
+            return End(last + dt.timedelta(seconds=1), started, 0)
         # Rows of the last second read on earlier pages, as well as on this one.
         read = {str(r.get("Id")) for r in rows if record_time(r) == last}
         if last == self._boundary:
             read |= self._boundary_ids
-        return End(last, before, len(read))
+        return End(last, started, len(read))
 
     def has_more(self, response: object) -> bool:
+        if self.passed_end():
+            return False
         if self.current_value.tie_position is not None:
             return True  # the stream goes on after the tied second, with a strict bound
         return self._rows_in_page >= self.page_size
@@ -252,10 +353,12 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         if self._last_time is None:
             return None
         if self._first_time == self._last_time:
+            if self._last_time == self._start:  # that second is the slice before's
+                return Window(self._last_time, strict=True)
             # A whole page of one second: only offsets can get past it.
             self._tie_reference = set()
-            return Window(self._last_time, tie_position=1, until=self.until)
-        return Window(self._last_time, until=self.until)
+            return Window(self._last_time, tie_position=1)
+        return Window(self._last_time)
 
     def _next_tie_window(self, window: Window) -> Window:
         position = window.tie_position or 1
@@ -264,9 +367,9 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         if not contiguous:
             # Rows shifted further than the overlap: step back and read again.
             back = max(1, position - max(1, self.page_size - self.overlap))
-            return Window(window.since, tie_position=back, until=self.until)
+            return Window(window.since, tie_position=back)
         self._tie_reference = page_ids
         if self._rows_in_page < self.page_size:
-            return Window(window.since, strict=True, until=self.until)
+            return Window(window.since, strict=True)
         step = max(1, self._rows_in_page - self.overlap)
-        return Window(window.since, tie_position=position + step, until=self.until)
+        return Window(window.since, tie_position=position + step)

@@ -286,19 +286,25 @@ def query_page(query_response: t.Any, time: t.Any) -> bytes:
     return _encoder.encode({"QueryResponse": query_response, "time": time})
 
 
-def page_extent(
-    entity: str, query_response: t.Any
-) -> tuple[int, dt.datetime | None, dt.datetime | None]:
-    """How many rows a batch item's QueryResponse holds, and the times of its first and last
-    row (for estimating how long the stream is)."""
+def page_times(entity: str, query_response: t.Any) -> list[dt.datetime | None]:
+    """The LastUpdatedTime of every row a batch item's QueryResponse holds, in its order
+    (for judging how long the stream is, and how its rows share seconds)."""
     if isinstance(query_response, msgspec.Raw):
         try:
-            rows = getattr(_query_response_decoder(entity).decode(query_response), entity)
+            heads = getattr(_response_heads_decoder(entity).decode(query_response), entity)
         except msgspec.ValidationError:
-            return 0, None, None
-        ends = [msgspec.json.decode(raw) for raw in rows[:1] + rows[-1:]]
-    else:
-        rows = query_response.get(entity) or []
-        ends = rows[:1] + rows[-1:] if isinstance(rows, list) else []
-    ends = [metadata_time(row) if isinstance(row, dict) else None for row in ends]
-    return len(rows), (ends[0] if ends else None), (ends[-1] if ends else None)
+            return []
+        times = [h.MetaData.LastUpdatedTime if h.MetaData is not None else None for h in heads]
+        return [as_utc(time) if time is not None else None for time in times]
+    rows = query_response.get(entity) or []
+    if not isinstance(rows, list):
+        return []
+    return [metadata_time(row) if isinstance(row, dict) else None for row in rows]
+
+
+@cache
+def _response_heads_decoder(entity: str) -> msgspec.json.Decoder:
+    heads = msgspec.defstruct(
+        f"{entity}ResponseHeads", [(entity, list[_Head], msgspec.field(default_factory=list))]
+    )
+    return msgspec.json.Decoder(heads)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import logging
 import math
 import os
 import queue
@@ -23,6 +24,7 @@ import threading
 import typing as t
 from dataclasses import dataclass
 
+from tap_quickbooks.paging import Bound, KeysetPaginator
 from tap_quickbooks.passthrough import rows_from_json, rows_to_json
 
 if t.TYPE_CHECKING:
@@ -91,6 +93,10 @@ class PageChain:
             target=self._fetch, name=f"{stream.name}-pages", daemon=True
         )
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def start(self) -> PageChain:
         self._thread.start()
         return self
@@ -153,6 +159,10 @@ class PageChain:
                     break
         except BaseException as exc:  # handed to the consumer, raised there
             self._put(exc)
+        finally:
+            # A slice that ends before its first page: the slice before must not wait for it.
+            if isinstance(paginator, KeysetPaginator):
+                paginator.release()
         self._put(_END)
         self._end()
 
@@ -180,27 +190,124 @@ class PageChain:
 
 
 # A chain longer than this many pages is split into slices of history read at once: one
-# chain's pages follow each other at QBO's round-trip time, which would bound the run. The
-# first page can misjudge a stream (a bulk import packs it into seconds), and every slice
-# may cost one more call, so a stream gets at most MAX_SLICES.
+# chain's pages follow each other at QBO's round-trip time, which would bound the run. Each
+# slice is a thread and a spool file: a stream gets at most MAX_SLICES (QBO serves 10 at once).
 MAX_CHAIN_PAGES = 20
-MAX_SLICES = 3
+MAX_SLICES = 12
+MAX_FIRST_PAGE_TIES = 3  # rows a first page's rows share a second with, on average, to slice
 
 
-def slice_bounds(
-    first_page_end: dt.datetime, expected_pages: float, now: dt.datetime
-) -> list[dt.datetime]:
-    """Where the slices after a stream's first one begin (empty: one chain is enough).
+def next_start(
+    start: int, remaining: float, page_size: int, drift: float, slices_left: int = MAX_SLICES
+) -> int | None:
+    """Where the slice after one beginning at position ``start`` of the stream's query
+    begins (STARTPOSITION), ``remaining`` rows being expected from there, and at most
+    ``slices_left`` slices (this one too) to read them; None: this slice reads to the end.
 
-    The first page (already read, with the run's batch call) tells the stream's density;
-    history after it is cut into equal spans of about MAX_CHAIN_PAGES pages each. Each cut
-    costs at most one more call (the slice's last, short page)."""
-    slices = min(MAX_SLICES, math.ceil(min(expected_pages, 1e9) / MAX_CHAIN_PAGES))
-    if slices <= 1 or now <= first_page_end:
-        return []
-    span = (now - first_page_end) / slices
-    cuts = [(first_page_end + span * i).replace(microsecond=0) for i in range(1, slices)]
-    return sorted({cut for cut in cuts if cut > first_page_end})
+    A slice before another stops on its first page that passes the next one's bound
+    (paging.Bound): that page's rows after the bound are read twice, and cost a call when
+    they tip the last page over. So the next slice begins just before a page of this one
+    ends. A chain's pages after its first each begin at the second the page before ended on
+    and read its rows again (``drift``), so ``n`` pages reach ``n * page_size - (n - 1) *
+    drift`` rows on; the next slice begins a few rows before (more drift than expected
+    costs the slice one more page)."""
+    if drift >= page_size // 2:  # pages too small to gain rows reliably: one chain
+        return None
+    pages_left = min(remaining / (page_size - drift), 1e6)
+    if pages_left <= MAX_CHAIN_PAGES or slices_left <= 1:
+        return None
+    pages = math.ceil(pages_left / min(slices_left, math.ceil(pages_left / MAX_CHAIN_PAGES)))
+    reach = pages * page_size - (pages - 1) * drift
+    slack = min(drift + page_size // 100 + pages, (page_size - drift) / 2)
+    return start + int(reach - slack)
+
+
+class Slicer:
+    """Decides a long stream's slices of history as their first pages arrive.
+
+    The batch call's first page tells the stream's density, so where the second slice
+    begins; each slice's first (offset) page tells where history stands at its position, so
+    where the next begins, if any, from the density between the two. A slice is added to
+    ``chains`` (the stream's, read in order) before the one before it ends."""
+
+    def __init__(
+        self,
+        chains: list[PageChain],
+        start_chain: t.Callable[[KeysetPaginator], PageChain],
+        logger: logging.Logger,
+        *,
+        page_size: int,
+        ties: float,
+        now: dt.datetime,
+    ) -> None:
+        self.chains = chains
+        self.start_chain = start_chain
+        self.logger = logger
+        self.page_size = page_size
+        self.ties = ties  # how the first page's rows share seconds
+        self.now = now
+        self.since: dt.datetime | None = None
+        self.paginators: list[KeysetPaginator] = []
+        self._sample: tuple[int, dt.datetime] | None = None  # a position and its time
+
+    def begin(self, first: KeysetPaginator, expected_pages: float, first_end: dt.datetime) -> int:
+        """Start the second slice, if the first page suggests a long stream: its position,
+        or 0 (one chain reads it all)."""
+        self.since = first.current_value.since  # every slice reads the first one's query
+        self.paginators = [first]
+        self._sample = (self.page_size, first_end)
+        if self.ties > MAX_FIRST_PAGE_TIES:
+            # Rows imported in bulk, a second each: their density says nothing of the rest,
+            # and a slice begun past the stream's end costs a call for nothing.
+            return 0
+        return self._add(first, 1, expected_pages * self.page_size)
+
+    def _add(self, before: KeysetPaginator, start: int, remaining: float) -> int:
+        left = MAX_SLICES - len(self.chains) + 1
+        position = next_start(start, remaining, self.page_size, self.drift(), left)
+        if position is None or self.chains[-1].stopped:
+            return 0
+        bound = Bound()
+        before.ends_at = bound
+        paginator = KeysetPaginator(
+            self.since,
+            self.page_size,
+            prove_first=True,
+            position=position,
+            starts_at=bound,
+            on_start=self._started,
+        )
+        self.paginators.append(paginator)
+        self.chains.append(self.start_chain(paginator))
+        self.logger.info(
+            "%s: reading slices of history at once: slice %d from row %s.",
+            self.chains[0].stream.name,
+            len(self.chains),
+            f"{position:,}",
+        )
+        return position
+
+    def drift(self) -> float:
+        """Rows a page after a chain's first reads again (those of its first second): as
+        the stream's pages so far showed, the first page's ties counting as one page."""
+        reread = sum(p.reread for p in self.paginators)
+        pages = sum(p.rereading_pages for p in self.paginators)
+        return (self.ties + reread) / (1 + pages)
+
+    def _started(self, paginator: KeysetPaginator, time: dt.datetime | None) -> None:
+        """A slice's offset page arrived, its first row stamped ``time``: add the next."""
+        if time is None or self._sample is None:
+            return  # history ends before it: the slice before reads to the end
+        position = paginator.position or 1
+        known, known_time = self._sample
+        self._sample = (position, time)
+        seconds = (time - known_time).total_seconds()
+        ahead = (self.now - time).total_seconds()
+        if ahead <= 0:
+            return
+        # All in one second so far (a bulk import): as many rows again as a guess.
+        remaining = (position - known) / seconds * ahead if seconds > 0 else position
+        self._add(paginator, position, remaining)
 
 
 def keep_memory_flat() -> None:

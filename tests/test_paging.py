@@ -14,7 +14,7 @@ import random
 
 import pytest
 
-from tap_quickbooks.paging import KeysetPaginator, Window, record_time
+from tap_quickbooks.paging import Bound, KeysetPaginator, Window, record_time
 from tap_quickbooks.timefmt import utc_text
 
 T0 = dt.datetime(2024, 3, 9, 12, 0, tzinfo=dt.UTC)
@@ -41,16 +41,15 @@ class Model:
             ids = sorted((i for i, s in self.times.items() if s == since), key=int)
             start = window.tie_position - 1
             return [self.row(i) for i in ids[start : start + size]]
-        until = None if window.until is None else int((window.until - T0).total_seconds())
         ids = [
             i
             for i, s in self.times.items()
-            if (since is None or s > since or (s == since and not window.strict))
-            and (until is None or s < until)
+            if since is None or s > since or (s == since and not window.strict)
         ]
         # Ties come in an order of QBO's choosing: shuffle within each second.
         ids.sort(key=lambda i: (self.times[i], self.rng.random()))
-        return [self.row(i) for i in ids[:size]]
+        start = (window.position or 1) - 1
+        return [self.row(i) for i in ids[start : start + size]]
 
     def mutate(self) -> None:
         roll = self.rng.random()
@@ -86,23 +85,27 @@ def sync(model: Model, size: int, since: dt.datetime | None, churn: float) -> tu
     return emitted, bookmark
 
 
-def sliced_sync(model: Model, size: int, cuts: list[int], churn: float) -> tuple[dict, str]:
-    """One sync read as several chains at once (a slice of history each, the first one
-    unbounded for its first page), their pages interleaved, their rows passed on chain by
-    chain as the tap writes them."""
-    first = KeysetPaginator(None, size)
-    pages: list[list[dict]] = [first.admit(model.serve(first.current_value, size))]
-    # As the tap does, the slices begin after the first page (read with the batch call).
-    last = max((record_time(row) for row in pages[0]), default=T0)
-    bounds = [T0 + dt.timedelta(seconds=c) for c in cuts]
-    bounds = [b for b in bounds if b > last]
-    first.until = bounds[0] if bounds else None
-    first.advance(None)
+def sliced_sync(model: Model, size: int, starts: list[int], churn: float) -> tuple[dict, str]:
+    """One sync read as several chains at once, their pages interleaved, their rows passed
+    on chain by chain as the tap writes them: each slice after the first begins with an
+    offset page (STARTPOSITION) of the first's query, and the one before stops at its bound."""
+    bounds = [Bound() for _ in starts]
+    first = KeysetPaginator(None, size, ends_at=bounds[0] if bounds else None)
+    first_page = model.serve(first.current_value, size)  # the batch call's, read first
     chains = [first] + [
-        KeysetPaginator(since, size, until)
-        for since, until in zip(bounds, [*bounds[1:], None][: len(bounds)], strict=True)
+        KeysetPaginator(None, size, position=start, starts_at=bound, ends_at=[*bounds, None][n + 1])
+        for n, (start, bound) in enumerate(zip(starts, bounds, strict=True))
     ]
-    pages += [[] for _ in chains[1:]]
+    pages: list[list[dict]] = [[] for _ in chains]
+    # Each slice takes a page in only once the next slice's bound is known (in the tap it
+    # waits for it): the offset pages are read last slice first.
+    for paginator, rows in reversed(list(zip(chains[1:], pages[1:], strict=True))):
+        rows.extend(paginator.admit(model.serve(paginator.current_value, size)))
+        paginator.advance(None)
+        if model.rng.random() < churn:
+            model.mutate()
+    pages[0].extend(first.admit(first_page))
+    first.advance(None)
     requests = 0
     while not all(p.finished for p in chains):
         for paginator, rows in zip(chains, pages, strict=True):
@@ -134,8 +137,8 @@ def run_and_check(seed: int, sliced: bool) -> None:
     before = dict(model.times)
     churn = rng.choice([0.0, 0.3, 1.0])
     if sliced:
-        cuts = sorted({rng.randrange(1, spread + 2) for _ in range(rng.randrange(1, 5))})
-        emitted, bookmark = sliced_sync(model, size, cuts, churn)
+        starts = sorted({rng.randrange(2, len(before) + 5) for _ in range(rng.randrange(1, 5))})
+        emitted, bookmark = sliced_sync(model, size, starts, churn)
     else:
         emitted, bookmark = sync(model, size, None, churn)
     after = model.times
