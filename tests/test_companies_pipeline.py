@@ -52,7 +52,7 @@ def versions(run) -> set[int]:
     ],
 )
 def test_no_company_loses_its_rows_to_another_companys_activate_version(
-    hard_delete: bool, meltano_project, postgres
+    hard_delete: bool, postgres, meltano_project
 ) -> None:
     assert not BY_STREAM[STREAM].incremental
     database = f"activate_{'hard' if hard_delete else 'soft'}"
