@@ -90,7 +90,8 @@ def test_no_company_loses_its_rows_to_another_companys_activate_version(
         tokens[failing] = emu.oauth.issue_initial(failing)
         owner = emu.realm_ids[0]
         gone = next(iter(truth(emu, owner, STREAM).values()))
-        emu.store(owner).delete("TaxCode", gone["Id"], force=True)  # QBO's own cannot be
+        # force: QBO never deletes a tax code; here it stands for any row QBO no longer has.
+        emu.store(owner).delete("TaxCode", gone["Id"], force=True)
         gone_key = P.truth_key(STREAM, gone, owner)
         # Versions are the run's start in seconds: the row the second run wrote must be of an
         # older one than the third run activates.
