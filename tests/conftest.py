@@ -7,10 +7,12 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from qbo_emulator import Emulator
+from scripts import demo
 from tests import pipelines as P
 
 
@@ -98,3 +100,20 @@ def store_url(request, tmp_path) -> str:
     name = P.unique_suffix("webhooks").replace("-", "_")
     server.create_database(name)
     return f"postgresql://{server.user}@127.0.0.1:{server.port}/{name}"
+
+
+@pytest.fixture(scope="session")
+def system_db(tmp_path_factory) -> Path:
+    """Meltano's system database for this session: state lives there, as in any Meltano
+    project, apart from the developer's own `.meltano/meltano.db`."""
+    return tmp_path_factory.mktemp("meltano") / "meltano.db"
+
+
+@pytest.fixture(scope="session")
+def meltano_project(system_db) -> Path:
+    """Meltano in its own environment and the project's plugins installed: every plugin in
+    meltano.yml is a custom definition, so Meltano Hub is never asked."""
+    demo.ensure_meltano()
+    P.meltano("install", env=P.meltano_env({}, system_db), timeout=1200)
+    demo.compile_plugins()  # each run starts a tap and a target: no compiling their imports
+    return P.ROOT

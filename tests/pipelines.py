@@ -240,6 +240,26 @@ class Postgres:
             "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
         }
 
+    def load(self, database: str, schema: str, messages: str, **settings: object) -> None:
+        """Singer messages into `target-postgres --config` (the loader Meltano installed),
+        with any further settings of it (`hard_delete`, ...)."""
+        env = self.target_env(database, schema)
+        config: dict[str, object] = {
+            k.removeprefix("TARGET_POSTGRES_").lower(): v for k, v in env.items()
+        }
+        config.update(port=self.port, **settings)
+        path = self.home / f"{database}-target.json"
+        path.write_text(json.dumps(config))
+        done = subprocess.run(
+            [str(loader_bin("target-postgres", "target-postgres")), "--config", str(path)],
+            input=messages,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+
     def tables(self, database: str, schema: str) -> dict[str, list[dict]]:
         """Every row of every table of the schema, as JSON objects (numerics exact)."""
         names = self.psql(

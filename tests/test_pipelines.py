@@ -199,24 +199,7 @@ def missing_columns(tables: dict[str, list[dict]], expected: dict[str, dict[tupl
     return missing
 
 
-# ----- fixtures: Meltano, PostgreSQL -----------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def system_db(tmp_path_factory) -> Path:
-    """Meltano's system database for this session: state lives there, as in any Meltano
-    project, apart from the developer's own `.meltano/meltano.db`."""
-    return tmp_path_factory.mktemp("meltano") / "meltano.db"
-
-
-@pytest.fixture(scope="session")
-def meltano_project(system_db) -> Path:
-    """Meltano in its own environment and the project's plugins installed: every plugin in
-    meltano.yml is a custom definition, so Meltano Hub is never asked."""
-    demo.ensure_meltano()
-    P.meltano("install", env=P.meltano_env({}, system_db), timeout=1200)
-    demo.compile_plugins()  # each run starts a tap and a target: no compiling their imports
-    return P.ROOT
+# ----- Meltano into PostgreSQL (the fixtures meltano_project, postgres are in conftest.py) -----
 
 
 def meltano_pipeline(
@@ -654,24 +637,6 @@ def profile_params() -> list:
     ]
 
 
-def load_into_postgres(postgres, database: str, messages: str) -> None:
-    """The tap's output into `target-postgres --config` (the loader Meltano installed)."""
-    settings = postgres.target_env(database, SCHEMA)
-    config = {k.removeprefix("TARGET_POSTGRES_").lower(): v for k, v in settings.items()}
-    config["port"] = int(config["port"])
-    path = Path(postgres.home) / f"{database}-target.json"
-    path.write_text(json.dumps(config))
-    done = subprocess.run(
-        [str(P.loader_bin("target-postgres", "target-postgres")), "--config", str(path)],
-        input=messages,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-
-
 @pytest.mark.parametrize("profile", profile_params())
 def test_every_kind_of_company_loads_into_postgres(  # noqa: C901, PLR0912, PLR0915 - one load, checked in order
     profile: str, meltano_project, postgres
@@ -703,7 +668,7 @@ def test_every_kind_of_company_loads_into_postgres(  # noqa: C901, PLR0912, PLR0
             validated += 1
     assert validated > 500, validated
     postgres.create_database(database)
-    load_into_postgres(postgres, database, run.stdout)
+    postgres.load(database, SCHEMA, run.stdout)
     tables = postgres.tables(database, SCHEMA)
 
     assert mismatches(tables, expected) == []
