@@ -88,6 +88,7 @@ class SealingStateWriter:
 
     Token refreshes happen in page-fetching threads; they record the token, and the main
     thread's next STATE message carries it: only the main thread writes Singer messages.
+    Such a STATE goes out at once; the writer may hold others a while (output.py).
     """
 
     def __init__(self, tap: TapQuickBooks) -> None:
@@ -95,10 +96,12 @@ class SealingStateWriter:
         self.last_line: bytes | None = None
 
     def write_state(self, state: TapState) -> None:
+        # A rotated token's STATE may be its only copy (the token file failing): never held.
+        sealing = any(company.token_unsealed() for company in self.tap.companies)
         self.tap.seal_rotated_token(t.cast(dict, state))
         line = state_line(state)
         if line != self.last_line:
-            self.tap.block_writer.write_state_line(line)
+            self.tap.block_writer.write_state_line(line, at_once=sealing)
             self.last_line = line
 
 
