@@ -99,10 +99,11 @@ class BlockWriter(MsgSpecWriter):
         with self._lock, stopping.whole_lines:
             if not at_once and self._data_bytes < self.BLOCK_BYTES:
                 self._held_state = line
-                return
-            self._held_state = None
-            self._data_bytes = 0
-            self._add(line, b"\n")
+            else:
+                self._held_state = None
+                self._data_bytes = 0
+                self._add(line, b"\n")
+            # The block goes out all the same: the target has the records as soon as ever.
             self._write_block()
 
     def write_raw_record(
