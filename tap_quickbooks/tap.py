@@ -88,7 +88,8 @@ class SealingStateWriter:
 
     Token refreshes happen in page-fetching threads; they record the token, and the main
     thread's next STATE message carries it: only the main thread writes Singer messages.
-    Such a STATE goes out at once; the writer may hold others a while (output.py).
+    Such a STATE goes out at once when the token file failed; the writer may hold others a
+    while (output.py).
     """
 
     def __init__(self, tap: TapQuickBooks) -> None:
@@ -96,8 +97,11 @@ class SealingStateWriter:
         self.last_line: bytes | None = None
 
     def write_state(self, state: TapState) -> None:
-        # A rotated token's STATE may be its only copy (the token file failing): never held.
-        sealing = any(company.token_unsealed() for company in self.tap.companies)
+        # With the token file failing, a rotated token's STATE is its only copy: never held.
+        # (Otherwise the file has it, and the next run reads it there first.)
+        sealing = bool(self.tap.token_store_failed) and any(
+            company.token_unsealed() for company in self.tap.companies
+        )
         self.tap.seal_rotated_token(t.cast(dict, state))
         line = state_line(state)
         if line != self.last_line:
