@@ -283,9 +283,12 @@ def sync_companies(tap: t.Any) -> None:  # noqa: C901 - the run's order, told on
             company = planning.pop(done)
             if (failure := done.result()) is not None:
                 skip_company(company, tap.streams_of(company), failure)
-                continue
-            sync_company(tap, company)
-            company.stop_chains()  # done: its threads and spools go
+            else:
+                sync_company(tap, company)
+                company.stop_chains()  # done: its threads and spools go
+            # A STATE put off (the company wrote no record since the last: output.py) goes
+            # out now: each company's progress is out by the time it ends.
+            tap.block_writer.flush()
     finally:
         # A stopped run plans no further company (those in flight end with their request).
         pool.shutdown(wait=False, cancel_futures=True)

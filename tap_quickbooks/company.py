@@ -79,7 +79,7 @@ class Company:
         context: dict | None,
         logger: logging.Logger,
         state: t.Callable[[], dict],
-        write_state: t.Callable[[], None],
+        write_state: t.Callable[[bool], None],
         token_store_failed: list[str],
     ) -> None:
         self.config = config
@@ -175,9 +175,10 @@ class Company:
 
     server_time: dt.datetime | None = None
 
-    def write_state(self) -> None:
-        """Write the run's state in a STATE message now (main thread only)."""
-        self._write_state()
+    def write_state(self, *, at_once: bool = False) -> None:
+        """Write the run's state in a STATE message (main thread only); the writer may hold
+        it a while (output.py) unless ``at_once``."""
+        self._write_state(at_once)
 
     def note_server_time(self, text: str) -> None:
         """Keep the first time QBO reported, so the run can bookmark by QBO's clock."""
@@ -412,7 +413,7 @@ class Company:
         with self._auth_lock:
             self._pending_token = token
         if threading.current_thread() is threading.main_thread():
-            self._write_state()
+            self._write_state(False)
             kept.append("written in a STATE message")
         else:
             kept.append("the next STATE message carries it")

@@ -32,6 +32,25 @@ class BlockWriter(MsgSpecWriter):
     run then loses only lines that no state had yet covered), and when the run ends.
     Pass-through records skip the message objects altogether (:meth:`write_raw_record`).
 
+    Two kinds of line are left out or put off, as a run of many quiet companies otherwise
+    writes mostly them (each STATE holds every company's bookmarks, and each company's
+    streams repeat the same schemas):
+
+    - A SCHEMA byte-identical to the last one of its stream is not written again: a schema
+      stays in force until replaced, and a target keeps it.
+    - A STATE is written at once only when a block's worth of data lines (RECORD, BATCH,
+      ACTIVATE_VERSION) went out since the last STATE written; otherwise it is held, a newer
+      one replacing it, until then or until :meth:`flush`: at the end of each company, of
+      the run, and of a stop. (Even a quiet stream writes a record, the one at its
+      bookmark, so holding only over streams that wrote nothing would save nothing.)
+      Putting a STATE off never makes it claim a line not yet written: it covers only lines
+      before it, and they still are. A run killed outright (SIGKILL, power) while a STATE is
+      held loses only progress made since the last STATE written: the next run asks QBO for
+      those streams again from their older bookmarks, re-writes the records of about a
+      block (a target keeps one row per key), and misses nothing. A STATE carrying a newly
+      rotated refresh token the token file failed to keep is never held (tap.py): it is
+      the token's only copy.
+
     Safe from any thread: one lock covers adding a line and writing the block, so a line
     added while a block goes out is never dropped nor interleaved; and a stop signal waits
     until the block is out (see stopping.py), so stdout only ever holds whole lines.
@@ -45,6 +64,9 @@ class BlockWriter(MsgSpecWriter):
         self._pending_bytes = 0
         self._record_heads: dict[tuple[str, int | None], bytes] = {}  # '{"type":...,"record":'
         self._lock = threading.RLock()  # re-entered: a line that fills the block flushes it
+        self._schemas: dict[str, bytes] = {}  # the last SCHEMA line written, by stream
+        self._held_state: bytes | None = None  # a STATE put off
+        self._data_bytes = 0  # of the data lines since the last STATE written
 
     @staticmethod
     def message_dict(message: Message) -> dict[str, t.Any]:
@@ -64,13 +86,26 @@ class BlockWriter(MsgSpecWriter):
             return
         line = encoder.encode(self.message_dict(message))
         with self._lock, stopping.whole_lines:
+            if isinstance(message, SchemaMessage):
+                if self._schemas.get(message.stream) == line:
+                    return
+                self._schemas[message.stream] = line
+            else:
+                self._data_bytes += len(line)
             self._add(line, b"\n")
 
-    def write_state_line(self, line: bytes) -> None:
-        """Write a STATE line (from :func:`state_line`), and the block with it."""
+    def write_state_line(self, line: bytes, *, at_once: bool = False) -> None:
+        """Write a STATE line (from :func:`state_line`), and the block with it; or hold it
+        (see the class), unless ``at_once``."""
         with self._lock, stopping.whole_lines:
-            self._add(line, b"\n")
-            self.flush()
+            if not at_once and self._data_bytes < self.BLOCK_BYTES:
+                self._held_state = line
+            else:
+                self._held_state = None
+                self._data_bytes = 0
+                self._add(line, b"\n")
+            # The block goes out all the same: the target has the records as soon as ever.
+            self._write_block()
 
     def write_raw_record(
         self, stream: str, record: RawRecord, version: int | None, extracted: dt.datetime
@@ -86,6 +121,7 @@ class BlockWriter(MsgSpecWriter):
         version_text = b"" if version is None else b',"version":%d' % version
         tail = b'%s,"time_extracted":%s}\n' % (version_text, encoder.encode(extracted))
         with self._lock, stopping.whole_lines:
+            self._data_bytes += len(head) + len(added) + len(body) + len(tail)
             self._add(head, added, body, tail)
 
     def _add(self, *parts: bytes | memoryview) -> None:
@@ -93,10 +129,19 @@ class BlockWriter(MsgSpecWriter):
         self._pending += parts
         self._pending_bytes += sum(map(len, parts))
         if self._pending_bytes >= self.BLOCK_BYTES:
-            self.flush()
+            self._write_block()
 
     def flush(self) -> None:
-        """Write out every line so far."""
+        """Write out every line so far, the STATE held with them (the end of a company, of
+        the run): the last STATE of what was written is then always out."""
+        with self._lock, stopping.whole_lines:
+            if self._held_state is not None:
+                self._add(self._held_state, b"\n")
+                self._held_state = None
+                self._data_bytes = 0
+            self._write_block()
+
+    def _write_block(self) -> None:
         with self._lock, stopping.whole_lines:
             if self._pending:
                 # Joined once: a growing buffer would be copied again each time it grew.

@@ -138,11 +138,13 @@ class ReportStream(QuickBooksTransport):
 
     def checkpoint(self, period: Period) -> None:
         """Bookmark a finished period, empty ones too, in a STATE message: a killed run
-        resumes there, and a quiet company does not re-read ever more empty periods."""
+        resumes there, and a quiet company does not re-read ever more empty periods. Out at
+        once, never held (output.py): a report's period is a slow, metered call, not to be
+        asked again after a kill."""
         state = self.company_state
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = period.start.isoformat()
-        self.company.write_state()
+        self.company.write_state(at_once=True)
         self.state_manager.is_flushed = True
 
     # -- reading a window, in pieces if QBO cannot answer it whole ---------------------------

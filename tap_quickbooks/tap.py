@@ -88,17 +88,25 @@ class SealingStateWriter:
 
     Token refreshes happen in page-fetching threads; they record the token, and the main
     thread's next STATE message carries it: only the main thread writes Singer messages.
+    Such a STATE goes out at once when the token file failed; the writer may hold others a
+    while (output.py).
     """
 
     def __init__(self, tap: TapQuickBooks) -> None:
         self.tap = tap
         self.last_line: bytes | None = None
 
-    def write_state(self, state: TapState) -> None:
+    def write_state(self, state: TapState, at_once: bool = False) -> None:
+        # With the token file failing, a rotated token's STATE is its only copy: never held.
+        # (Otherwise the file has it, and the next run reads it there first.)
+        at_once = at_once or (
+            bool(self.tap.token_store_failed)
+            and any(company.token_unsealed() for company in self.tap.companies)
+        )
         self.tap.seal_rotated_token(t.cast(dict, state))
         line = state_line(state)
         if line != self.last_line:
-            self.tap.block_writer.write_state_line(line)
+            self.tap.block_writer.write_state_line(line, at_once=at_once)
             self.last_line = line
 
 
@@ -356,7 +364,7 @@ class TapQuickBooks(ConfigChecks, Tap):
                 context=context,
                 logger=self.logger,
                 state=lambda: t.cast(dict, self.state),
-                write_state=lambda: self.state_writer.write_state(self.state),
+                write_state=lambda at_once: self.state_writer.write_state(self.state, at_once),
                 token_store_failed=type(self).token_store_failed,
             )
             for config, context in company_configs(self.config)

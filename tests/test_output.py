@@ -8,9 +8,9 @@ import sys
 import threading
 import time
 
-from singer_sdk.singerlib import RecordMessage, StateMessage
+from singer_sdk.singerlib import RecordMessage, SchemaMessage, StateMessage
 
-from tap_quickbooks.output import BlockWriter
+from tap_quickbooks.output import BlockWriter, state_line
 
 EXTRACTED = dt.datetime(2026, 11, 23, 12, 0, 1, tzinfo=dt.UTC)
 
@@ -45,8 +45,8 @@ def test_lines_written_from_several_threads_at_once_are_all_whole(monkeypatch) -
             writer.write_message(
                 RecordMessage(stream=f"s{n}", record=record, time_extracted=EXTRACTED)
             )
-            if i % 50 == 0:  # a STATE flushes, as a token rotation's STATE would
-                writer.write_message(StateMessage(value={"thread": n, "i": i}))
+            if i % 50 == 0:  # a STATE flushes, as a token rotation's STATE does
+                writer.write_state_line(state_line({"thread": n, "i": i}), at_once=True)
 
     workers = [threading.Thread(target=write, args=(n,)) for n in range(threads)]
     for worker in workers:
@@ -59,3 +59,64 @@ def test_lines_written_from_several_threads_at_once_are_all_whole(monkeypatch) -
     ids = [m["record"]["Id"] for m in messages if m["type"] == "RECORD"]
     assert sorted(ids) == sorted(f"{n}-{i}" for n in range(threads) for i in range(per_thread))
     assert sum(m["type"] == "STATE" for m in messages) == threads * per_thread // 50
+
+
+def written(monkeypatch) -> tuple[BlockWriter, SlowStdout]:
+    out = SlowStdout()
+    monkeypatch.setattr(sys, "stdout", out)
+    return BlockWriter(), out
+
+
+def lines_of(out: SlowStdout) -> list[dict]:
+    return [json.loads(line) for line in out.data.decode().splitlines()]
+
+
+def test_a_schema_is_written_again_only_when_it_changed(monkeypatch) -> None:
+    writer, out = written(monkeypatch)
+    one = {"type": "object", "properties": {"Id": {"type": "string"}}}
+    other = {"type": "object", "properties": {"Id": {"type": "integer"}}}
+    for schema in (one, dict(one), other, one):
+        writer.write_message(SchemaMessage("customers", schema, ["Id"]))
+    writer.write_message(SchemaMessage("invoices", one, ["Id"]))
+    writer.write_message(SchemaMessage("customers", one, ["Id", "realm_id"]))  # keys differ
+    writer.flush()
+    got = [(m["stream"], m["schema"], m["key_properties"]) for m in lines_of(out)]
+    assert got == [
+        ("customers", one, ["Id"]),
+        ("customers", other, ["Id"]),
+        ("customers", one, ["Id"]),
+        ("invoices", one, ["Id"]),
+        ("customers", one, ["Id", "realm_id"]),
+    ]
+
+
+def test_a_state_is_held_until_a_block_of_data_or_the_flush_and_never_claims_ahead(
+    monkeypatch,
+) -> None:
+    writer, out = written(monkeypatch)
+    writer.BLOCK_BYTES = 1_000
+    writer.write_message(StateMessage(value={"at": -1}))  # the run's start: held
+    for i in range(30):
+        record = {"Id": str(i), "pad": "x" * 80}
+        writer.write_message(RecordMessage(stream="s", record=record, time_extracted=EXTRACTED))
+        writer.write_message(StateMessage(value={"at": i}))  # covers records 0..i
+    writer.write_message(StateMessage(value={"at": 29, "quiet": True}))  # a quiet stream
+    writer.flush()  # the end of the company: the held STATE goes out
+    messages = lines_of(out)
+    states = [m["value"] for m in messages if m["type"] == "STATE"]
+    # A STATE a 1,000 bytes of records (30 of ~170 bytes) and the last: not one a record.
+    assert 4 <= len(states) <= 7, states
+    assert states[-1] == {"at": 29, "quiet": True}  # the newest, last
+    seen = -1
+    for m in messages:  # every STATE follows every record it covers
+        if m["type"] == "RECORD":
+            seen = int(m["record"]["Id"])
+        else:
+            assert m["value"]["at"] == seen, (m, seen)
+    assert [int(m["record"]["Id"]) for m in messages if m["type"] == "RECORD"] == list(range(30))
+
+
+def test_a_state_written_at_once_is_not_held(monkeypatch) -> None:
+    writer, out = written(monkeypatch)
+    writer.write_state_line(state_line({"token": "sealed"}), at_once=True)
+    assert lines_of(out) == [{"type": "STATE", "value": {"token": "sealed"}}]  # out already
