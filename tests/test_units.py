@@ -15,7 +15,7 @@ import requests
 from tap_quickbooks import errors, query, timefmt
 from tap_quickbooks.auth import RefreshTokenCandidate, TokenFile, TokenSealer, newest_first
 from tap_quickbooks.changes import _left_out
-from tap_quickbooks.paging import KeysetPaginator, Window
+from tap_quickbooks.paging import Bound, KeysetPaginator, Window
 from tap_quickbooks.throttle import RequestLimiter
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded"
@@ -281,19 +281,31 @@ def test_a_cdc_answer_must_account_for_every_entity_asked() -> None:
 def test_a_slice_or_an_unfinished_stream_proves_its_short_first_page() -> None:
     """A short first page is believed only where a stream starts from scratch or from a
     completed run: a slice of history starting mid-stream, or a resumed stream that no run
-    completed, must prove its end by QBO's COUNT."""
+    completed, must prove its end by QBO's COUNT; a slice whose page reached past the next
+    slice's bound needs none (the next slice reads on from there)."""
     since = dt.datetime(2024, 2, 29, 23, 0, tzinfo=dt.UTC)
-    until = dt.datetime(2024, 3, 31, tzinfo=dt.UTC)
     started = dt.datetime(2024, 12, 31, 23, 59, tzinfo=dt.UTC)
     rows = [
         {"Id": str(n), "MetaData": {"LastUpdatedTime": f"2024-03-0{n}T10:00:00Z"}}
         for n in range(1, 6)
     ]
     for prove_first, proof_needed in [(False, False), (True, True)]:
-        paginator = KeysetPaginator(since, 50, until, prove_first=prove_first)
+        paginator = KeysetPaginator(since, 50, prove_first=prove_first)
         end = paginator.unproven_end(rows, started)
         assert (end is not None) == proof_needed
-    end = KeysetPaginator(since, 50, until, prove_first=True).unproven_end(rows, started)
+    end = KeysetPaginator(since, 50, prove_first=True).unproven_end(rows, started)
     assert end is not None
-    assert end.before == until  # the slice's own bound, not the run's start
+    assert end.since == dt.datetime(2024, 3, 5, 10, tzinfo=dt.UTC)  # the page's last row
+    assert end.before == started  # counted up to the run's start, by QBO's clock
     assert end.read == 1
+    # The next slice begins on 3 March: this page's rows went past it, so nothing before it
+    # can have been left out.
+    bound = Bound()
+    bound.set(dt.datetime(2024, 3, 3, 10, tzinfo=dt.UTC))
+    passed = KeysetPaginator(since, 50, prove_first=True, ends_at=bound)
+    assert passed.unproven_end(rows, started) is None
+    # It begins after the page's last row: the short page is proven like any other.
+    later = Bound()
+    later.set(dt.datetime(2024, 3, 20, tzinfo=dt.UTC))
+    short = KeysetPaginator(since, 50, prove_first=True, ends_at=later)
+    assert short.unproven_end(rows, started) is not None
