@@ -48,8 +48,7 @@ class BlockWriter(MsgSpecWriter):
       held loses only progress made since the last STATE written: the next run asks QBO for
       those streams again from their older bookmarks, re-writes the records of about a
       block (a target keeps one row per key), and misses nothing. A STATE carrying a newly
-      rotated refresh token the token file failed to keep is never held (tap.py): it is
-      the token's only copy.
+      rotated refresh token is never held (tap.py): it may be the token's only copy.
 
     Safe from any thread: one lock covers adding a line and writing the block, so a line
     added while a block goes out is never dropped nor interleaved; and a stop signal waits

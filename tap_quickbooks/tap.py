@@ -88,8 +88,7 @@ class SealingStateWriter:
 
     Token refreshes happen in page-fetching threads; they record the token, and the main
     thread's next STATE message carries it: only the main thread writes Singer messages.
-    Such a STATE goes out at once when the token file failed; the writer may hold others a
-    while (output.py).
+    Such a STATE goes out at once; the writer may hold others a while (output.py).
     """
 
     def __init__(self, tap: TapQuickBooks) -> None:
@@ -97,12 +96,10 @@ class SealingStateWriter:
         self.last_line: bytes | None = None
 
     def write_state(self, state: TapState, at_once: bool = False) -> None:
-        # With the token file failing, a rotated token's STATE is its only copy: never held.
-        # (Otherwise the file has it, and the next run reads it there first.)
-        at_once = at_once or (
-            bool(self.tap.token_store_failed)
-            and any(company.token_unsealed() for company in self.tap.companies)
-        )
+        # A STATE carrying a newly rotated refresh token is never held: the token file may be
+        # failing, or on a disk no later run sees (a container's), and then this STATE is the
+        # token's only copy. Rotations are rare (a day apart per company): cheap to send now.
+        at_once = at_once or any(company.token_unsealed() for company in self.tap.companies)
         self.tap.seal_rotated_token(t.cast(dict, state))
         line = state_line(state)
         if line != self.last_line:
