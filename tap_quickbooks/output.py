@@ -43,12 +43,15 @@ class BlockWriter(MsgSpecWriter):
       one replacing it, until then or until :meth:`flush`: at the end of each company, of
       the run, and of a stop. (Even a quiet stream writes a record, the one at its
       bookmark, so holding only over streams that wrote nothing would save nothing.)
-      Putting a STATE off never makes it claim a line not yet written: it covers only lines
-      before it, and they still are. A run killed outright (SIGKILL, power) while a STATE is
-      held loses only progress made since the last STATE written: the next run asks QBO for
-      those streams again from their older bookmarks, re-writes the records of about a
-      block (a target keeps one row per key), and misses nothing. A STATE carrying a newly
-      rotated refresh token is never held (tap.py): it may be the token's only copy.
+      A STATE put off is encoded when it goes out, from the state as it is then: a state
+      moves on only after the lines it covers are written, so it still claims no line not
+      yet written, and a run of many companies (each STATE holds them all) encodes a STATE
+      a block, not one at every stream's checkpoint. A run killed outright (SIGKILL, power)
+      while a STATE is held loses only progress made since the last STATE written: the next
+      run asks QBO for those streams again from their older bookmarks, re-writes the
+      records of about a block (a target keeps one row per key), and misses nothing. A
+      STATE carrying a newly rotated refresh token is never held (tap.py): it may be the
+      token's only copy.
 
     Safe from any thread: one lock covers adding a line and writing the block, so a line
     added while a block goes out is never dropped nor interleaved; and a stop signal waits
@@ -64,7 +67,7 @@ class BlockWriter(MsgSpecWriter):
         self._record_heads: dict[tuple[str, int | None], bytes] = {}  # '{"type":...,"record":'
         self._lock = threading.RLock()  # re-entered: a line that fills the block flushes it
         self._schemas: dict[str, bytes] = {}  # the last SCHEMA line written, by stream
-        self._held_state: bytes | None = None  # a STATE put off
+        self._held_state: t.Callable[[], bytes | None] | None = None  # a STATE put off
         self._data_bytes = 0  # of the data lines since the last STATE written
 
     @staticmethod
@@ -94,17 +97,26 @@ class BlockWriter(MsgSpecWriter):
             self._add(line, b"\n")
 
     def write_state_line(self, line: bytes, *, at_once: bool = False) -> None:
-        """Write a STATE line (from :func:`state_line`), and the block with it; or hold it
-        (see the class), unless ``at_once``."""
+        """Write a STATE line (from :func:`state_line`): :meth:`write_state` of it."""
+        self.write_state(lambda: line, at_once=at_once)
+
+    def write_state(self, encode: t.Callable[[], bytes | None], *, at_once: bool = False) -> None:
+        """Write the STATE line ``encode()`` returns (None: the state did not change, nothing
+        to write), and the block with it; or hold it (see the class), unless ``at_once``:
+        then ``encode`` is called when it goes out."""
         with self._lock, stopping.whole_lines:
             if not at_once and self._data_bytes < self.BLOCK_BYTES:
-                self._held_state = line
+                self._held_state = encode
             else:
                 self._held_state = None
-                self._data_bytes = 0
-                self._add(line, b"\n")
+                self._add_state(encode)
             # The block goes out all the same: the target has the records as soon as ever.
             self._write_block()
+
+    def _add_state(self, encode: t.Callable[[], bytes | None]) -> None:
+        if (line := encode()) is not None:
+            self._data_bytes = 0
+            self._add(line, b"\n")
 
     def write_raw_record(
         self, stream: str, record: RawRecord, version: int | None, extracted: dt.datetime
@@ -134,10 +146,9 @@ class BlockWriter(MsgSpecWriter):
         """Write out every line so far, the STATE held with them (the end of a company, of
         the run): the last STATE of what was written is then always out."""
         with self._lock, stopping.whole_lines:
-            if self._held_state is not None:
-                self._add(self._held_state, b"\n")
+            if (held := self._held_state) is not None:
                 self._held_state = None
-                self._data_bytes = 0
+                self._add_state(held)
             self._write_block()
 
     def _write_block(self) -> None:

@@ -82,9 +82,10 @@ class SealingStateWriter:
     """The tap's state writer: like the SDK's, it writes a STATE only when the state changed
     since the last one; it adds the newest rotated refresh token (sealed) to each.
 
-    It compares the encoded line, not a deep copy of the state as the SDK does: the state
-    holds every company's bookmarks, and a copy of it at every STATE made a run's cost grow
-    with the square of its companies.
+    It compares the encoded line, not a deep copy of the state as the SDK does, and encodes
+    it only when it goes out (a STATE the writer holds is encoded once, when released): the
+    state holds every company's bookmarks, and a copy or an encoding of it at every
+    stream's checkpoint made a run's cost grow with the square of its companies.
 
     Token refreshes happen in page-fetching threads; they record the token, and the main
     thread's next STATE message carries it: only the main thread writes Singer messages.
@@ -99,12 +100,19 @@ class SealingStateWriter:
         # A STATE carrying a newly rotated refresh token is never held: the token file may be
         # failing, or on a disk no later run sees (a container's), and then this STATE is the
         # token's only copy. Rotations are rare (a day apart per company): cheap to send now.
-        at_once = at_once or any(company.token_unsealed() for company in self.tap.companies)
-        self.tap.seal_rotated_token(t.cast(dict, state))
+        rotated = [company for company in self.tap.companies if company.token_unsealed()]
+        for company in rotated:
+            company.seal_rotated_token(t.cast(dict, state))
+        at_once = at_once or bool(rotated)
+        self.tap.block_writer.write_state(lambda: self._changed(state), at_once=at_once)
+
+    def _changed(self, state: TapState) -> bytes | None:
+        """The STATE line of ``state`` (encoded when it goes out), if not the last one written."""
         line = state_line(state)
-        if line != self.last_line:
-            self.tap.block_writer.write_state_line(line, at_once=at_once)
-            self.last_line = line
+        if line == self.last_line:
+            return None
+        self.last_line = line
+        return line
 
 
 class TapQuickBooks(ConfigChecks, Tap):
@@ -399,11 +407,6 @@ class TapQuickBooks(ConfigChecks, Tap):
         if company is self.company:
             return self.company.all_streams
         return self._other_streams[company.realm_id]
-
-    def seal_rotated_token(self, state: dict) -> None:
-        """Put every company's token rotated since the last STATE message into ``state``."""
-        for company in self.companies:
-            company.seal_rotated_token(state)
 
     @override  # type: ignore[misc]  # the SDK marks sync_all final: ours adds companies
     def sync_all(self) -> None:

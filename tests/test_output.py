@@ -120,3 +120,33 @@ def test_a_state_written_at_once_is_not_held(monkeypatch) -> None:
     writer, out = written(monkeypatch)
     writer.write_state_line(state_line({"token": "sealed"}), at_once=True)
     assert lines_of(out) == [{"type": "STATE", "value": {"token": "sealed"}}]  # out already
+
+
+def test_a_held_state_is_encoded_once_when_it_goes_out(monkeypatch) -> None:
+    # Each STATE of a many-company run holds every company's bookmarks: encoded at every
+    # stream's checkpoint, a run's cost grew with the square of its companies.
+    writer, out = written(monkeypatch)
+    state = {"bookmarks": {}}
+    encoded = []
+
+    def encode() -> bytes:
+        encoded.append(dict(state["bookmarks"]))
+        return state_line(state)
+
+    for n in range(50):
+        writer.write_message(RecordMessage("customers", {"Id": str(n)}, time_extracted=EXTRACTED))
+        state["bookmarks"] = {"customers": n}  # the state moves on after its record is out
+        writer.write_state(encode)
+    assert encoded == []  # held: a block of data has not gone out yet
+    assert [m["type"] for m in lines_of(out)] == ["RECORD"] * 50  # the records are out
+    writer.flush()
+    assert encoded == [{"customers": 49}]  # once, of the state as it is when it goes out
+    assert lines_of(out)[-1] == {"type": "STATE", "value": {"bookmarks": {"customers": 49}}}
+
+
+def test_a_state_that_did_not_change_is_not_written(monkeypatch) -> None:
+    writer, out = written(monkeypatch)
+    writer.write_state(lambda: None, at_once=True)  # the state writer found it unchanged
+    writer.write_state(lambda: None)
+    writer.flush()
+    assert out.data == b""
