@@ -374,7 +374,7 @@ class QuickBooksTransport(RecordWriting, FailureBoundary, RESTStream[t.Any]):
     @override
     def log_sync_costs(self) -> None:
         super().log_sync_costs()
-        self.company.stream_costs_logged(dict(self.sync_costs))
+        self.company.stream_logged()
 
     @override
     def backoff_max_tries(self) -> int:

@@ -307,24 +307,35 @@ class Company:
     def jitter(self) -> random.Random:
         return random.Random()
 
-    def stream_costs_logged(self, costs: dict[str, int]) -> None:
-        """Sum the streams' metered calls; after the last stream (sync_status), log the total."""
-        self.api_calls.update({f"metered {k}": v for k, v in costs.items()})
+    def metered_calls(self) -> collections.Counter:
+        """This run's metered calls so far, by kind: its streams' own (query pages, report
+        periods) and those made for several streams (cdc, each batch item, a query asked
+        again). The sync_status records and the run's last log line both say this."""
+        with self._count_lock:
+            metered = collections.Counter(
+                {
+                    k.removeprefix("metered "): v
+                    for k, v in self.api_calls.items()
+                    if k.startswith("metered ")
+                }
+            )
+        for stream in self.all_streams:
+            metered.update(getattr(stream, "sync_costs", None) or {})
+        return metered
+
+    def stream_logged(self) -> None:
+        """After the last stream (sync_status) has logged its costs, log the company's."""
         self.api_calls["streams logged"] += 1
         if self.api_calls["streams logged"] != len(self.all_streams) + 1:
             return
         refreshes = self.authenticator.refresh_count if "authenticator" in vars(self) else 0
+        metered = self.metered_calls()
         self.logger.info(
             "API calls this run%s: %d metered (%s), %d requests sent, %d retries, "
             "%d token refreshes, %.1fs waited for rate limits.",
             f" (realm {self.realm_id})" if self.context else "",
-            sum(v for k, v in self.api_calls.items() if k.startswith("metered")),
-            ", ".join(
-                f"{k.removeprefix('metered ')}={v}"
-                for k, v in sorted(self.api_calls.items())
-                if k.startswith("metered")
-            )
-            or "none",
+            sum(metered.values()),
+            ", ".join(f"{k}={v}" for k, v in sorted(metered.items())) or "none",
             self.api_calls["requests"],
             self.api_calls["retries"],
             refreshes,

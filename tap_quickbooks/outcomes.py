@@ -10,6 +10,7 @@ refresh token, a company the app may not read) still stop the run at once.
 
 from __future__ import annotations
 
+import collections
 import copy
 import datetime as dt
 import json
@@ -230,7 +231,9 @@ class ReportedCompany(t.Protocol):
     @property
     def outcomes(self) -> RunOutcomes: ...
 
-    def stream_costs_logged(self, costs: dict[str, int]) -> None: ...
+    def metered_calls(self) -> collections.Counter: ...
+
+    def stream_logged(self) -> None: ...
 
 
 class SyncStatusStream(Stream):
@@ -251,6 +254,14 @@ class SyncStatusStream(Stream):
         th.Property("bookmark", th.StringType),
         th.Property("error", th.StringType),
         th.Property("consecutive_failures", th.IntegerType),
+        th.Property(
+            "company_metered_calls",
+            th.IntegerType,
+            description=(
+                "The company's metered calls this run, every stream's and those shared by "
+                "several (CDC, each batch item): the same on each of its records."
+            ),
+        ),
     ).to_dict()
 
     def __init__(self, tap: t.Any, companies: t.Sequence[ReportedCompany]) -> None:
@@ -270,6 +281,8 @@ class SyncStatusStream(Stream):
         # Counters are kept per company (in its state partition, when the run has several).
         state = self.get_context_state(company.context)
         kept = dict(state.get("consecutive_failures") or {})
+        # Every other stream of the company has ended: its count is final.
+        metered = sum(company.metered_calls().values())
         for outcome in company.outcomes.by_stream.values():
             if outcome.stream == self.name:
                 continue
@@ -287,6 +300,7 @@ class SyncStatusStream(Stream):
                 "bookmark": outcome.bookmark,
                 "error": outcome.error,
                 "consecutive_failures": failures,
+                "company_metered_calls": metered,
             }
         state["consecutive_failures"] = kept
         self.state_manager.is_flushed = False  # the SDK flags a change only on a record
@@ -294,4 +308,4 @@ class SyncStatusStream(Stream):
     def log_sync_costs(self) -> None:
         super().log_sync_costs()
         for company in self.companies:
-            company.stream_costs_logged({})
+            company.stream_logged()

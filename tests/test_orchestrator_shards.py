@@ -16,6 +16,8 @@ from qbo_emulator import Emulator
 from quickbooks_orchestrator.partition_state import merged, split
 from quickbooks_orchestrator.runner import Settings, ShardFailed, sync_companies
 from quickbooks_orchestrator.shards import members, occupied, shard_of
+from tests.singer import parse_messages
+from tests.test_orchestrator import counting_batch_items, metered_served
 from tests.test_tap_sync import select
 
 LOG = logging.getLogger("test_orchestrator_shards")
@@ -140,3 +142,72 @@ def test_a_token_kept_by_a_run_before_shards_is_used(shard) -> None:
     result = sync_companies(settings, "shard-000", emu.realm_ids, "run-1", LOG)
     assert all(c.finished for c in result.companies.values())
     assert settings.store.token(realm)  # from now on, the store's copy
+
+
+def test_a_company_s_part_is_split_from_any_shape_the_tap_writes() -> None:
+    # The tap's own settle_state does the split: a part it kept aside (a company not in
+    # that run's config) or at the streams' top (a single-company run) is found too.
+    state = {
+        "bookmarks": {
+            "invoices": {
+                "partitions": [{"context": {"realm_id": "2"}, "replication_key_value": "b"}]
+            },
+            "items": {"replication_key_value": "t"},
+        },
+        "quickbooks_realm_id": "1",
+        "quickbooks_auth": {"refresh_token": "sealed-1"},
+        "quickbooks_unclaimed": {"3": {"bookmarks": {"items": {"replication_key_value": "u"}}}},
+    }
+    assert split(state, "1") == {
+        "bookmarks": {
+            "items": {"partitions": [{"context": {"realm_id": "1"}, "replication_key_value": "t"}]}
+        },
+        "quickbooks_auth": {"companies": {"1": {"refresh_token": "sealed-1"}}},
+    }
+    assert split(state, "3") == {
+        "bookmarks": {
+            "items": {"partitions": [{"context": {"realm_id": "3"}, "replication_key_value": "u"}]}
+        }
+    }
+    assert split(state, "2")["bookmarks"] == {"invoices": state["bookmarks"]["invoices"]}
+    assert split(state, "4") == {"bookmarks": {}}
+    assert state["quickbooks_realm_id"] == "1"  # the run's state is left as it was
+
+
+def test_metered_calls_are_read_from_sync_status_not_from_the_log(shard, monkeypatch) -> None:
+    # A tap logging only warnings (its usual LOGLEVEL setting) writes no "API calls this run"
+    # line: the count comes from the sync_status records, what the tap's schema promises.
+    emu, settings = shard
+    monkeypatch.setenv("TAP_QUICKBOOKS_LOGLEVEL", "WARNING")
+    emu.reset_counts()
+    with counting_batch_items() as batch_items:
+        result = sync_companies(settings, "shard-000", emu.realm_ids, "run-1", LOG)
+    for realm in emu.realm_ids:
+        expected = metered_served(emu.request_counts(realm), batch_items[realm])
+        assert expected >= 2  # a batch of first pages, each item metered
+        assert result.companies[realm].metered == expected
+        assert result.companies[realm].finished
+    assert settings.store.finished("run-1") == set(emu.realm_ids)
+    # sync_status is in the user's catalog: the loader gets it, with the count on each row.
+    rows = parse_messages((settings.output / emu.realm_ids[0] / "sync_status.jsonl").read_text())
+    assert {r["company_metered_calls"] for r in rows} == {
+        result.companies[emu.realm_ids[0]].metered
+    }
+
+
+def test_a_run_whose_calls_no_record_gives_says_so_and_counts_none(shard, caplog) -> None:
+    emu, settings = shard
+    catalog = json.loads(settings.catalog.read_text())
+    for entry in catalog["streams"]:
+        if entry["tap_stream_id"] == "sync_status":
+            for meta in entry["metadata"]:
+                if meta["breadcrumb"] == []:
+                    meta["metadata"]["selected"] = False
+    with caplog.at_level(logging.WARNING, logger=LOG.name):
+        result = sync_companies(settings, "shard-000", emu.realm_ids, "run-1", LOG, catalog=catalog)
+    assert all(c.metered is None and not c.finished for c in result.companies.values())
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1
+    assert "no sync_status record gave the metered calls of 2 company(ies)" in warned[0]
+    assert all(realm in warned[0] for realm in emu.realm_ids)
+    assert settings.store.finished("run-1") == set()  # run again: nothing is taken as done

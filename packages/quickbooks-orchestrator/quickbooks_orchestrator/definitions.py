@@ -17,13 +17,14 @@
 
 import datetime as dt
 import os
+import random
 
 import dagster as dg
 
 from quickbooks_webhooks.store import open_store
 
 from .runner import Settings, SyncError, sync_companies
-from .selection import narrowed_catalog
+from .selection import run_catalog
 from .shards import members, occupied, shard_of
 from .store import month_of
 from .webhook_runs import close_events, plan_runs, start_watermark
@@ -49,6 +50,7 @@ class QuickBooksOrchestrator(dg.ConfigurableResource):
     webhook_store: str = ""
     shards: int = 0
     store_url: str = ""
+    retry_delay: float = 0
 
     def settings(self) -> Settings:
         env = dict(os.environ)
@@ -60,6 +62,7 @@ class QuickBooksOrchestrator(dg.ConfigurableResource):
             ("WEBHOOK_STORE", self.webhook_store),
             ("SHARDS", str(self.shards or "")),
             ("STORE_URL", self.store_url),
+            ("RETRY_DELAY", str(self.retry_delay or "")),
         ):
             if value:
                 env[f"QBO_ORCH_{name}"] = value
@@ -89,12 +92,27 @@ def _realms_of(settings: Settings, shard: str, tagged: str | None) -> list[str]:
     return realms
 
 
+# A failed sync (a QBO outage, a 429 storm) is tried again this many times, after
+# QBO_ORCH_RETRY_DELAY (30 s), then twice and four times that; a retry syncs only the
+# companies the earlier attempts did not finish.
+STEP_RETRIES = 3
+
+
+def retry_wait(settings: Settings, retry_number: int) -> float:
+    """Seconds before the next attempt: exponential, a quarter either way so that shards
+    failed together do not come back together."""
+    return settings.retry_delay * 2**retry_number * random.uniform(0.75, 1.25)
+
+
 @dg.asset(
     partitions_def=shards,
-    # Failed syncs are tried again after 30 s, 60 s, 120 s (a QBO outage, a 429 storm); a
-    # retry syncs only the companies the earlier attempts did not finish.
+    # For faults outside the sync itself (the store unreachable); the sync's own failures
+    # ask for their retry below, after the configured delay.
     retry_policy=dg.RetryPolicy(
-        max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+        max_retries=STEP_RETRIES,
+        delay=30,
+        backoff=dg.Backoff.EXPONENTIAL,
+        jitter=dg.Jitter.PLUS_MINUS,
     ),
     op_tags={"dagster/concurrency_key": "quickbooks"},
 )
@@ -137,10 +155,22 @@ def quickbooks_shard(
     try:
         # Read before the tap starts: the events this run is sure to cover.
         up_to = start_watermark(settings)
-        catalog = narrowed_catalog(settings, streams) if streams else None
-        result = sync_companies(settings, shard, realms, root, context.log, catalog=catalog)
+        catalog, forward_status = run_catalog(settings, streams)
+        result = sync_companies(
+            settings,
+            shard,
+            realms,
+            root,
+            context.log,
+            catalog=catalog,
+            forward_status=forward_status,
+        )
     except SyncError as exc:
-        raise dg.Failure(str(exc), allow_retries=exc.retry) from None
+        if exc.retry and context.retry_number < STEP_RETRIES:
+            wait = retry_wait(settings, context.retry_number)
+            context.log.warning("%s\nTried again in %.0f s.", exc, wait)
+            raise dg.RetryRequested(max_retries=STEP_RETRIES, seconds_to_wait=wait) from None
+        raise dg.Failure(str(exc), allow_retries=False) from None
     finally:
         for realm in realms:
             store.release_lease(realm, run_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 
-from tap_quickbooks.companies import settle_state
+from tap_quickbooks.companies import UNCLAIMED_STATE_KEY, settle_state
 from tap_quickbooks.company import AUTH_STATE_KEY
 
 _LOG = logging.getLogger(__name__)
@@ -42,19 +42,14 @@ def merged(states: dict[str, dict]) -> dict:
 
 
 def split(state: dict, realm: str) -> dict:
-    """One company's part of a run's state, in the same (partitioned) form."""
-    out: dict = {"bookmarks": {}}
-    for stream, bookmark in (state.get("bookmarks") or {}).items():
-        if not isinstance(bookmark, dict):
-            continue
-        parts = [p for p in bookmark.get("partitions") or [] if _realm(p) == realm]
-        if parts:
-            out["bookmarks"][stream] = {"partitions": copy.deepcopy(parts)}
-    auth = state.get(AUTH_STATE_KEY)
-    by_realm = auth.get("companies") if isinstance(auth, dict) else None
-    if isinstance(by_realm, dict) and realm in by_realm:
-        out[AUTH_STATE_KEY] = {"companies": {realm: copy.deepcopy(by_realm[realm])}}
-    return out
+    """One company's part of a run's state, in the same (partitioned) form: the tap's own
+    ``settle_state`` moves it out, the other companies' parts left aside."""
+    own = copy.deepcopy(state)
+    settle_state(own, [realm], single=False, owner=None, logger=_LOG)
+    own.pop(UNCLAIMED_STATE_KEY, None)
+    # settle_state keeps an entry for every stream the state knows; only the realm's stay.
+    own["bookmarks"] = {stream: b for stream, b in own["bookmarks"].items() if b}
+    return own
 
 
 def _realm(partition: object) -> str | None:

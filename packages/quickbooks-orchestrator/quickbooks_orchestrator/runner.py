@@ -2,8 +2,8 @@
 metered calls and outcome kept by the store under its realm_id. Free of Dagster.
 
 What each company did is read from what the tap writes for machines: its ``sync_status``
-records (one per company and stream, seen on their way to the loader) and its per-company
-``API calls this run (realm ...)`` line, the count Intuit meters (each batch item one).
+records (one per company and stream, seen on their way to the loader), whose schema promises
+``status`` and ``company_metered_calls``, the count Intuit meters (each batch item one).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -26,8 +25,6 @@ from .partition_state import merged, split
 from .shards import DEFAULT_SHARDS
 from .store import Store
 
-# The tap's last log line of each company (tap_quickbooks/company.py, stream_costs_logged).
-METERED = re.compile(r"API calls this run \(realm (\w+)\): (\d+) metered")
 SYNC_STATUS = b'"sync_status"'
 # sync_status outcomes that leave nothing to do until the next run.
 DONE = {"ok", "unavailable"}
@@ -54,6 +51,8 @@ class Settings:
     # A PostgreSQL URL: the registry, state and usage shared by runs on many machines.
     store_url: str = ""
     timeout: float = 3600
+    # Seconds before a failed sync's first retry (then twice, four times that).
+    retry_delay: float = 30
     # The webhook receiver's store_url (quickbooks-webhooks): set, the webhook sensor runs.
     webhook_store: str = ""
 
@@ -113,11 +112,22 @@ class Settings:
             webhook_store=env.get("QBO_ORCH_WEBHOOK_STORE", ""),
             shards=_shards(env.get("QBO_ORCH_SHARDS", "")),
             store_url=env.get("QBO_ORCH_STORE_URL", ""),
+            retry_delay=_seconds(env.get("QBO_ORCH_RETRY_DELAY", "")),
         )
 
     @property
     def app_config_missing(self) -> list[str]:
         return [k for k in ("client_id", "client_secret") if not self.app_config.get(k)]
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text or 30)
+    except ValueError:
+        seconds = -1
+    if not 0 <= seconds < float("inf"):
+        raise ValueError(f"QBO_ORCH_RETRY_DELAY must be a number of seconds, not {text!r}.")
+    return seconds
 
 
 def _shards(text: str) -> int:
@@ -157,23 +167,27 @@ def _tail_errors(log: str, limit: int = 12) -> str:
     return "\n".join((lines or log.splitlines())[-limit:])
 
 
-def _status_record(line: bytes) -> list[dict]:
-    """The sync_status record a line holds, if it is one (the loader judges the line)."""
+def _status_message(line: bytes) -> dict | None:
+    """The sync_status message a line holds, if it is one (the loader judges the line)."""
     try:
         message = json.loads(line)
     except ValueError:
-        return []
-    if message.get("type") == "RECORD" and message.get("stream") == "sync_status":
-        return [message["record"]]
-    return []
+        return None
+    if isinstance(message, dict) and message.get("stream") == "sync_status":
+        return message
+    return None
 
 
-def _pump(tap_out, loader_in, statuses: list[dict]) -> None:
-    """Tap stdout to the loader, line by line, keeping the sync_status records seen."""
+def _pump(tap_out, loader_in, statuses: list[dict], forward_status: bool) -> None:
+    """Tap stdout to the loader, line by line, keeping the sync_status records seen (and
+    passing them on only if the user's catalog selects them)."""
     try:
         for line in tap_out:
-            if SYNC_STATUS in line:
-                statuses.extend(_status_record(line))
+            if SYNC_STATUS in line and (message := _status_message(line)) is not None:
+                if message.get("type") == "RECORD":
+                    statuses.append(message["record"])
+                if not forward_status:
+                    continue
             loader_in.write(line)
     except (BrokenPipeError, ValueError):
         pass  # the loader stopped (its pipe broken or closed): its exit code says why
@@ -191,11 +205,13 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
     log,
     *,
     catalog: dict | None = None,
+    forward_status: bool = True,
 ) -> ShardResult:
     """Run the tap for these companies (one shard) into the loader; record each company's
     metered calls, state and newest token. ``run_id``: the run's root, so that a retry skips
-    the companies an earlier attempt finished. ``catalog``: this run's own selection (a
-    webhook run's streams), else the configured one."""
+    the companies an earlier attempt finished. ``catalog``: this run's own selection
+    (selection.run_catalog: sync_status always in), else the configured one.
+    ``forward_status``: whether the loader gets the sync_status stream (the user chose it)."""
     store = settings.store
     if missing := settings.app_config_missing:
         raise SyncError(
@@ -255,7 +271,9 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
             outs: list[bytes] = []
             errors: list[bytes] = []
             threads = [
-                threading.Thread(target=_pump, args=(tap_proc.stdout, loader.stdin, statuses)),
+                threading.Thread(
+                    target=_pump, args=(tap_proc.stdout, loader.stdin, statuses, forward_status)
+                ),
                 threading.Thread(target=lambda: outs.append(loader.stdout.read())),
                 threading.Thread(target=lambda: errors.append(loader.stderr.read())),
             ]
@@ -285,12 +303,14 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
             own = split(state, realm)
             if len(own) > 1 or own["bookmarks"]:  # nothing of it confirmed: its own kept
                 store.save_state(realm, own)
-    metered = {realm: int(n) for realm, n in METERED.findall(tap_text)}
     now = dt.datetime.now(dt.UTC)
     by_realm: dict[str, dict[str, str]] = {r: {} for r in todo}
+    metered: dict[str, int] = {}
     for record in statuses:
-        if record.get("realm_id") in by_realm:
-            by_realm[record["realm_id"]][str(record.get("stream"))] = str(record.get("status"))
+        if (realm := record.get("realm_id")) in by_realm:
+            by_realm[realm][str(record.get("stream"))] = str(record.get("status"))
+            if isinstance(count := record.get("company_metered_calls"), int):
+                metered[realm] = count
     results = {}
     for realm in todo:
         if realm in metered:
@@ -303,8 +323,9 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
     store.mark_finished(run_id, [r for r, c in results.items() if c.finished])
     if uncounted := [r for r in todo if r not in metered]:
         log.warning(
-            "%s: the tap stopped before counting the metered calls of %d company(ies) (%s); "
-            "their calls this run are not in the budget.",
+            "%s: no sync_status record gave the metered calls of %d company(ies) (%s): the "
+            "tap stopped before reporting them, or sync_status is not selected; their calls "
+            "this run are not in the monthly budget.",
             shard,
             len(uncounted),
             ", ".join(uncounted[:5]) + (", ..." if len(uncounted) > 5 else ""),

@@ -15,6 +15,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from tap_quickbooks.catalogue import BY_STREAM
+from tap_quickbooks.outcomes import SYNC_STATUS
 
 from .runner import Settings, SyncError
 
@@ -75,8 +76,26 @@ def narrowed_catalog(settings: Settings, streams: Collection[str]) -> dict:
     catalog = base_catalog(settings)
     for entry in catalog["streams"]:
         name = entry["tap_stream_id"]
-        if name == "sync_status":
+        if name == SYNC_STATUS:
             continue
         root = _root(entry)
         root["selected"] = bool(name in streams and name in BY_STREAM and _selected(entry))
     return catalog
+
+
+def run_catalog(
+    settings: Settings, streams: Collection[str] | None = None
+) -> tuple[dict | None, bool]:
+    """The catalog a run hands the tap (None: the tap's own selection, which has
+    sync_status), and whether the loader gets the sync_status rows. The runner reads each
+    company's outcome and metered calls from them, so sync_status is selected even where the
+    configured catalog leaves it out; the loader then does not see it."""
+    if streams is None and not settings.catalog:
+        return None, True
+    catalog = base_catalog(settings) if streams is None else narrowed_catalog(settings, streams)
+    chosen = False
+    for entry in catalog["streams"]:
+        if entry["tap_stream_id"] == SYNC_STATUS:
+            chosen = _selected(entry)
+            _root(entry)["selected"] = True
+    return catalog, chosen

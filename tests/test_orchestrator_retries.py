@@ -1,0 +1,111 @@
+"""Dagster's step retries of a shard run, in-process (``dg.materialize``) against the emulator.
+
+A shard of two companies; one company's API answers 500 for as long as the first attempt
+lasts. The step is retried by Dagster (after ``retry_delay``, the resource's setting that is
+30 s by default: 0.1 s here) and the retry syncs only the company not finished; at the end
+both equal their ground truth. A refused token (``invalid_grant``) is not retried.
+
+Run-level retries (the job's ``dagster/max_retries`` tag) are made by the daemon's run
+monitoring, which ``dg.materialize`` does not start: only the step-level retries are
+tested here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import dagster as dg
+import pytest
+
+from qbo_emulator import Emulator
+from quickbooks_orchestrator import definitions as D
+from quickbooks_orchestrator.runner import Settings
+from tests import pipelines as P
+from tests.test_orchestrator import loaded
+from tests.test_tap_sync import select, truth
+
+STREAMS = ["customers", "items"]
+
+
+@pytest.fixture
+def shard(tmp_path):
+    with Emulator(seed=26, scale=40, realms=2, now=time.time() - 600) as emu:
+        emu.clock.advance(seconds=600)
+        app = {k: v for k, v in emu.tap_config().items() if k not in ("realm_id", "refresh_token")}
+        app["max_retries"] = 0  # the tap gives up at once: the retry is Dagster's
+        (tmp_path / "app.json").write_text(json.dumps(app))
+        shutil.copy(select(emu.tap_config(), STREAMS), tmp_path / "catalog.json")
+        resource = D.QuickBooksOrchestrator(
+            home=str(tmp_path / "home"),
+            app_config=str(tmp_path / "app.json"),
+            catalog=str(tmp_path / "catalog.json"),
+            shards=1,
+            retry_delay=0.1,
+        )
+        settings = resource.settings()
+        for realm in emu.realm_ids:
+            settings.store.add_company(realm, emu.refresh_token(realm))
+        instance = dg.DagsterInstance.ephemeral()
+        assert D.sync_partitions(instance, settings) == (["shard-000"], [])
+        yield emu, resource, settings, instance
+
+
+def materialize(resource, instance) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [D.quickbooks_shard],
+        partition_key="shard-000",
+        instance=instance,
+        resources={"orchestrator": resource},
+        raise_on_error=False,
+    )
+
+
+def retries(result: dg.ExecuteInProcessResult) -> int:
+    return sum(1 for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY")
+
+
+def test_a_transient_failure_is_retried_and_the_retry_syncs_only_the_unfinished(shard) -> None:
+    emu, resource, settings, instance = shard
+    up, down = emu.realm_ids
+
+    def outage(realm: str, kind: str, number: int) -> None:
+        # Down until the first attempt has ended (the other company's state is kept then).
+        if realm == down and not settings.store.state(up):
+            raise RuntimeError("emulated outage: a 500 SystemFault")
+
+    emu.add_hook(outage)
+    result = materialize(resource, instance)
+    assert result.success
+    assert retries(result) == 1
+    metadata = result.asset_materializations_for_node("quickbooks_shard")[0].metadata
+    assert metadata["companies_finished_before"].value == 1  # the retry left `up` alone
+    assert metadata["companies"].value == 1
+    for realm in emu.realm_ids:
+        for stream in STREAMS:
+            expected = {
+                P.truth_key(stream, r, realm): r for r in truth(emu, realm, stream).values()
+            }
+            assert expected, (realm, stream)
+            assert loaded(settings.home, realm, stream) == expected, (realm, stream)
+
+
+def test_a_refused_token_is_not_retried(shard) -> None:
+    emu, resource, settings, instance = shard
+    fine, revoked = emu.realm_ids
+    emu.oauth.revoke(emu.refresh_token(revoked))
+    result = materialize(resource, instance)
+    assert not result.success
+    assert retries(result) == 0
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert failure is not None
+    assert f"1 of 2 company(ies) not finished ({revoked})" in failure.message
+    assert settings.store.finished(result.run_id) == {fine}
+
+
+def test_the_retry_delay_is_a_setting_of_30_s_by_default(tmp_path) -> None:
+    assert Settings.from_env({"QBO_ORCH_HOME": str(tmp_path)}).retry_delay == 30
+    assert D.QuickBooksOrchestrator(home=str(tmp_path), retry_delay=2).settings().retry_delay == 2
+    with pytest.raises(ValueError, match=r"^QBO_ORCH_RETRY_DELAY must be a number of seconds"):
+        Settings.from_env({"QBO_ORCH_HOME": str(tmp_path), "QBO_ORCH_RETRY_DELAY": "soon"})
