@@ -110,3 +110,14 @@ ENTITIES: tuple[Entity, ...] = (
 )
 
 BY_STREAM = {entity.stream: entity for entity in ENTITIES}
+BY_NAME = {entity.name: entity for entity in ENTITIES}
+
+
+def lift_wrapped(row: dict) -> dict:
+    """Give a wrapped row (``{"Invoice": {...}}``, see Entity.wrapped: queries and CDC both
+    wrap) the inner Id and MetaData at the top, so it has a key and a timestamp like any
+    other; the wrapper is kept whole."""
+    inner = next((v for v in row.values() if isinstance(v, dict) and "Id" in v), None)
+    if inner is None:
+        return row
+    return {**row, "Id": inner["Id"], "MetaData": inner.get("MetaData")}

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_quickbooks import errors, wire
+from tap_quickbooks.catalogue import BY_NAME, lift_wrapped
 from tap_quickbooks.outcomes import StreamUnavailable, company_wide, is_unavailable_fault
 from tap_quickbooks.paging import record_time, ties
 from tap_quickbooks.passthrough import page_times, query_page
@@ -279,7 +280,9 @@ def _cdc(
             count += 1
             for name, rows in page.items():
                 if isinstance(rows, list):
-                    out.setdefault(name, []).extend(rows)
+                    wrapped = (entity := BY_NAME.get(name)) is not None and entity.wrapped
+                    lifted = [lift_wrapped(row) for row in rows] if wrapped else rows
+                    out.setdefault(name, []).extend(lifted)  # wrapped as a query's rows are
     return out, count
 
 

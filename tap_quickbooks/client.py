@@ -29,6 +29,7 @@ from singer_sdk.streams.rest import PageContext
 
 from tap_quickbooks import errors, outcomes, query, sdk_fastpath, wire
 from tap_quickbooks.catalog import top_level_only
+from tap_quickbooks.catalogue import lift_wrapped
 from tap_quickbooks.changes import QUIET_CDC_TRUST, SYNCED_AT
 from tap_quickbooks.output import BlockWriter
 from tap_quickbooks.paging import (
@@ -891,15 +892,6 @@ class QuickBooksStream(QuickBooksTransport):
         if row.get("status") == "Deleted":
             added["_sdc_deleted_at"] = time_text
         return RawRecord(row, added) if isinstance(row, RawRow) else {**row, **added}
-
-
-def lift_wrapped(row: dict) -> dict:
-    """Give a wrapped row (``{"Invoice": {...}}``) the inner Id and MetaData at the top, so it
-    has a key and a timestamp like any other; the wrapper is kept whole."""
-    inner = next((v for v in row.values() if isinstance(v, dict) and "Id" in v), None)
-    if inner is None:
-        return row
-    return {**row, "Id": inner["Id"], "MetaData": inner.get("MetaData")}
 
 
 TRANSIENT_FAULT_TYPES = frozenset({"systemfault"})
