@@ -39,6 +39,7 @@ from tap_quickbooks.paging import (
     KeysetPaginator,
     Window,
     record_time,
+    tie_page_size,
 )
 from tap_quickbooks.passthrough import RawRecord, RawRow, UnusualPage, read_batch, read_page
 from tap_quickbooks.schemas import entity_schema
@@ -643,7 +644,7 @@ class QuickBooksStream(QuickBooksTransport):
                 (query.compare(query.LAST_UPDATED, "=", window.since), *active),
                 order_by=("Id",),
                 start_position=window.tie_position,
-                max_results=size,
+                max_results=tie_page_size(size),
             )
         bound: tuple[str, ...] = ()
         if window.since is not None:

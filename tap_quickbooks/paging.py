@@ -53,6 +53,13 @@ from tap_quickbooks.timefmt import read_instant, utc_text
 FUTURE_ALLOWANCE = dt.timedelta(minutes=5)
 
 
+def tie_page_size(page_size: int) -> int:
+    """Rows asked for a page of one second read by offsets: at least two, since each such page
+    proves it follows the one before by sharing a row with it (one row a page never could,
+    and the tap stepped back forever)."""
+    return max(2, page_size)
+
+
 @dataclass(frozen=True)
 class Doubt:
     """Why a page cannot be trusted as QBO's answer to the query asked."""
@@ -185,8 +192,9 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         """Rows passed on before that pages after the first brought again (their first
         second's): how far each page falls short of a page of new rows."""
         self.rereading_pages = 0
+        self.tie_size = tie_page_size(page_size)
         # Rows shift at most this far between two tie pages before the proof of contiguity fails.
-        self.overlap = max(1, page_size // 10) if page_size > 1 else 0
+        self.overlap = max(1, self.tie_size // 10)
         self._boundary: dt.datetime | None = None  # newest timestamp passed on
         self._boundary_ids: set[str] = set()  # Ids passed on with that timestamp
         self._rows_in_page = 0
@@ -366,10 +374,10 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         contiguous = position == 1 or bool(page_ids & self._tie_reference)
         if not contiguous:
             # Rows shifted further than the overlap: step back and read again.
-            back = max(1, position - max(1, self.page_size - self.overlap))
+            back = max(1, position - max(1, self.tie_size - self.overlap))
             return Window(window.since, tie_position=back)
         self._tie_reference = page_ids
-        if self._rows_in_page < self.page_size:
+        if self._rows_in_page < self.tie_size:
             return Window(window.since, strict=True)
         step = max(1, self._rows_in_page - self.overlap)
         return Window(window.since, tie_position=position + step)
