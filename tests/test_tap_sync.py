@@ -140,6 +140,30 @@ def test_more_records_in_one_second_than_a_page(make_company) -> None:
     assert len(second.records["invoices"]) <= 45 + 20
 
 
+def test_one_row_a_page_reads_a_crowded_second_once_and_ends(make_company) -> None:
+    # With one row a page, each page of a second read by offsets could never share a row
+    # with the page before (the proof that no row slipped between them): the tap stepped
+    # back to the second's first row forever. Tie pages now read two rows.
+    emu = make_company(seed=5, scale=200)
+    realm = emu.realm_ids[0]
+    config = {**emu.tap_config(), "page_size": 1}
+    catalog = ["--catalog", str(select(config, ["customers"]))]
+    ids = [r["Id"] for r in emu.ground_truth(realm, "Customer")]
+    assert len(ids) > 12
+    emu.clock.advance(seconds=10)
+    emu.store(realm).touch_many("Customer", ids[:12])  # twelve rows stamped one second
+    emu.reset_counts()
+    run = run_tap(config, None, catalog, timeout=180)
+    assert run.returncode == 0, run.stderr[-3000:]
+    emitted = {
+        key: strip_tap_fields(r) for key, r in latest_by_id(run.records["customers"]).items()
+    }
+    assert emitted == truth(emu, realm, "customers")
+    assert len(run.records["customers"]) == len(ids)  # each row once
+    # A lone second costs a page and the strict page after it; a crowded one a page a row.
+    assert emu.request_counts().get("query", 0) <= 3 * len(ids) + 5, emu.request_counts()
+
+
 def test_updates_during_the_sync_are_not_lost(make_company) -> None:
     emu = make_company(seed=9, scale=600)
     realm = emu.realm_ids[0]
