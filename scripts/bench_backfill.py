@@ -45,7 +45,8 @@ def keyset_pages(rows: list[dict], size: int = PAGE_SIZE, starts: t.Sequence[int
     slice after the first begins with an offset page; one before another stops on its first
     page that passes the next one's first second."""
     times = sorted(t for r in rows if (t := record_time(r)) is not None)
-    begins = [0] + [start - 1 for start in starts if start - 1 < len(times)]
+    # Slices are logged as they start, not in order: a slice cut in two while read is too.
+    begins = [0] + [start - 1 for start in sorted(starts) if start - 1 < len(times)]
     ends = [times[b] for b in begins[1:]] + [None]
     return sum(
         _chain_pages(times, size, begin, end, offset=n > 0)

@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import math
 import typing as t
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
@@ -143,11 +144,15 @@ def plan_run(streams: t.Sequence[PlannedStream], now: dt.datetime) -> RunPlan:
     pending = [
         s for s in selected if s.entity.name not in plan.changes and s.name not in plan.unavailable
     ]
-    for start in range(0, len(pending), BATCH_MAX_ITEMS):
+    # Every stream's reading waits for all the batch calls, so they are sent at once, the
+    # streams shared evenly between them (the calls take as long as the rows they bring).
+    calls = math.ceil(len(pending) / BATCH_MAX_ITEMS)
+    batches = [pending[n::calls] for n in range(calls)]
+    with ThreadPoolExecutor(max(1, calls), thread_name_prefix="batch") as pool:
+        answers = [pool.submit(_batch_first_pages, caller, b, plan, now) for b in batches]
+    for answer in answers:
         try:
-            plan.first_pages.update(
-                _batch_first_pages(caller, pending[start : start + BATCH_MAX_ITEMS], plan, now)
-            )
+            plan.first_pages.update(answer.result())
         except (FatalAPIError, RetriableAPIError) as exc:
             if company_wide(exc):
                 raise

@@ -258,24 +258,23 @@ class Company:
             chains[stream.name] = [chain]
             if isinstance(first, KeysetPaginator) and stream.name in plan.first_page_ties:
                 # Before the first chain starts: it must know where the second begins.
-                self._slice(stream, first, chains[stream.name], place)
+                self._slice(stream, first, chains[stream.name])
             self._chain(chain)
         return chains
 
     def _slice(
-        self, stream: CompanyStream, first: KeysetPaginator, chains: list[PageChain], place: int
+        self, stream: CompanyStream, first: KeysetPaginator, chains: list[PageChain]
     ) -> None:
         """Read a long stream as slices of history at once (see readahead.Slicer)."""
         plan = self.run_plan
         slicer = Slicer(
             chains,
-            lambda p: self._chain(
-                PageChain(stream, self.context, p, spool=True, priority=place + len(chains) / 1000)
-            ),
+            self._chain,
             stream.logger,
             page_size=self.page_size,
             ties=plan.first_page_ties[stream.name],
             now=plan.started_at,
+            idle=lambda: self.limiter.waiting() == 0,
         )
         slicer.begin(first, plan.expected_pages[stream.name], plan.first_page_end[stream.name])
 

@@ -98,11 +98,16 @@ class Window:
 class Bound:
     """Where a slice of history after the first begins: the time of the first row of its
     offset page (see the module's docstring). Known once that page is read; None when it
-    brought no row or its chain ended first (the slice before then reads to the end)."""
+    brought no row or its chain ended first (the slice before then reads to the end).
 
-    def __init__(self) -> None:
+    A slice cut in two while it is read (readahead.Slicer.split) ends at the new slice's
+    bound or at its old end (``within``), whichever comes first: the new slice may bring
+    nothing, or begin past that end if rows moved meanwhile."""
+
+    def __init__(self, within: Bound | None = None) -> None:
         self._known = threading.Event()
         self._time: dt.datetime | None = None
+        self._within = within
 
     def set(self, time: dt.datetime | None) -> None:
         if not self._known.is_set():
@@ -112,7 +117,10 @@ class Bound:
     def time(self) -> dt.datetime | None:
         """The bound, waiting until the slice's first page is read (one round trip)."""
         self._known.wait()
-        return self._time
+        outer = self._within.time() if self._within is not None else None
+        if self._time is None or outer is None:
+            return self._time or outer
+        return min(self._time, outer)
 
 
 def ties(times: t.Iterable[dt.datetime | None]) -> float:
@@ -192,6 +200,10 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         """Rows passed on before that pages after the first brought again (their first
         second's): how far each page falls short of a page of new rows."""
         self.rereading_pages = 0
+        self.seen = 0
+        """Rows of the query this slice has read from its position on, each counted once
+        (with the rows of its first second, the slice before's): where it stands now."""
+        self.first_seen: dt.datetime | None = None  # the time of its first row
         self.tie_size = tie_page_size(page_size)
         # Rows shift at most this far between two tie pages before the proof of contiguity fails.
         self.overlap = max(1, self.tie_size // 10)
@@ -233,6 +245,8 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
             fresh.append(row)
         self._first_time, self._last_time = first, last
         window = self.current_value
+        self.seen += len(fresh) + (again if window.position is not None else 0)
+        self.first_seen = self.first_seen or first
         if self.count and window.tie_position is None and not window.strict:
             self.rereading_pages += 1
             self.reread += again
@@ -257,6 +271,11 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         before its first page; the slice before reads to the end)."""
         if self.starts_at is not None:
             self.starts_at.set(start)
+
+    @property
+    def reached(self) -> dt.datetime | None:
+        """The newest time this slice passed on."""
+        return self._boundary
 
     def _end(self) -> dt.datetime | None:
         return self.ends_at.time() if self.ends_at is not None else None

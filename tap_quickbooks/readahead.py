@@ -79,6 +79,9 @@ class PageChain:
         self.context = context
         self.paginator = paginator
         self.priority = priority  # the chain's place among requests waiting for QBO's limits
+        # Called by the chain's thread after each page but the last, before the next is asked
+        # for: the one moment its paginator may be changed (Slicer.split).
+        self.between_pages: t.Callable[[BaseAPIPaginator], None] | None = None
         # In memory, one page waits while the next is fetched; spooled, any number.
         self._pages: queue.Queue = queue.Queue(maxsize=0 if spool else 1)
         self._spooling = spool
@@ -157,6 +160,8 @@ class PageChain:
                 self._put(self._keep(page))
                 if last:
                     break
+                if self.between_pages is not None:
+                    self.between_pages(paginator)
         except BaseException as exc:  # handed to the consumer, raised there
             self._put(exc)
         finally:
@@ -193,8 +198,11 @@ class PageChain:
 # chain's pages follow each other at QBO's round-trip time, which would bound the run. Each
 # slice is a thread and a spool file: a stream gets at most MAX_SLICES (QBO serves 10 at once).
 MAX_CHAIN_PAGES = 20
-MAX_SLICES = 12
+MAX_SLICES = 16
 MAX_FIRST_PAGE_TIES = 3  # rows a first page's rows share a second with, on average, to slice
+# A slice is cut in two while it is read only with this many pages left: fewer gain less
+# time than the rows both halves may share cost (a page at most).
+MIN_SPLIT_PAGES = 6
 
 
 def next_start(
@@ -218,27 +226,56 @@ def next_start(
         return None
     pages = math.ceil(pages_left / min(slices_left, math.ceil(pages_left / MAX_CHAIN_PAGES)))
     reach = pages * page_size - (pages - 1) * drift
-    slack = min(drift + page_size // 100 + pages, (page_size - drift) / 2)
-    return start + int(reach - slack)
+    return start + int(reach - _slack(pages, page_size, drift))
+
+
+def split_start(position: int, remaining: float, page_size: int, drift: float) -> int | None:
+    """Where a new slice begins that takes the second half of a slice being read, whose
+    next page reads on from ``position`` (each of its pages, after the first, re-reading
+    ``drift`` rows) with ``remaining`` rows left; None: too few left to be worth a cut.
+
+    As in :func:`next_start`, the new slice begins a few rows before a page of the slice
+    being cut ends, so the rows both read do not tip that slice over into one more page."""
+    if drift >= page_size // 2:
+        return None
+    pages_left = remaining / (page_size - drift)
+    if pages_left < MIN_SPLIT_PAGES:
+        return None
+    pages = math.ceil(pages_left / 2)
+    reach = pages * (page_size - drift)
+    return position + int(reach - _slack(pages, page_size, drift))
+
+
+def _slack(pages: int, page_size: int, drift: float) -> float:
+    """Rows short of where ``pages`` pages are expected to reach that the next slice
+    begins: more drift than expected then costs no page."""
+    return min(drift + page_size // 100 + pages, (page_size - drift) / 2)
 
 
 class Slicer:
-    """Decides a long stream's slices of history as their first pages arrive.
+    """Decides a long stream's slices of history as their first pages arrive, and cuts a
+    slice in two while it is read when QBO's limits have room to spare.
 
     The batch call's first page tells the stream's density, so where the second slice
     begins; each slice's first (offset) page tells where history stands at its position, so
     where the next begins, if any, from the density between the two. A slice is added to
-    ``chains`` (the stream's, read in order) before the one before it ends."""
+    ``chains`` (the stream's, read in order) before the one before it ends.
+
+    Those cuts are guesses (history grows denser towards now, or not), and the slices are
+    served in order, so the last ones would end alone, a chain's round trip a page, while
+    QBO could serve more: whenever a slice is between two pages and no request waits for
+    the limits (``idle``), it hands the second half of what it has left to a new slice."""
 
     def __init__(
         self,
         chains: list[PageChain],
-        start_chain: t.Callable[[KeysetPaginator], PageChain],
+        start_chain: t.Callable[[PageChain], PageChain],
         logger: logging.Logger,
         *,
         page_size: int,
         ties: float,
         now: dt.datetime,
+        idle: t.Callable[[], bool] = lambda: False,
     ) -> None:
         self.chains = chains
         self.start_chain = start_chain
@@ -246,9 +283,12 @@ class Slicer:
         self.page_size = page_size
         self.ties = ties  # how the first page's rows share seconds
         self.now = now
+        self.idle = idle
         self.since: dt.datetime | None = None
         self.paginators: list[KeysetPaginator] = []
         self._sample: tuple[int, dt.datetime] | None = None  # a position and its time
+        self._begins: dict[Bound, int] = {}  # where the slice each bound begins begins
+        self._lock = threading.RLock()  # chains' threads add and cut slices
 
     def begin(self, first: KeysetPaginator, expected_pages: float, first_end: dt.datetime) -> int:
         """Start the second slice, if the first page suggests a long stream: its position,
@@ -260,32 +300,88 @@ class Slicer:
             # Rows imported in bulk, a second each: their density says nothing of the rest,
             # and a slice begun past the stream's end costs a call for nothing.
             return 0
+        self.chains[0].between_pages = self.split
         return self._add(first, 1, expected_pages * self.page_size)
 
     def _add(self, before: KeysetPaginator, start: int, remaining: float) -> int:
-        left = MAX_SLICES - len(self.chains) + 1
-        position = next_start(start, remaining, self.page_size, self.drift(), left)
-        if position is None or self.chains[-1].stopped:
-            return 0
-        bound = Bound()
-        before.ends_at = bound
+        with self._lock:
+            left = MAX_SLICES - len(self.chains) + 1
+            position = next_start(start, remaining, self.page_size, self.drift(), left)
+            if position is None or self.chains[-1].stopped:
+                return 0
+            before.ends_at = self._start(position, None, len(self.chains), on_start=True)
+            return position
+
+    def _start(self, position: int, ends_at: Bound | None, index: int, *, on_start: bool) -> Bound:
+        """Start a slice at ``position`` as the stream's ``index``-th chain: its bound."""
+        bound = Bound(within=ends_at)
         paginator = KeysetPaginator(
             self.since,
             self.page_size,
             prove_first=True,
             position=position,
             starts_at=bound,
-            on_start=self._started,
+            ends_at=ends_at,
+            on_start=self._started if on_start else None,
         )
+        self._begins[bound] = position
         self.paginators.append(paginator)
-        self.chains.append(self.start_chain(paginator))
+        first = self.chains[0]
+        chain = PageChain(
+            first.stream,
+            first.context,
+            paginator,
+            spool=True,
+            priority=first.priority + len(self.chains) / 1000,
+        )
+        chain.between_pages = self.split
+        self.chains.insert(index, chain)  # the consumer has not reached it: see split
+        self.start_chain(chain)
         self.logger.info(
             "%s: reading slices of history at once: slice %d from row %s.",
-            self.chains[0].stream.name,
+            first.stream.name,
             len(self.chains),
             f"{position:,}",
         )
-        return position
+        return bound
+
+    def split(self, paginator: BaseAPIPaginator) -> None:
+        """Between two pages of a slice (in its chain's thread, so nothing else changes its
+        paginator): if no request waits for QBO's limits, cut what it has left in two.
+
+        The slice's next page is not asked for yet, so it has read nothing past its
+        position; the consumer reads the chains in order and has not passed this one, so the
+        new chain can go right after it. The rows at a position only grow later as others
+        are updated (an update moves a row to the end), so the new slice begins past what
+        this one read."""
+        if not isinstance(paginator, KeysetPaginator) or not self.idle():
+            return
+        if paginator.current_value.tie_position is not None:
+            return  # within a second read by offsets: where it stands is not a position
+        with self._lock:
+            index = next((i for i, c in enumerate(self.chains) if c.paginator is paginator), None)
+            if index is None or len(self.chains) >= MAX_SLICES or self.chains[-1].stopped:
+                return
+            here = (paginator.position or 1) + paginator.seen
+            remaining = self._remaining(paginator, here)
+            if remaining is None:
+                return
+            position = split_start(here, remaining, self.page_size, self.drift())
+            if position is not None:
+                paginator.ends_at = self._start(
+                    position, paginator.ends_at, index + 1, on_start=False
+                )
+
+    def _remaining(self, paginator: KeysetPaginator, here: int) -> float | None:
+        """Rows a slice has left from position ``here``: up to where the next slice begins,
+        or, the last, as many as its own density says history holds up to now."""
+        if paginator.ends_at is not None:
+            return self._begins[paginator.ends_at] - here
+        first, reached = paginator.first_seen, paginator.reached
+        if first is None or reached is None or reached <= first:
+            return None
+        density = paginator.seen / (reached - first).total_seconds()
+        return density * max(0.0, (self.now - reached).total_seconds())
 
     def drift(self) -> float:
         """Rows a page after a chain's first reads again (those of its first second): as

@@ -79,6 +79,11 @@ class RequestLimiter:
                 self._ending.append(time.monotonic() + self.MARGIN)
                 self._wake_first()
 
+    def waiting(self) -> int:
+        """Requests waiting their turn now: none means the limits have room to spare."""
+        with self._lock:
+            return len(self._queue)
+
     def _acquire(self, priority: float) -> None:
         asked = time.monotonic()
         with self._lock:
@@ -174,6 +179,9 @@ class SharedLimiter:
     @property
     def waited(self) -> float:
         return self.local.waited
+
+    def waiting(self) -> int:
+        return self.local.waiting()
 
     def _db(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
