@@ -198,11 +198,13 @@ class PageChain:
 # chain's pages follow each other at QBO's round-trip time, which would bound the run. Each
 # slice is a thread and a spool file: a stream gets at most MAX_SLICES (QBO serves 10 at once).
 MAX_CHAIN_PAGES = 20
-MAX_SLICES = 16
+MAX_SLICES = 12
 MAX_FIRST_PAGE_TIES = 3  # rows a first page's rows share a second with, on average, to slice
-# A slice is cut in two while it is read only with this many pages left: fewer gain less
-# time than the rows both halves may share cost (a page at most).
+# A slice is cut in two while it is read only with this many pages left (fewer gain less
+# time than the rows both halves may share cost: a page at most), and into at most this
+# many slices more than MAX_SLICES (kept for the end of the stream).
 MIN_SPLIT_PAGES = 6
+MAX_SPLIT_SLICES = 6
 
 
 def next_start(
@@ -338,10 +340,11 @@ class Slicer:
         self.chains.insert(index, chain)  # the consumer has not reached it: see split
         self.start_chain(chain)
         self.logger.info(
-            "%s: reading slices of history at once: slice %d from row %s.",
+            "%s: reading slices of history at once: slice %d from row %s%s.",
             first.stream.name,
             len(self.chains),
             f"{position:,}",
+            "" if on_start else " (half of what the slice before it had left)",
         )
         return bound
 
@@ -360,7 +363,8 @@ class Slicer:
             return  # within a second read by offsets: where it stands is not a position
         with self._lock:
             index = next((i for i, c in enumerate(self.chains) if c.paginator is paginator), None)
-            if index is None or len(self.chains) >= MAX_SLICES or self.chains[-1].stopped:
+            full = len(self.chains) >= MAX_SLICES + MAX_SPLIT_SLICES
+            if index is None or full or self.chains[-1].stopped:
                 return
             here = (paginator.position or 1) + paginator.seen
             remaining = self._remaining(paginator, here)

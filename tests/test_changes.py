@@ -183,3 +183,18 @@ def test_full_table_streams_say_why_in_the_code() -> None:
         if not entity.incremental:
             assert len(entity.full_table_reason or "") > 20, entity.name
     assert BY_STREAM["invoices"].incremental
+
+
+def test_the_batch_calls_for_the_first_pages_go_out_at_once(make_company) -> None:
+    # Every stream waits for its first page: 41 streams need two batch calls, and on the
+    # code before, the second was sent only once the first had come back (a second here).
+    emu = make_company(seed=51, scale=300)
+    emu.behaviour.latency_ms = 1000
+    sent: list[float] = []
+    emu.add_hook(lambda realm, kind, n: sent.append(time.monotonic()) if kind == "batch" else None)
+    run = run_tap(
+        emu.tap_config(), None, ["--catalog", str(select(emu.tap_config(), entity_streams()))]
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len(sent) == math.ceil(len(ENTITIES) / 30) == 2
+    assert sent[1] - sent[0] < 0.5

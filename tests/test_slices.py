@@ -8,13 +8,15 @@ the end proofs (COUNT) that chain needs. No wall time is judged.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
 
 from scripts.bench_backfill import keyset_pages
 from tap_quickbooks.catalogue import BY_STREAM
-from tap_quickbooks.readahead import next_start
+from tap_quickbooks.paging import Bound
+from tap_quickbooks.readahead import MIN_SPLIT_PAGES, next_start, split_start
 from tests.singer import run_tap
 from tests.test_tap_sync import latest_by_id, select, truth
 
@@ -22,15 +24,20 @@ SLICED = re.compile(r"(\w+): reading slices of history at once: slice \d+ from r
 COUNTS = re.compile(r"API calls this run: .*\bcount=(\d+)")
 
 
-def sync_and_check(emu, streams: list[str], page_size: int) -> dict[str, list[int]]:
+def sync_and_check(
+    emu, streams: list[str], page_size: int, log: list[str] | None = None
+) -> dict[str, list[int]]:
     """One full sync of ``streams``, every row written once; checks that it cost only the
-    pages its slices needed. Returns where each stream's slices began."""
+    pages its slices needed. Returns where each stream's slices began (and adds the run's
+    log lines to ``log``)."""
     realm = emu.realm_ids[0]
     config = {**emu.tap_config(), "page_size": page_size}
     catalog = select(config, streams)
     emu.reset_counts()
     run = run_tap(config, args=["--catalog", str(catalog)])
     assert run.returncode == 0, run.stderr[-3000:]
+    if log is not None:
+        log.extend(run.stderr.splitlines())
     served = emu.request_counts()
     rows = {s: emu.ground_truth(realm, BY_STREAM[s].name) for s in streams}
     for stream in streams:  # every row once, none left out
@@ -78,3 +85,53 @@ def test_a_slice_starts_just_before_a_page_of_the_slice_before_ends() -> None:
     assert next_start(1, 10**9, 4, 2) is None  # pages too small to gain rows reliably
     # 30 pages left: two slices of 15, not one of 20 and one of 10.
     assert next_start(1, 30 * 999, 1000, 1) < 15 * 1000
+
+
+CUT = "(half of what the slice before it had left)"
+
+
+def test_a_slice_with_room_to_spare_is_cut_in_two_and_still_costs_only_its_pages(
+    make_company,
+) -> None:
+    # The last slices are read while the others have ended: the tap's limits have room, so
+    # a slice hands half of what it has left to a new one (on the code before, the stream
+    # was read in 6 slices and none was cut).
+    emu = make_company(seed=17, scale=3000)
+    log: list[str] = []
+    starts = sync_and_check(emu, ["invoices"], page_size=10, log=log)
+    cuts = [line for line in log if CUT in line]
+    assert cuts, "no slice was cut in two"
+    assert len(starts["invoices"]) > len(cuts)
+
+
+def test_a_slice_is_cut_just_before_a_page_of_it_ends() -> None:
+    # The slice's next page reads on from row 1001, each page gaining 999 rows: ten pages
+    # left, so five each; the new slice begins a few rows before the fifth page ends.
+    fifth_page_ends = 1001 + 5 * 999 - 1
+    start = split_start(1001, 10 * 999, 1000, 1)
+    assert start is not None
+    assert fifth_page_ends - 60 < start <= fifth_page_ends
+    assert split_start(1001, (MIN_SPLIT_PAGES - 1) * 999, 1000, 1) is None  # too few left
+    assert split_start(1, 10**6, 4, 2) is None  # pages too small to gain rows reliably
+
+
+def test_a_slice_cut_in_two_ends_at_the_new_slice_or_its_old_end_whichever_is_first() -> None:
+    old_end, cut = Bound(), Bound()
+    within = Bound(within=old_end)
+    noon, one = (
+        dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC),
+        dt.datetime(2024, 5, 1, 13, tzinfo=dt.UTC),
+    )
+    old_end.set(one)
+    within.set(noon)
+    assert within.time() == noon
+    late = Bound(within=old_end)
+    late.set(one + dt.timedelta(hours=1))  # rows moved on while it was read
+    assert late.time() == one
+    empty = Bound(within=old_end)
+    empty.set(None)  # the new slice brought nothing, or stopped before its first page
+    assert empty.time() == one
+    last = Bound(within=cut)
+    cut.set(None)
+    last.set(None)  # the stream's last slice cut in two: nothing after it either
+    assert last.time() is None
