@@ -364,7 +364,8 @@ class Slicer:
         with self._lock:
             index = next((i for i, c in enumerate(self.chains) if c.paginator is paginator), None)
             full = len(self.chains) >= MAX_SLICES + MAX_SPLIT_SLICES
-            if index is None or full or self.chains[-1].stopped:
+            # Stopped chains are stopped in order: a new one after a stopped one would run on.
+            if index is None or full or self.chains[index].stopped or self.chains[-1].stopped:
                 return
             here = (paginator.position or 1) + paginator.seen
             remaining = self._remaining(paginator, here)
