@@ -2,10 +2,12 @@
 
 A report stream asks for its report once per period and accounting method, in order, and
 bookmarks each period as it ends; a window QBO cannot answer whole is read in halves and put
-back together. Its parts have rooms of their own: which reports (``report_catalogue``), which
-periods (``report_periods``), reading QBO's table (``report_table``), its lines as records
-(``report_records``), merging split windows (``report_merge``), the schemas
-(``report_schema``).
+back together. The periods are asked for by a page chain of their own (readahead.py), one
+answer a page: in a whole run every company's reports are read at once, from the start, not
+one company's after another's as the main thread writes them. Its parts have rooms of their
+own: which reports (``report_catalogue``), which periods (``report_periods``), reading QBO's
+table (``report_table``), its lines as records (``report_records``), merging split windows
+(``report_merge``), the schemas (``report_schema``).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import threading
 import typing as t
 from http import HTTPStatus
 
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_quickbooks import errors, wire
 from tap_quickbooks.client import QuickBooksTransport
@@ -49,6 +53,26 @@ class ReportTooLarge(Exception):
     """QBO could not answer a report for this window in one piece."""
 
 
+Ask = tuple[Period, str | None]  # one request of a report: a period and accounting method
+
+
+class PeriodPaginator(BaseAPIPaginator[Ask | None]):
+    """A report's requests in order, one a page; an empty answer does not end them. None
+    to begin with: there is nothing to ask."""
+
+    def __init__(self, asks: list[Ask]) -> None:
+        super().__init__(asks[0] if asks else None)
+        self.asks = asks
+
+    @override
+    def get_next(self, response: t.Any) -> Ask | None:
+        return self.asks[self.count] if self.count < len(self.asks) else None
+
+    @override
+    def continue_if_empty(self, response: t.Any) -> bool:
+        return True
+
+
 class ReportStream(QuickBooksTransport):
     """One QBO report: a record per line, per period and accounting method."""
 
@@ -69,6 +93,7 @@ class ReportStream(QuickBooksTransport):
         self.settings = settings
         self.reader = Reader(report)
         self._can_split = False
+        self.chain_priority = threading.local()  # set by its page chain (readahead.py)
         super().__init__(tap=tap, name=report.stream, schema=report_schema(report))
 
     @property
@@ -107,6 +132,35 @@ class ReportStream(QuickBooksTransport):
         params["minorversion"] = self.company.minor_version
         return params
 
+    def asks(self) -> list[Ask]:
+        """Every request of the run, in order: each period, with each accounting method."""
+        return [(period, method) for period in self.periods() for method in self.methods()]
+
+    @override
+    def get_new_paginator(self) -> PeriodPaginator:
+        return PeriodPaginator(self.asks())
+
+    def fetch_page(
+        self, send: t.Callable, context: Context | None, paginator: BaseAPIPaginator
+    ) -> tuple[requests.PreparedRequest, list[dict], bool]:
+        """The paginator's next answer, as records (in a page chain's thread): its window's
+        request, and the records of the report's lines."""
+        period, method = t.cast(Ask, paginator.current_value)
+        answer = self.fetch(period, method)
+        basis = method or (answer.get("Header") or {}).get("ReportBasis") or DEFAULT_BASIS
+        records = [
+            {
+                "realm_id": self.company.realm_id,
+                "report": self.report.name,
+                "accounting_method": basis,
+                "period_start": period.start.isoformat(),
+                "period_end": period.end.isoformat(),
+                **record,
+            }
+            for record in self.reader.records(answer)
+        ]
+        return self.request_for(period, method), records, False
+
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         periods = self.periods()
@@ -121,30 +175,28 @@ class ReportStream(QuickBooksTransport):
             periods[-1].end,
             ", ".join(m or "no accounting method in QBO" for m in self.methods()),
         )
-        for period in periods:
-            for method in self.methods():
-                answer = self.fetch(period, method)
-                basis = method or (answer.get("Header") or {}).get("ReportBasis") or DEFAULT_BASIS
-                for record in self.reader.records(answer):
-                    yield {
-                        "realm_id": self.company.realm_id,
-                        "report": self.report.name,
-                        "accounting_method": basis,
-                        "period_start": period.start.isoformat(),
-                        "period_end": period.end.isoformat(),
-                        **record,
-                    }
-            self.checkpoint(period)
+        chains = self.company.page_chains(self, context)
+        try:
+            for chain in chains:  # one
+                asks = t.cast(PeriodPaginator, chain.paginator).asks
+                for n, page in enumerate(chain.pages()):
+                    yield from page.rows or ()
+                    period = asks[n][0]
+                    if n + 1 == len(asks) or asks[n + 1][0] != period:
+                        self.checkpoint(period)
+        finally:
+            for chain in chains:
+                chain.stop()
 
     def checkpoint(self, period: Period) -> None:
         """Bookmark a finished period, empty ones too, in a STATE message: a killed run
-        resumes there, and a quiet company does not re-read ever more empty periods. Out at
-        once, never held (output.py): a report's period is a slow, metered call, not to be
+        resumes there, and a quiet company does not re-read ever more empty periods. Out
+        within a second (output.py): a report's period is a slow, metered call, not to be
         asked again after a kill."""
         state = self.company_state
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = period.start.isoformat()
-        self.company.write_state(at_once=True)
+        self.company.write_state(soon=True)
         self.state_manager.is_flushed = True
 
     # -- reading a window, in pieces if QBO cannot answer it whole ---------------------------
@@ -174,14 +226,17 @@ class ReportStream(QuickBooksTransport):
             parts = [self.fetch(left, method), self.fetch(right, method)]
             return Merger(self.report, columns_of(parts[0])).merge(parts)
 
-    def ask(self, window: Period, method: str | None) -> dict:
-        """One request for one window, retried as the entity streams retry."""
-        request = self.build_prepared_request(
+    def request_for(self, window: Period, method: str | None) -> requests.PreparedRequest:
+        return self.build_prepared_request(
             method="GET",
             url=f"{self.url_base}{self.path}",
             params=self.params(window, method),
             headers=self.http_headers,
         )
+
+    def ask(self, window: Period, method: str | None) -> dict:
+        """One request for one window, retried as the entity streams retry."""
+        request = self.request_for(window, method)
         self._can_split = self.report.splittable and window.days > 1
         # The SDK types its retrying decorator for functions answering a Response; it retries
         # any function, and this one answers the parsed report.

@@ -150,3 +150,36 @@ def test_a_state_that_did_not_change_is_not_written(monkeypatch) -> None:
     writer.write_state(lambda: None)
     writer.flush()
     assert out.data == b""
+
+
+def test_a_state_asked_for_soon_waits_at_most_a_second_after_the_last(monkeypatch) -> None:
+    # A report's finished period: wanted out soon (a metered call not to repeat after a
+    # kill), yet a STATE per period per company, each holding every company's bookmarks,
+    # grew with the square of the companies. The clock here is the test's, not the machine's.
+    clock = [100.0]
+    monkeypatch.setattr("tap_quickbooks.output.time.monotonic", lambda: clock[0])
+    writer, out = written(monkeypatch)
+
+    def states() -> list:
+        return [m["value"] for m in lines_of(out) if m["type"] == "STATE"]
+
+    def soon(value: dict) -> None:
+        writer.write_state(lambda: state_line(value), soon=True)
+
+    soon({"period": 1})
+    assert states() == [{"period": 1}]  # no STATE yet this run: out at once
+    clock[0] += 0.4
+    soon({"period": 2})
+    clock[0] += 0.4
+    soon({"period": 3})
+    assert states() == [{"period": 1}]  # 0.8 s after the last: held, the newer replacing
+    clock[0] += 0.2
+    soon({"period": 4})
+    assert states() == [{"period": 1}, {"period": 4}]  # a second after the last: out
+    clock[0] += 0.1
+    soon({"period": 5})
+    writer.write_state_line(state_line({"token": "rotated"}), at_once=True)  # never waits
+    assert states() == [{"period": 1}, {"period": 4}, {"token": "rotated"}]
+    soon({"period": 6})
+    writer.flush()  # the end of a company: what is held goes out
+    assert states()[-1] == {"period": 6}
