@@ -28,7 +28,11 @@ NOW = "2026-06-01T12:00:00Z"  # the emulator's clock: no test depends on today's
 
 
 def sync_and_check(
-    emu, streams: list[str], page_size: int, faults: dict[int, str] | None = None
+    emu,
+    streams: list[str],
+    page_size: int,
+    faults: dict[int, str] | None = None,
+    shared: int = 1,
 ) -> dict[str, list[int]]:
     """One full sync of ``streams``, every row written once; checks that it cost only the
     pages its slices needed (and, with ``faults`` injected, one retry each). Returns where
@@ -61,8 +65,9 @@ def sync_and_check(
     assert counts <= len(streams)
     assert served["batch"] == 1
     assert served["query"] - counts + len(streams) == needed, (served, needed, counts)
-    # The rows two slices share cost a page at most per slice, over one chain's pages.
-    assert needed <= one_chain + sum(len(s) for s in starts.values())
+    # The rows two slices share cost a page at most per slice (``shared`` pages), over one
+    # chain's pages.
+    assert needed <= one_chain + shared * sum(len(s) for s in starts.values())
     return starts
 
 
@@ -121,16 +126,17 @@ def stamped_invoices(make_company, scale: int, rows_a_second: list[int]) -> tupl
     return emu, times
 
 
-@pytest.mark.parametrize("page_size", [1, 2, 3])
+@pytest.mark.parametrize("page_size", [1, pytest.param(2, marks=pytest.mark.full), 3])
 def test_pages_of_one_to_three_rows_read_a_long_stream_in_one_chain_each_row_once(
     make_company, page_size: int
 ) -> None:
     # A page after a chain's first begins at the second the one before ended on, so reads at
     # least one row again: pages this small gain too little to slice (readahead.next_start;
     # one row a page cannot even show the stream's density), however long the stream. One
-    # chain, then, that ends, each row once, at the pages the ground truth says; a row costs
-    # two pages at most (its own, and the tie or strict page after its second).
-    emu, times = stamped_invoices(make_company, 600, [2, 1, 3, 1])
+    # chain, then, that ends, each row once, at the pages the ground truth says (seconds of
+    # four rows fill more than a page: read by offsets); a row costs two pages at most (its
+    # own, and the tie or strict page after its second).
+    emu, times = stamped_invoices(make_company, 600, [2, 1, 4, 1])
     assert keyset_pages(emu.ground_truth(emu.realm_ids[0], "Invoice"), page_size) > 20
     starts = sync_and_check(emu, ["invoices"], page_size)
     assert starts == {"invoices": []}
@@ -142,16 +148,30 @@ def boundary_seconds(times: list[dt.datetime], starts: list[int]) -> list[int]:
     return [times.count(times[p - 1]) for p in starts]
 
 
-@pytest.mark.parametrize("faults", [None, {2: "500"}, {14: "500"}, {14: "429"}])
+@pytest.mark.parametrize(
+    ("rows_a_second", "faults"),
+    [
+        pytest.param([2, 3], None, id="pairs-and-triples"),
+        pytest.param([2, 3], {2: "500"}, id="a-500-on-an-offset-page"),
+        pytest.param([2, 3], {14: "500"}, id="a-500-mid-slice"),
+        pytest.param([2, 3], {14: "429"}, id="a-429-mid-slice", marks=pytest.mark.full),
+        pytest.param([5, 2], None, id="seconds-fuller-than-a-page"),
+    ],
+)
 def test_the_smallest_pages_that_slice_read_a_second_at_a_boundary_once(
-    make_company, faults: dict[int, str] | None
+    make_company, rows_a_second: list[int], faults: dict[int, str] | None
 ) -> None:
     # Four rows a page (the smallest that slices) and every second after the first page
-    # holding two rows or three, so each slice begins inside a second whose rows the slice
-    # before reads, and the slice itself passes over. Every row once, every slice ending
-    # on the pages the ground truth says; a fault (a 500 on slice 2's first, offset page, or
-    # one on a page of a slice while the others read) is asked again and costs that call.
-    emu, times = stamped_invoices(make_company, 1000, [2, 3])
-    starts = sync_and_check(emu, ["invoices"], page_size=4, faults=faults)["invoices"]
+    # holding two rows or more (five: more than a page, read by offsets), so each slice
+    # begins inside a second whose rows the slice before reads, and the slice itself passes
+    # over. Every row once, every slice ending on the pages the ground truth says; a fault
+    # (a 500 on slice 2's first, offset page, or one on a page of a slice while the others
+    # read) is asked again and costs that call.
+    emu, times = stamped_invoices(make_company, 1000, rows_a_second)
+    # Seconds fuller than a page are read by offsets, pages that do not reach as far on as
+    # readahead.next_start reckons: the slice after then reads again, besides its offset
+    # page, the page the slice before ended on (a call more a slice, no row more written).
+    shared = 2 if max(rows_a_second) > 4 else 1
+    starts = sync_and_check(emu, ["invoices"], 4, faults, shared)["invoices"]
     assert len(starts) >= 1, "the stream was not read in slices"
     assert min(boundary_seconds(times, starts)) >= 2, (starts, boundary_seconds(times, starts))
