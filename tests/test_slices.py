@@ -103,9 +103,9 @@ def stamped_invoices(make_company, scale: int, rows_a_second: list[int]) -> tupl
     """A company whose invoices are restamped oldest first: four seconds of one row each
     (the first page, at four rows a page, shares no second), then seconds holding
     ``rows_a_second`` rows in turn, ten seconds a row apart, so the first page's density is
-    the stream's; the clock stops just after the newest, the stream long past QBO's last
-    minutes (where no slice begins). Returns the emulator and the invoices' times, in the
-    query's order."""
+    the stream's; the clock stops just after the newest, most of history lying before QBO's
+    last five minutes (where no slice begins). Returns the emulator and the invoices' times,
+    in the query's order."""
     emu = make_company(seed=17, scale=scale, now=NOW)
     realm = emu.realm_ids[0]
     ids = sorted((r["Id"] for r in emu.ground_truth(realm, "Invoice")), key=int)
