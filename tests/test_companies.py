@@ -401,7 +401,8 @@ def test_an_unexpected_error_stops_only_its_company(at: str) -> None:
         assert {status[(broken, s)]["status"] for s in ("customers", "terms")} == {"failed"}
 
 
-def test_a_company_whose_planning_fails_stops_the_chains_it_started() -> None:
+@pytest.mark.parametrize("page_size", [2, 1])
+def test_a_company_whose_planning_fails_stops_the_chains_it_started(page_size: int) -> None:
     with Emulator(seed=26, scale=200, realms=2) as emu:
         broken, slow = emu.realm_ids
 
@@ -410,14 +411,19 @@ def test_a_company_whose_planning_fails_stops_the_chains_it_started() -> None:
                 time.sleep(0.5)  # the run lasts: a chain left running reads on meanwhile
 
         tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
-        # Two records a page: the first stream's chain has a dozen pages to read, and the
-        # second stream's chain is the one that cannot start.
-        config = {**many_config(emu, tokens), "page_size": 2}
+        # Two records a page (or one): the first stream's chain has a dozen pages to read,
+        # and the second stream's chain is the one that cannot start.
+        config = {**many_config(emu, tokens), "page_size": page_size}
         catalog = select(emu.tap_config(), ["customers", "items"])
         assert min(len(truth(emu, broken, s)) for s in ("customers", "items")) > 20
         emu.add_hook(stall)
         emu.reset_counts()
-        run = run_tap(config, args=["--catalog", str(catalog)], env=company_fault(broken, "chains"))
+        run = run_tap(
+            config,
+            args=["--catalog", str(catalog)],
+            env=company_fault(broken, "chains"),
+            timeout=300,
+        )
         emu.remove_hook(stall)
         assert run.returncode != 0
         assert "Traceback" not in run.stderr
@@ -425,6 +431,15 @@ def test_a_company_whose_planning_fails_stops_the_chains_it_started() -> None:
         # The chain that started before the failure was stopped with it: a page or two, not
         # the whole stream read for a company that is not written.
         assert emu.request_counts(broken).get("query", 0) <= 3, emu.request_counts(broken)
+        # The other company is read whole, each row once, in at most two pages a row (its
+        # own, and the tie or strict page after its second, at one row a page).
+        rows = 0
+        for stream in ("customers", "items"):
+            got = records_of(run, slow)[stream]
+            assert len(got) == len(truth(emu, slow, stream)), stream
+            assert set(latest_by_id(got)) == set(truth(emu, slow, stream)), stream
+            rows += len(got)
+        assert emu.request_counts(slow).get("query", 0) <= 2 * rows + 4, emu.request_counts(slow)
 
 
 def test_an_unwritable_shared_token_file_is_one_setup_error(tmp_path: Path) -> None:
