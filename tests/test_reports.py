@@ -11,6 +11,7 @@ import datetime as dt
 import decimal
 import json
 import logging
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 import requests
 from singer_sdk.exceptions import ConfigValidationError
 
+from tap_quickbooks.companies import ahead
 from tap_quickbooks.report_catalogue import REPORTS, Kind
 from tap_quickbooks.report_periods import (
     Period,
@@ -1487,3 +1489,31 @@ def test_companies_read_their_reports_at_once_each_its_own(make_company, report_
                 ).items()
             }
             assert got == alone[realm][stream], (realm, stream)
+
+
+def test_companies_waiting_on_qbo_are_fetched_more_at_once(make_company, report_catalog) -> None:
+    # A report's periods are each a call, at most 10 a second a company: such companies
+    # cost the process little CPU, so it fetches more of them at once than it starts with.
+    emu = make_company(seed=37, scale=60, realms=2 * ahead() + 2)
+    emu.behaviour.latency_ms = 200
+    today = emulator_today(emu)
+    streams = ["profit_and_loss_report", "balance_sheet_report"]
+    shared = {k: v for k, v in emu.tap_config().items() if k not in {"realm_id", "refresh_token"}}
+    config = {
+        **shared,
+        "report_start_date": periods_back(period_of(today, "month"), 3, "month").start.isoformat(),
+        "report_end_date": today.isoformat(),
+        "companies": [
+            {"realm_id": r, "refresh_token": emu.refresh_token(r)} for r in emu.realm_ids
+        ],
+    }
+    run = run_tap(config, args=report_catalog(streams))
+    assert run.returncode == 0, run.stderr[-3000:]
+    grown = [
+        (int(now), int(was))
+        for now, was in re.findall(r"Companies fetched at once: (\d+) \(was (\d+);", run.stderr)
+    ]
+    assert grown, run.stderr[-3000:]
+    assert grown[0] == (2 * ahead(), ahead())
+    for stream in streams:
+        assert {r["realm_id"] for r in run.records[stream]} == set(emu.realm_ids), stream
