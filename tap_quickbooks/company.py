@@ -251,8 +251,9 @@ class Company:
     def _start_chains(self) -> dict[str, list[PageChain]]:
         plan = self.run_plan
         chains = {}
-        # Reports first: they are written first (no pages expected), and their requests
-        # go first (their priority is the highest: client.request_priority).
+        # Reports' chains first: their requests go before the entity streams' (the highest
+        # priority: client.request_priority), as they are written before any stream that
+        # expects pages (sync_company writes the fewest expected pages first).
         for report in self.report_streams:
             if report.selected and (asks := report.get_new_paginator()).current_value:
                 chains[report.name] = [
@@ -439,7 +440,7 @@ class Company:
         with self._auth_lock:
             self._pending_token = token
         if threading.current_thread() is threading.main_thread():
-            self._write_state(False)
+            self._write_state(False)  # not "soon": a rotated token's STATE goes out at once
             kept.append("written in a STATE message")
         else:
             kept.append("the next STATE message carries it")

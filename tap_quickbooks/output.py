@@ -54,10 +54,12 @@ class BlockWriter(MsgSpecWriter):
       records of about a block (a target keeps one row per key), and misses nothing. A
       STATE carrying a newly rotated refresh token is never held (tap.py): it may be the
       token's only copy. One asked for ``soon`` (a report's finished period: a metered
-      call not to be asked again after a kill) is held only while the last STATE written
-      is under a second old: a run of many companies reads their reports at once, and a
-      STATE per period per company, each holding every company's bookmarks, grew with the
-      square of the companies (593 MB of STATE for 30 companies' reports).
+      call not to be asked again after a kill) is held only until a second after the last
+      STATE written: it goes out with the first line written from then on (even when a
+      newer STATE, not asked for soon, has replaced it), or at the next :meth:`flush`. A
+      run of many companies reads their reports at once, and a STATE per period per
+      company, each holding every company's bookmarks, grew with the square of the
+      companies (593 MB of STATE for 30 companies' reports).
 
     Safe from any thread: one lock covers adding a line and writing the block, so a line
     added while a block goes out is never dropped nor interleaved; and a stop signal waits
@@ -77,6 +79,7 @@ class BlockWriter(MsgSpecWriter):
         self._held_state: t.Callable[[], bytes | None] | None = None  # a STATE put off
         self._data_bytes = 0  # of the data lines since the last STATE written
         self._state_written_at = -math.inf  # time.monotonic() of the last STATE written
+        self._held_due = math.inf  # when the STATE held must go out (one was asked for soon)
 
     @staticmethod
     def message_dict(message: Message) -> dict[str, t.Any]:
@@ -101,6 +104,7 @@ class BlockWriter(MsgSpecWriter):
                     return
                 self._schemas[message.stream] = line
             else:
+                self._release_if_due()
                 self._data_bytes += len(line)
             self._add(line, b"\n")
 
@@ -116,24 +120,35 @@ class BlockWriter(MsgSpecWriter):
         ``soon`` and the last STATE written is a second old: ``encode`` is called when it
         goes out."""
         with self._lock, stopping.whole_lines:
+            if soon:
+                self._held_due = min(self._held_due, self._state_written_at + self.SOON_SECONDS)
             due = (
                 at_once
                 or self._data_bytes >= self.BLOCK_BYTES
-                or (soon and time.monotonic() - self._state_written_at >= self.SOON_SECONDS)
+                or time.monotonic() >= self._held_due
             )
-            if not due:
-                self._held_state = encode
+            if due:
+                self._release(encode)
             else:
-                self._held_state = None
-                self._add_state(encode)
+                self._held_state = encode
             # The block goes out all the same: the target has the records as soon as ever.
             self._write_block()
 
-    def _add_state(self, encode: t.Callable[[], bytes | None]) -> None:
+    def _release(self, encode: t.Callable[[], bytes | None]) -> None:
+        """Add the STATE line ``encode()`` returns, if any; none is held any more."""
+        self._held_state, self._held_due = None, math.inf
         if (line := encode()) is not None:
             self._data_bytes = 0
             self._state_written_at = time.monotonic()
             self._add(line, b"\n")
+
+    def _release_if_due(self) -> None:
+        """Before a data line: the STATE held, if its second is up (it covers only lines
+        already added), out with the block."""
+        held = self._held_state
+        if held is not None and self._held_due != math.inf and time.monotonic() >= self._held_due:
+            self._release(held)
+            self._write_block()
 
     def write_raw_record(
         self, stream: str, record: RawRecord, version: int | None, extracted: dt.datetime
@@ -149,6 +164,7 @@ class BlockWriter(MsgSpecWriter):
         version_text = b"" if version is None else b',"version":%d' % version
         tail = b'%s,"time_extracted":%s}\n' % (version_text, encoder.encode(extracted))
         with self._lock, stopping.whole_lines:
+            self._release_if_due()
             self._data_bytes += len(head) + len(added) + len(body) + len(tail)
             self._add(head, added, body, tail)
 
@@ -164,8 +180,7 @@ class BlockWriter(MsgSpecWriter):
         the run): the last STATE of what was written is then always out."""
         with self._lock, stopping.whole_lines:
             if (held := self._held_state) is not None:
-                self._held_state = None
-                self._add_state(held)
+                self._release(held)
             self._write_block()
 
     def _write_block(self) -> None:

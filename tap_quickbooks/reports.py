@@ -92,8 +92,10 @@ class ReportStream(QuickBooksTransport):
         self.report = report
         self.settings = settings
         self.reader = Reader(report)
-        self._can_split = False
-        self.chain_priority = threading.local()  # set by its page chain (readahead.py)
+        self._window = threading.local()  # whether the window being asked for can split
+        # Set by its page chain (readahead.py), unread: a report's requests go before the
+        # entity streams' (request_priority), as they are written first.
+        self.chain_priority = threading.local()
         super().__init__(tap=tap, name=report.stream, schema=report_schema(report))
 
     @property
@@ -143,12 +145,17 @@ class ReportStream(QuickBooksTransport):
     def fetch_page(
         self, send: t.Callable, context: Context | None, paginator: BaseAPIPaginator
     ) -> tuple[requests.PreparedRequest, list[dict], bool]:
-        """The paginator's next answer, as records (in a page chain's thread): its window's
-        request, and the records of the report's lines."""
+        """The paginator's next answer (in a page chain's thread): the request for its whole
+        window (a chain's page names one; its own may be halves), and its records. Sent by
+        :meth:`ask`, with the retries every request of the tap has, not by ``send``."""
         period, method = t.cast(Ask, paginator.current_value)
+        return self.request_for(period, method), self.records(period, method), False
+
+    def records(self, period: Period, method: str | None) -> list[dict]:
+        """The report's lines for one period and accounting method, as records."""
         answer = self.fetch(period, method)
         basis = method or (answer.get("Header") or {}).get("ReportBasis") or DEFAULT_BASIS
-        records = [
+        return [
             {
                 "realm_id": self.company.realm_id,
                 "report": self.report.name,
@@ -159,7 +166,6 @@ class ReportStream(QuickBooksTransport):
             }
             for record in self.reader.records(answer)
         ]
-        return self.request_for(period, method), records, False
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
@@ -175,24 +181,34 @@ class ReportStream(QuickBooksTransport):
             periods[-1].end,
             ", ".join(m or "no accounting method in QBO" for m in self.methods()),
         )
+        if not self.company.reads_ahead:
+            # A dry run, or a stream synced alone: asked for one by one as written, so a run
+            # that stops early (--test) asks no period it does not write (each is metered).
+            asks = self.asks()
+            yield from self.written(asks, (self.records(*ask) for ask in asks))
+            return
         chains = self.company.page_chains(self, context)
         try:
             for chain in chains:  # one
                 asks = t.cast(PeriodPaginator, chain.paginator).asks
-                for n, page in enumerate(chain.pages()):
-                    yield from page.rows or ()
-                    period = asks[n][0]
-                    if n + 1 == len(asks) or asks[n + 1][0] != period:
-                        self.checkpoint(period)
+                yield from self.written(asks, (page.rows or [] for page in chain.pages()))
         finally:
             for chain in chains:
                 chain.stop()
 
+    def written(self, asks: list[Ask], answers: t.Iterable[list[dict]]) -> t.Iterator[dict]:
+        """Each ask's records, its period bookmarked once the period's last ask is written."""
+        for n, records in enumerate(answers):
+            yield from records
+            period = asks[n][0]
+            if n + 1 == len(asks) or asks[n + 1][0] != period:
+                self.checkpoint(period)
+
     def checkpoint(self, period: Period) -> None:
         """Bookmark a finished period, empty ones too, in a STATE message: a killed run
         resumes there, and a quiet company does not re-read ever more empty periods. Out
-        within a second (output.py): a report's period is a slow, metered call, not to be
-        asked again after a kill."""
+        with the first line written a second after the last STATE (output.py): a report's
+        period is a slow, metered call, not to be asked again after a kill."""
         state = self.company_state
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = period.start.isoformat()
@@ -237,7 +253,7 @@ class ReportStream(QuickBooksTransport):
     def ask(self, window: Period, method: str | None) -> dict:
         """One request for one window, retried as the entity streams retry."""
         request = self.request_for(window, method)
-        self._can_split = self.report.splittable and window.days > 1
+        self._window.can_split = self.report.splittable and window.days > 1
         # The SDK types its retrying decorator for functions answering a Response; it retries
         # any function, and this one answers the parsed report.
         retried = self.request_decorator(t.cast(t.Any, self._answer))
@@ -281,7 +297,8 @@ class ReportStream(QuickBooksTransport):
     @override
     def validate_response(self, response: requests.Response) -> None:
         # A gateway timeout on a report is mostly its size: a smaller window beats a retry.
-        if response.status_code == HTTPStatus.GATEWAY_TIMEOUT and self._can_split:
+        can_split = getattr(self._window, "can_split", False)
+        if response.status_code == HTTPStatus.GATEWAY_TIMEOUT and can_split:
             raise ReportTooLarge(f"HTTP 504 [intuit_tid={errors.intuit_tid(response)}]")
         super().validate_response(response)
 

@@ -1517,3 +1517,35 @@ def test_companies_waiting_on_qbo_are_fetched_more_at_once(make_company, report_
     assert grown[0] == (2 * ahead(), ahead())
     for stream in streams:
         assert {r["realm_id"] for r in run.records[stream]} == set(emu.realm_ids), stream
+
+
+def test_a_dry_run_asks_for_no_period_it_does_not_write(make_company, report_catalog) -> None:
+    # Review of be99d90: read ahead outside a whole run, `--test` (one record a stream, and
+    # every stream selected) asked for periods it never wrote, each a metered call.
+    emu = make_company(seed=41, scale=120)
+    today = emulator_today(emu)
+    first_month = periods_back(period_of(today, "month"), 5, "month")
+    config = {
+        **emu.tap_config(),
+        "report_start_date": first_month.start.isoformat(),
+        "report_end_date": today.isoformat(),
+    }
+    streams = [r.stream for r in REPORTS]
+    whole = run_tap(config, args=report_catalog(streams))
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    months = [
+        p.start.isoformat() for p in periods_from(first_month, period_of(today, "month"), "month")
+    ]
+
+    def asks_to_first_record(stream: str) -> int:
+        """Periods are asked for in order (one accounting method here): up to the first
+        that has a record, or all of them."""
+        starts = [r["period_start"] for r in whole.records.get(stream, [])]
+        return months.index(min(starts)) + 1 if starts else len(months)
+
+    emu.reset_counts()
+    dry = run_tap(config, args=["--test=record"])
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    for stream in streams:
+        assert len(dry.records.get(stream, [])) == (1 if stream in whole.records else 0)
+    assert emu.request_counts()["report"] == sum(map(asks_to_first_record, streams))
