@@ -28,7 +28,7 @@ from qbo_emulator import Emulator
 from qbo_emulator.datagen import vocabulary
 from scripts.bench import LATENCY_MS, PER_RECORD_MS, QBO_REQUESTS_PER_MINUTE, run_tap
 from tap_quickbooks.catalogue import ENTITIES
-from tap_quickbooks.paging import record_time
+from tap_quickbooks.paging import record_time, tie_page_size
 
 LIMIT = 1.15  # times the floor
 PAGE_SIZE = 1000
@@ -41,7 +41,8 @@ def keyset_pages(rows: list[dict], size: int = PAGE_SIZE, starts: t.Sequence[int
     chain, or (``starts``) slices of history beginning at those positions (see paging.py).
 
     Each page begins at the second the one before ended on; a second fuller than a page is
-    read by offsets (stepping back a tenth of a page each time), then ``>`` that second. A
+    read by offsets (pages of paging.tie_page_size rows, stepping back a tenth of one each
+    time), then ``>`` that second. A
     slice after the first begins with an offset page; one before another stops on its first
     page that passes the next one's first second."""
     times = sorted(t for r in rows if (t := record_time(r)) is not None)
@@ -55,7 +56,8 @@ def keyset_pages(rows: list[dict], size: int = PAGE_SIZE, starts: t.Sequence[int
 
 
 def _chain_pages(times: list, size: int, start: int, end: t.Any, *, offset: bool) -> int:
-    overlap = max(1, size // 10)
+    tie = tie_page_size(size)  # as the tap reads a second by offsets (one row a page never ends)
+    overlap = max(1, tie // 10)
     pages = 0
     own = times[start] if offset else None  # an offset page's first second: the slice before's
     while True:
@@ -69,9 +71,9 @@ def _chain_pages(times: list, size: int, start: int, end: t.Any, *, offset: bool
             if page[0] != own:
                 second = bisect.bisect_right(times, page[0]) - bisect.bisect_left(times, page[0])
                 position = 1
-                while min(size, second - position + 1) >= size:
+                while min(tie, second - position + 1) >= tie:
                     pages += 1
-                    position += size - overlap
+                    position += tie - overlap
                 pages += 1  # the short page that ends the second
             start = bisect.bisect_right(times, page[0])
             continue

@@ -30,6 +30,7 @@ from tap_quickbooks.catalogue import BY_NAME, lift_wrapped
 from tap_quickbooks.outcomes import StreamUnavailable, company_wide, is_unavailable_fault
 from tap_quickbooks.paging import record_time, ties
 from tap_quickbooks.passthrough import page_times, query_page
+from tap_quickbooks.timefmt import parse_instant
 
 if t.TYPE_CHECKING:
     import requests
@@ -119,8 +120,9 @@ class PlannedStream(t.Protocol):
 def plan_run(streams: t.Sequence[PlannedStream], now: dt.datetime) -> RunPlan:
     """Ask CDC, then batch the first pages of what CDC does not cover.
 
-    ``now`` is the local clock, used only to skip a CDC call QBO would refuse; the plan's
-    ``started_at`` is set by the caller from QBO's own clock once the plan's calls are made.
+    ``now`` is the local clock, used to skip a CDC call QBO would refuse (and as a bound on
+    QBO's); the plan's ``started_at`` is set by the caller from QBO's own clock once the
+    plan's calls are made.
     """
     plan = RunPlan(started_at=now)
     selected = [s for s in streams if s.selected]
@@ -291,6 +293,14 @@ def _cdc(
     return out, count
 
 
+def _answer_time(body: dict) -> dt.datetime | None:
+    """The time an answer of QBO's says it was given, if it says one that reads."""
+    try:
+        return parse_instant(body["time"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _batch_first_pages(
     caller: PlannedStream, streams: list[PlannedStream], plan: RunPlan, now: dt.datetime
 ) -> dict[str, tuple[str, bytes]]:
@@ -304,6 +314,10 @@ def _batch_first_pages(
     if len(items) > 1:
         caller.company.count_call("metered batch", len(items) - 1)
     body = wire.parsed_body(response)
+    # QBO stamps the rows, so their history runs up to its clock; this machine's may be far
+    # ahead, and a density read up to it puts slices of history past the stream's end. A
+    # clock of QBO's ahead of this machine's is not believed (as for the run's start).
+    now = min(_answer_time(body) or now, now)
     pages = {}
     for item in body.get("BatchItemResponse") or []:
         name = item.get("bId")

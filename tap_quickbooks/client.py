@@ -233,6 +233,7 @@ class QuickBooksTransport(RecordWriting, FailureBoundary, RESTStream[t.Any]):
         if reason := self.known_unavailable():
             run.unavailable(self, reason)  # QBO already said so: not even a SCHEMA
         else:
+            sdk_fastpath.remember_partition(self, context)
             super().sync(context)
         run.end(self, self.records_synced)
 

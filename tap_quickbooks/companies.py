@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import resource
 import time
 import typing as t
 
@@ -221,8 +222,62 @@ def _parts_by_realm(state: dict) -> dict[str, dict]:
 
 
 def ahead() -> int:
-    """How many companies are fetched at once: the CPU bounds it (parsing pages costs it)."""
+    """How many companies are fetched at once to begin with: the CPU bounds it (parsing
+    pages costs it)."""
     return max(2, 2 * (os.cpu_count() or 1))
+
+
+FDS_A_COMPANY = 80  # its spool files (a stream's pages waiting, a slice's) and sockets
+
+
+def most_ahead(base: int) -> int:
+    """The most companies fetched at once: 8 times the start, within the files a process
+    may open (each company fetching keeps spool files and sockets open)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    by_files = (soft - 128) // FDS_A_COMPANY if soft != resource.RLIM_INFINITY else 8 * base
+    return max(base, min(8 * base, by_files))
+
+
+def resize(size: int, busy: float, most: int) -> int:
+    """The window's next size, from the CPU-seconds a second the process spent since the
+    last look (its threads share one interpreter lock: it keeps about one CPU busy at most):
+    doubled while it mostly idles (its companies then wait on QBO's limits, which are each
+    company's own). Never made smaller: a busy process's companies wait their turn to be
+    written, their pages in files, costing no CPU."""
+    return min(most, 2 * size) if busy < 0.5 else size
+
+
+class Window:
+    """How many companies are planned and fetched at once, ahead of the one being written.
+
+    Parsing pages costs CPU, so the window starts at :func:`ahead`; but a company is often
+    waiting on QBO (its 10 requests a second, its 500 a minute: a report's periods, a long
+    backfill), then costing none, and the others' requests are not held by its limits. So
+    the window grows while the process mostly idles."""
+
+    def __init__(self, logger: t.Any, base: int | None = None, most: int | None = None) -> None:
+        self.logger = logger
+        self.base = base or ahead()
+        self.most = most or most_ahead(self.base)
+        self.size = self.base
+        self._since = (time.process_time(), time.monotonic())
+
+    def look(self) -> int:
+        """The size now, judged again when a second or more has passed since the last look."""
+        cpu, wall = time.process_time(), time.monotonic()
+        if wall - self._since[1] >= 1.0:
+            busy = (cpu - self._since[0]) / (wall - self._since[1])
+            size = resize(self.size, busy, self.most)
+            if size != self.size:
+                self.logger.info(
+                    "Companies fetched at once: %d (was %d; %d%% of a CPU busy).",
+                    size,
+                    self.size,
+                    round(100 * busy),
+                )
+                self.size = size
+            self._since = (cpu, wall)
+        return self.size
 
 
 def _plan(company: Company) -> BaseException | None:
@@ -255,8 +310,9 @@ def sync_companies(tap: t.Any) -> None:  # noqa: C901 - the run's order, told on
     """Sync every company: each one's streams shortest first, then one sync_status for all.
 
     Worker threads plan a window of companies at once (their pages then fetched ahead);
-    the main thread writes whichever company is ready first, so a slow company does not hold
-    up the others' data.
+    the main thread writes the company planned longest ago of those planned, so a slow
+    company does not hold up the others' data, and each is written when its pages have had
+    the longest to arrive.
     """
     # As the SDK's sync_all, less its reset of progress markers: every stream of this tap
     # is sorted (or full-table), so none is ever left in state.
@@ -271,15 +327,15 @@ def sync_companies(tap: t.Any) -> None:  # noqa: C901 - the run's order, told on
             stream.company_state  # noqa: B018
     full_tables = full_table_versions(tap, companies)
     waiting = list(companies)
-    bound = ahead()
-    pool = concurrent.futures.ThreadPoolExecutor(bound, thread_name_prefix="company")
+    window = Window(tap.logger)
+    pool = concurrent.futures.ThreadPoolExecutor(window.most, thread_name_prefix="company")
     try:
-        planning: dict[concurrent.futures.Future, Company] = {}
+        planning: dict[concurrent.futures.Future, Company] = {}  # in the order planned
         while waiting or planning:
-            while waiting and len(planning) < bound:
+            while waiting and len(planning) < window.look():
                 company = waiting.pop(0)
                 planning[pool.submit(_plan, company)] = company
-            done = next(concurrent.futures.as_completed(planning))
+            done = first_planned(planning)
             company = planning.pop(done)
             if (failure := done.result()) is not None:
                 skip_company(company, tap.streams_of(company), failure)
@@ -302,6 +358,17 @@ def sync_companies(tap: t.Any) -> None:  # noqa: C901 - the run's order, told on
             stream.log_sync_costs()
     if status is not None:
         status.log_sync_costs()
+
+
+def first_planned(
+    planning: dict[concurrent.futures.Future, Company],
+) -> concurrent.futures.Future:
+    """The earliest started of the plans that are done, once one is."""
+    while True:
+        for future in planning:
+            if future.done():
+                return future
+        concurrent.futures.wait(planning, return_when=concurrent.futures.FIRST_COMPLETED)
 
 
 def full_table_versions(tap: t.Any, companies: list[Company]) -> dict[str, int]:

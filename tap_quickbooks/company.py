@@ -57,11 +57,18 @@ def page_estimate(pages: float) -> str:
     return "many pages (its first page spans little of its history)"
 
 
-class CompanyStream(PlannedStream, PageSource, t.Protocol):
-    """What a company needs of its entity streams (client.CompanyStream is one): planned,
-    and read by page chains."""
+class ChainedStream(PageSource, t.Protocol):
+    """A stream read by page chains: an entity's (client.py) or a report's (reports.py)."""
+
+    @property
+    def selected(self) -> bool: ...
 
     def get_new_paginator(self) -> BaseAPIPaginator: ...
+
+
+class CompanyStream(PlannedStream, ChainedStream, t.Protocol):
+    """What a company needs of its entity streams (client.CompanyStream is one): planned,
+    and read by page chains."""
 
 
 class Company:
@@ -89,6 +96,7 @@ class Company:
         self._write_state = write_state
         self._token_store_failed = token_store_failed
         self.streams: t.Sequence[CompanyStream] = []  # its entity streams, set by the tap
+        self.report_streams: t.Sequence[ChainedStream] = []  # and its report streams
         self.all_streams: list[t.Any] = []  # every stream reporting its costs for it
         self.not_authorized: str | None = None  # why QBO refused its token (or it), if it did
         self.failed: str | None = None  # what else stopped the whole company, if anything
@@ -175,10 +183,10 @@ class Company:
 
     server_time: dt.datetime | None = None
 
-    def write_state(self, *, at_once: bool = False) -> None:
+    def write_state(self, *, soon: bool = False) -> None:
         """Write the run's state in a STATE message (main thread only); the writer may hold
-        it a while (output.py) unless ``at_once``."""
-        self._write_state(at_once)
+        it a while (output.py), under a second if asked for ``soon``."""
+        self._write_state(soon)
 
     def note_server_time(self, text: str) -> None:
         """Keep the first time QBO reported, so the run can bookmark by QBO's clock."""
@@ -227,7 +235,7 @@ class Company:
             self._chains = self._start_chains()
 
     def page_chains(
-        self, stream: CompanyStream, context: t.Mapping[str, t.Any] | None
+        self, stream: ChainedStream, context: t.Mapping[str, t.Any] | None
     ) -> list[PageChain]:
         """The stream's page chains, oldest slice of history first. The first stream to ask,
         in a whole run, starts every selected stream's chains (the run plan is made by then:
@@ -243,6 +251,14 @@ class Company:
     def _start_chains(self) -> dict[str, list[PageChain]]:
         plan = self.run_plan
         chains = {}
+        # Reports' chains first: their requests go before the entity streams' (the highest
+        # priority: client.request_priority), as they are written before any stream that
+        # expects pages (sync_company writes the fewest expected pages first).
+        for report in self.report_streams:
+            if report.selected and (asks := report.get_new_paginator()).current_value:
+                chains[report.name] = [
+                    self._chain(PageChain(report, self.context, asks, spool=True))
+                ]
         # The streams are written in this order: their requests are served in it too.
         order = [
             s
@@ -423,7 +439,7 @@ class Company:
         with self._auth_lock:
             self._pending_token = token
         if threading.current_thread() is threading.main_thread():
-            self._write_state(False)
+            self._write_state(False)  # not "soon": a rotated token's STATE goes out at once
             kept.append("written in a STATE message")
         else:
             kept.append("the next STATE message carries it")

@@ -2,10 +2,12 @@
 
 A report stream asks for its report once per period and accounting method, in order, and
 bookmarks each period as it ends; a window QBO cannot answer whole is read in halves and put
-back together. Its parts have rooms of their own: which reports (``report_catalogue``), which
-periods (``report_periods``), reading QBO's table (``report_table``), its lines as records
-(``report_records``), merging split windows (``report_merge``), the schemas
-(``report_schema``).
+back together. The periods are asked for by a page chain of their own (readahead.py), one
+answer a page: in a whole run every company's reports are read at once, from the start, not
+one company's after another's as the main thread writes them. Its parts have rooms of their
+own: which reports (``report_catalogue``), which periods (``report_periods``), reading QBO's
+table (``report_table``), its lines as records (``report_records``), merging split windows
+(``report_merge``), the schemas (``report_schema``).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import threading
 import typing as t
 from http import HTTPStatus
 
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_quickbooks import errors, wire
 from tap_quickbooks.client import QuickBooksTransport
@@ -49,6 +53,26 @@ class ReportTooLarge(Exception):
     """QBO could not answer a report for this window in one piece."""
 
 
+Ask = tuple[Period, str | None]  # one request of a report: a period and accounting method
+
+
+class PeriodPaginator(BaseAPIPaginator[Ask | None]):
+    """A report's requests in order, one a page; an empty answer does not end them. None
+    to begin with: there is nothing to ask."""
+
+    def __init__(self, asks: list[Ask]) -> None:
+        super().__init__(asks[0] if asks else None)
+        self.asks = asks
+
+    @override
+    def get_next(self, response: t.Any) -> Ask | None:
+        return self.asks[self.count] if self.count < len(self.asks) else None
+
+    @override
+    def continue_if_empty(self, response: t.Any) -> bool:
+        return True
+
+
 class ReportStream(QuickBooksTransport):
     """One QBO report: a record per line, per period and accounting method."""
 
@@ -68,7 +92,10 @@ class ReportStream(QuickBooksTransport):
         self.report = report
         self.settings = settings
         self.reader = Reader(report)
-        self._can_split = False
+        self._window = threading.local()  # whether the window being asked for can split
+        # Set by its page chain (readahead.py), unread: a report's requests go before the
+        # entity streams' (request_priority), as they are written first.
+        self.chain_priority = threading.local()
         super().__init__(tap=tap, name=report.stream, schema=report_schema(report))
 
     @property
@@ -107,6 +134,39 @@ class ReportStream(QuickBooksTransport):
         params["minorversion"] = self.company.minor_version
         return params
 
+    def asks(self) -> list[Ask]:
+        """Every request of the run, in order: each period, with each accounting method."""
+        return [(period, method) for period in self.periods() for method in self.methods()]
+
+    @override
+    def get_new_paginator(self) -> PeriodPaginator:
+        return PeriodPaginator(self.asks())
+
+    def fetch_page(
+        self, send: t.Callable, context: Context | None, paginator: BaseAPIPaginator
+    ) -> tuple[requests.PreparedRequest, list[dict], bool]:
+        """The paginator's next answer (in a page chain's thread): the request for its whole
+        window (a chain's page names one; its own may be halves), and its records. Sent by
+        :meth:`ask`, with the retries every request of the tap has, not by ``send``."""
+        period, method = t.cast(Ask, paginator.current_value)
+        return self.request_for(period, method), self.records(period, method), False
+
+    def records(self, period: Period, method: str | None) -> list[dict]:
+        """The report's lines for one period and accounting method, as records."""
+        answer = self.fetch(period, method)
+        basis = method or (answer.get("Header") or {}).get("ReportBasis") or DEFAULT_BASIS
+        return [
+            {
+                "realm_id": self.company.realm_id,
+                "report": self.report.name,
+                "accounting_method": basis,
+                "period_start": period.start.isoformat(),
+                "period_end": period.end.isoformat(),
+                **record,
+            }
+            for record in self.reader.records(answer)
+        ]
+
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         periods = self.periods()
@@ -121,30 +181,38 @@ class ReportStream(QuickBooksTransport):
             periods[-1].end,
             ", ".join(m or "no accounting method in QBO" for m in self.methods()),
         )
-        for period in periods:
-            for method in self.methods():
-                answer = self.fetch(period, method)
-                basis = method or (answer.get("Header") or {}).get("ReportBasis") or DEFAULT_BASIS
-                for record in self.reader.records(answer):
-                    yield {
-                        "realm_id": self.company.realm_id,
-                        "report": self.report.name,
-                        "accounting_method": basis,
-                        "period_start": period.start.isoformat(),
-                        "period_end": period.end.isoformat(),
-                        **record,
-                    }
-            self.checkpoint(period)
+        if not self.company.reads_ahead:
+            # A dry run, or a stream synced alone: asked for one by one as written, so a run
+            # that stops early (--test) asks no period it does not write (each is metered).
+            asks = self.asks()
+            yield from self.written(asks, (self.records(*ask) for ask in asks))
+            return
+        chains = self.company.page_chains(self, context)
+        try:
+            for chain in chains:  # one
+                asks = t.cast(PeriodPaginator, chain.paginator).asks
+                yield from self.written(asks, (page.rows or [] for page in chain.pages()))
+        finally:
+            for chain in chains:
+                chain.stop()
+
+    def written(self, asks: list[Ask], answers: t.Iterable[list[dict]]) -> t.Iterator[dict]:
+        """Each ask's records, its period bookmarked once the period's last ask is written."""
+        for n, records in enumerate(answers):
+            yield from records
+            period = asks[n][0]
+            if n + 1 == len(asks) or asks[n + 1][0] != period:
+                self.checkpoint(period)
 
     def checkpoint(self, period: Period) -> None:
         """Bookmark a finished period, empty ones too, in a STATE message: a killed run
-        resumes there, and a quiet company does not re-read ever more empty periods. Out at
-        once, never held (output.py): a report's period is a slow, metered call, not to be
-        asked again after a kill."""
+        resumes there, and a quiet company does not re-read ever more empty periods. Out
+        with the first line written a second after the last STATE (output.py): a report's
+        period is a slow, metered call, not to be asked again after a kill."""
         state = self.company_state
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = period.start.isoformat()
-        self.company.write_state(at_once=True)
+        self.company.write_state(soon=True)
         self.state_manager.is_flushed = True
 
     # -- reading a window, in pieces if QBO cannot answer it whole ---------------------------
@@ -174,15 +242,18 @@ class ReportStream(QuickBooksTransport):
             parts = [self.fetch(left, method), self.fetch(right, method)]
             return Merger(self.report, columns_of(parts[0])).merge(parts)
 
-    def ask(self, window: Period, method: str | None) -> dict:
-        """One request for one window, retried as the entity streams retry."""
-        request = self.build_prepared_request(
+    def request_for(self, window: Period, method: str | None) -> requests.PreparedRequest:
+        return self.build_prepared_request(
             method="GET",
             url=f"{self.url_base}{self.path}",
             params=self.params(window, method),
             headers=self.http_headers,
         )
-        self._can_split = self.report.splittable and window.days > 1
+
+    def ask(self, window: Period, method: str | None) -> dict:
+        """One request for one window, retried as the entity streams retry."""
+        request = self.request_for(window, method)
+        self._window.can_split = self.report.splittable and window.days > 1
         # The SDK types its retrying decorator for functions answering a Response; it retries
         # any function, and this one answers the parsed report.
         retried = self.request_decorator(t.cast(t.Any, self._answer))
@@ -226,7 +297,8 @@ class ReportStream(QuickBooksTransport):
     @override
     def validate_response(self, response: requests.Response) -> None:
         # A gateway timeout on a report is mostly its size: a smaller window beats a retry.
-        if response.status_code == HTTPStatus.GATEWAY_TIMEOUT and self._can_split:
+        can_split = getattr(self._window, "can_split", False)
+        if response.status_code == HTTPStatus.GATEWAY_TIMEOUT and can_split:
             raise ReportTooLarge(f"HTTP 504 [intuit_tid={errors.intuit_tid(response)}]")
         super().validate_response(response)
 

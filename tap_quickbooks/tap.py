@@ -96,15 +96,16 @@ class SealingStateWriter:
         self.tap = tap
         self.last_line: bytes | None = None
 
-    def write_state(self, state: TapState, at_once: bool = False) -> None:
+    def write_state(self, state: TapState, *, soon: bool = False) -> None:
         # A STATE carrying a newly rotated refresh token is never held: the token file may be
         # failing, or on a disk no later run sees (a container's), and then this STATE is the
         # token's only copy. Rotations are rare (a day apart per company): cheap to send now.
         rotated = [company for company in self.tap.companies if company.token_unsealed()]
         for company in rotated:
             company.seal_rotated_token(t.cast(dict, state))
-        at_once = at_once or bool(rotated)
-        self.tap.block_writer.write_state(lambda: self._changed(state), at_once=at_once)
+        self.tap.block_writer.write_state(
+            lambda: self._changed(state), at_once=bool(rotated), soon=soon
+        )
 
     def _changed(self, state: TapState) -> bytes | None:
         """The STATE line of ``state`` (encoded when it goes out), if not the last one written."""
@@ -369,7 +370,7 @@ class TapQuickBooks(ConfigChecks, Tap):
                 context=context,
                 logger=self.logger,
                 state=lambda: t.cast(dict, self.state),
-                write_state=lambda at_once: self.state_writer.write_state(self.state, at_once),
+                write_state=lambda soon: self.state_writer.write_state(self.state, soon=soon),
                 token_store_failed=type(self).token_store_failed,
             )
             for config, context in company_configs(self.config)
@@ -383,8 +384,9 @@ class TapQuickBooks(ConfigChecks, Tap):
     def company_streams(self, company: Company) -> list:
         """Every entity and report stream of one company, bound to it."""
         entities = [QuickBooksStream(self, entity, company) for entity in ENTITIES]
-        company.streams = entities
-        company.all_streams = [*entities, *report_streams(self, company)]
+        reports = report_streams(self, company)
+        company.streams, company.report_streams = entities, reports
+        company.all_streams = [*entities, *reports]
         return company.all_streams
 
     def discover_streams(self) -> list:

@@ -5,6 +5,7 @@ synced in full; once re-authorized it catches up from its own bookmarks."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 import os
@@ -16,11 +17,16 @@ from pathlib import Path
 import pytest
 
 from qbo_emulator import Emulator
+from tap_quickbooks import companies
 from tap_quickbooks.auth import TokenFile
 from tap_quickbooks.catalogue import ENTITIES
 from tap_quickbooks.companies import (
+    Window,
     companies_problems,
     company_configs,
+    first_planned,
+    most_ahead,
+    resize,
     settle_state,
 )
 from tap_quickbooks.tap import one_per_key, settings_problems
@@ -401,7 +407,8 @@ def test_an_unexpected_error_stops_only_its_company(at: str) -> None:
         assert {status[(broken, s)]["status"] for s in ("customers", "terms")} == {"failed"}
 
 
-def test_a_company_whose_planning_fails_stops_the_chains_it_started() -> None:
+@pytest.mark.parametrize("page_size", [2, 1])
+def test_a_company_whose_planning_fails_stops_the_chains_it_started(page_size: int) -> None:
     with Emulator(seed=26, scale=200, realms=2) as emu:
         broken, slow = emu.realm_ids
 
@@ -410,14 +417,19 @@ def test_a_company_whose_planning_fails_stops_the_chains_it_started() -> None:
                 time.sleep(0.5)  # the run lasts: a chain left running reads on meanwhile
 
         tokens = {realm: emu.refresh_token(realm) for realm in emu.realm_ids}
-        # Two records a page: the first stream's chain has a dozen pages to read, and the
-        # second stream's chain is the one that cannot start.
-        config = {**many_config(emu, tokens), "page_size": 2}
+        # Two records a page (or one): the first stream's chain has a dozen pages to read,
+        # and the second stream's chain is the one that cannot start.
+        config = {**many_config(emu, tokens), "page_size": page_size}
         catalog = select(emu.tap_config(), ["customers", "items"])
         assert min(len(truth(emu, broken, s)) for s in ("customers", "items")) > 20
         emu.add_hook(stall)
         emu.reset_counts()
-        run = run_tap(config, args=["--catalog", str(catalog)], env=company_fault(broken, "chains"))
+        run = run_tap(
+            config,
+            args=["--catalog", str(catalog)],
+            env=company_fault(broken, "chains"),
+            timeout=300,
+        )
         emu.remove_hook(stall)
         assert run.returncode != 0
         assert "Traceback" not in run.stderr
@@ -425,6 +437,15 @@ def test_a_company_whose_planning_fails_stops_the_chains_it_started() -> None:
         # The chain that started before the failure was stopped with it: a page or two, not
         # the whole stream read for a company that is not written.
         assert emu.request_counts(broken).get("query", 0) <= 3, emu.request_counts(broken)
+        # The other company is read whole, each row once, in at most two pages a row (its
+        # own, and the tie or strict page after its second, at one row a page).
+        rows = 0
+        for stream in ("customers", "items"):
+            got = records_of(run, slow)[stream]
+            assert len(got) == len(truth(emu, slow, stream)), stream
+            assert set(latest_by_id(got)) == set(truth(emu, slow, stream)), stream
+            rows += len(got)
+        assert emu.request_counts(slow).get("query", 0) <= 2 * rows + 4, emu.request_counts(slow)
 
 
 def test_an_unwritable_shared_token_file_is_one_setup_error(tmp_path: Path) -> None:
@@ -563,3 +584,53 @@ def test_a_full_table_stream_is_activated_once_for_every_company() -> None:
         assert refused.returncode != 0
         assert not [m for m in refused.messages if m["type"] == "ACTIVATE_VERSION"]
         assert "no ACTIVATE_VERSION sent" in refused.stderr
+
+
+def test_the_window_doubles_while_the_process_idles_and_never_past_its_most() -> None:
+    assert resize(4, 0.2, most=32) == 8  # waiting on QBO: twice as many companies at once
+    assert resize(16, 0.1, most=20) == 20
+    assert resize(4, 0.5, most=32) == 4  # half a CPU busy or more: as it is
+    assert resize(8, 1.1, most=32) == 8  # busy: kept (the companies wait, in files)
+
+
+def test_the_window_is_judged_a_second_at_a_time_from_the_processs_cpu(monkeypatch) -> None:
+    clock = {"cpu": 0.0, "wall": 0.0}
+    monkeypatch.setattr(companies.time, "process_time", lambda: clock["cpu"])
+    monkeypatch.setattr(companies.time, "monotonic", lambda: clock["wall"])
+    window = Window(logging.getLogger("test"), base=4, most=16)
+    clock.update(cpu=0.1, wall=0.5)
+    assert window.look() == 4  # under a second: not judged yet
+    clock.update(cpu=0.3, wall=1.5)
+    assert window.look() == 8  # 0.3 CPU-s in 1.5 s
+    clock.update(cpu=1.2, wall=2.5)
+    assert window.look() == 8  # 0.9 CPU-s in the last second
+    clock.update(cpu=1.4, wall=4.5)
+    assert window.look() == 16
+    clock.update(cpu=1.4, wall=9.0)
+    assert window.look() == 16  # its most
+
+
+def test_the_most_companies_at_once_fit_the_files_a_process_may_open(monkeypatch) -> None:
+    def limit(soft: int):
+        monkeypatch.setattr(companies.resource, "getrlimit", lambda _: (soft, soft))
+
+    limit(1024)
+    assert most_ahead(4) == (1024 - 128) // companies.FDS_A_COMPANY  # 11
+    limit(1 << 20)
+    assert most_ahead(4) == 32  # eight times the start
+    limit(256)
+    assert most_ahead(4) == 4  # never less than the start
+    limit(companies.resource.RLIM_INFINITY)
+    assert most_ahead(2) == 16
+
+
+def test_the_company_written_next_is_the_first_planned_of_those_planned() -> None:
+    early, late, pending = (concurrent.futures.Future() for _ in range(3))
+    planning = {pending: "a", early: "b", late: "c"}  # in the order they were started
+    late.set_result(None)
+    assert first_planned(planning) is late  # the only one planned
+    early.set_result(None)
+    assert first_planned(planning) is early  # started before late: its pages had longer
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(time.sleep, 0.05)
+        assert first_planned({slow: "d"}) is slow  # waits for one to be done

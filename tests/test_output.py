@@ -150,3 +150,77 @@ def test_a_state_that_did_not_change_is_not_written(monkeypatch) -> None:
     writer.write_state(lambda: None)
     writer.flush()
     assert out.data == b""
+
+
+def test_a_state_asked_for_soon_waits_at_most_a_second_after_the_last(monkeypatch) -> None:
+    # A report's finished period: wanted out soon (a metered call not to repeat after a
+    # kill), yet a STATE per period per company, each holding every company's bookmarks,
+    # grew with the square of the companies. The clock here is the test's, not the machine's.
+    clock = [100.0]
+    monkeypatch.setattr("tap_quickbooks.output.time.monotonic", lambda: clock[0])
+    writer, out = written(monkeypatch)
+
+    def states() -> list:
+        return [m["value"] for m in lines_of(out) if m["type"] == "STATE"]
+
+    def soon(value: dict) -> None:
+        writer.write_state(lambda: state_line(value), soon=True)
+
+    soon({"period": 1})
+    assert states() == [{"period": 1}]  # no STATE yet this run: out at once
+    clock[0] += 0.4
+    soon({"period": 2})
+    clock[0] += 0.4
+    soon({"period": 3})
+    assert states() == [{"period": 1}]  # 0.8 s after the last: held, the newer replacing
+    clock[0] += 0.2
+    soon({"period": 4})
+    assert states() == [{"period": 1}, {"period": 4}]  # a second after the last: out
+    clock[0] += 0.1
+    soon({"period": 5})
+    writer.write_state_line(state_line({"token": "rotated"}), at_once=True)  # never waits
+    assert states() == [{"period": 1}, {"period": 4}, {"token": "rotated"}]
+    soon({"period": 6})
+    writer.flush()  # the end of a company: what is held goes out
+    assert states()[-1] == {"period": 6}
+
+
+def test_a_state_asked_for_soon_goes_out_with_the_first_line_after_its_second(monkeypatch) -> None:
+    # Review of be99d90: a report's periods, read ahead, are written in a burst; the last
+    # period's STATE was held, then replaced by the stream's own end-of-stream STATE (not
+    # asked for soon), and went out only after a MiB of the next stream's records.
+    clock = [100.0]
+    monkeypatch.setattr("tap_quickbooks.output.time.monotonic", lambda: clock[0])
+    writer, out = written(monkeypatch)
+    state: dict = {}
+
+    def states() -> list:
+        return [m["value"] for m in lines_of(out) if m["type"] == "STATE"]
+
+    def record(n: int) -> None:
+        writer.write_message(RecordMessage("invoices", {"Id": str(n)}, time_extracted=EXTRACTED))
+
+    state["period"] = 1
+    writer.write_state(lambda: state_line(dict(state)), soon=True)  # out at once: the first
+    state["period"] = 2
+    writer.write_state(lambda: state_line(dict(state)), soon=True)  # held
+    state["end of stream"] = True
+    writer.write_state(lambda: state_line(dict(state)))  # replaces it; not asked for soon
+    clock[0] += 0.5
+    record(1)
+    assert states() == [{"period": 1}]  # half a second: still held
+    clock[0] += 0.5
+    record(2)  # a second after the last STATE: the held one goes out before this record
+    assert states() == [{"period": 1}, {"period": 2, "end of stream": True}]
+    # Out on the line after record 1, before record 2, which follows in the next block.
+    assert lines_of(out)[-2]["record"] == {"Id": "1"}
+    clock[0] += 30
+    record(3)
+    writer.write_state(lambda: state_line({"stream": "invoices"}))  # an ordinary one: held
+    clock[0] += 30
+    record(4)
+    assert len(states()) == 2  # no deadline without a STATE asked for soon
+    writer.flush()
+    assert [m.get("record", {}).get("Id") for m in lines_of(out)] == [
+        None, "1", None, "2", "3", "4", None,
+    ]  # fmt: skip

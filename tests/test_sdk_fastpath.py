@@ -8,18 +8,30 @@ import collections
 import inspect
 import json
 import os
+import types
 from pathlib import Path
 
 import pytest
 import singer_sdk
 from singer_sdk.plugin_base import PluginBase
+
+# The contract remember_partition relies on: the manager's own get_context_state is what
+# its increment_state asks.
+from singer_sdk.streams._state import StreamStateManager
 from singer_sdk.streams.core import Stream
 
 import tap_quickbooks
+from qbo_emulator import Emulator
 from tap_quickbooks.changes import SYNCED_AT
 from tap_quickbooks.client import QuickBooksStream
 from tap_quickbooks.company import AUTH_STATE_KEY
-from tap_quickbooks.sdk_fastpath import SWITCH, VERIFIED_SDK, ConfigChecks, FailureBoundary
+from tap_quickbooks.sdk_fastpath import (
+    SWITCH,
+    VERIFIED_SDK,
+    ConfigChecks,
+    FailureBoundary,
+    remember_partition,
+)
 from tap_quickbooks.tap import TapQuickBooks
 from tests.singer import TapRun, run_tap
 
@@ -210,3 +222,74 @@ def test_private_sdk_names_are_few_and_in_one_module() -> None:
     assert elsewhere == {}
     names = collections.Counter(name for name, _ in found[FASTPATH])
     assert 0 < len(names) <= MAX_PRIVATE_NAMES, sorted(names)
+
+
+def test_many_companies_write_the_same_records_and_bookmarks_either_way() -> None:
+    # remember_partition: each company's stream keeps its partition of state, where the SDK
+    # searches every company's at each record. Bookmarks must move exactly as the SDK's do,
+    # from new partitions (a first run) as from partitions already in state (the next).
+    with Emulator(seed=31, scale=40, realms=3) as emu:
+        shared = {
+            k: v for k, v in emu.tap_config().items() if k not in {"realm_id", "refresh_token"}
+        }
+
+        def both_ways(state: dict | None) -> dict[str, TapRun]:
+            runs = {}
+            for way, switch in (("fast", "1"), ("slow", "0")):
+                companies = [
+                    {"realm_id": r, "refresh_token": emu.refresh_token(r)} for r in emu.realm_ids
+                ]
+                runs[way] = run_tap({**shared, "companies": companies}, state, env={SWITCH: switch})
+                assert runs[way].returncode == 0, runs[way].stderr[-2000:]
+            return runs
+
+        first = both_ways(None)
+        emu.clock.advance(seconds=5)
+        changed = emu.realm_ids[1]
+        for row in emu.ground_truth(changed, "Invoice")[:3]:
+            emu.store(changed).update("Invoice", row["Id"], {"PrivateNote": "changed"})
+        second = both_ways(first["fast"].last_state)
+
+    def records(run: TapRun) -> list[str]:
+        return sorted(
+            json.dumps(m["record"], sort_keys=True, default=str)
+            for m in run.messages
+            if m["type"] == "RECORD" and m["stream"] != "sync_status"
+        )
+
+    def bookmarks(run: TapRun) -> dict:
+        return json.loads(json.dumps(run.last_state, default=str), object_hook=timeless)
+
+    for runs in (first, second):
+        assert records(runs["fast"]) == records(runs["slow"])
+        assert bookmarks(runs["fast"]) == bookmarks(runs["slow"])
+    assert {r["realm_id"] for r in second["fast"].records["invoices"]} == {changed}
+
+
+def test_a_remembered_partition_is_searched_again_once_state_moved_it() -> None:
+    state: dict = {"bookmarks": {}}
+    manager = StreamStateManager(stream_name="invoices", tap_state=state, is_sorted=True)
+    stream = types.SimpleNamespace(state_manager=manager, name="invoices")
+    own, other = {"realm_id": "2"}, {"realm_id": "1"}
+    remember_partition(stream, own)
+    mine = manager.get_context_state(own)  # created, as the SDK does
+    assert state["bookmarks"]["invoices"]["partitions"] == [{"context": own}]
+    assert manager.get_context_state(own) is mine
+    theirs = manager.get_context_state(other)  # another context: the SDK's own answer
+    assert theirs is not mine
+    assert theirs["context"] == other
+    assert manager.get_context_state(own) is mine
+    # Another company's partition put before it: found where it now is.
+    state["bookmarks"]["invoices"]["partitions"].insert(0, {"context": {"realm_id": "0"}})
+    assert manager.get_context_state(own) is mine
+    # State replaced (a reset, a state read again): the new partition, never the old one.
+    state["bookmarks"]["invoices"] = {
+        "partitions": [{"context": own, "replication_key_value": "b"}]
+    }
+    again = manager.get_context_state(own)
+    assert again is state["bookmarks"]["invoices"]["partitions"][0]
+    assert again is not mine
+    manager.increment_state(
+        {"LastUpdatedTime": "c"}, context=own, replication_key="LastUpdatedTime"
+    )
+    assert state["bookmarks"]["invoices"]["partitions"][0]["replication_key_value"] == "c"

@@ -9,36 +9,49 @@ the end proofs (COUNT) that chain needs. No wall time is judged.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 
 import pytest
 
 from scripts.bench_backfill import keyset_pages
 from tap_quickbooks.catalogue import BY_STREAM
-from tap_quickbooks.paging import Bound
+from tap_quickbooks.paging import Bound, record_time
 from tap_quickbooks.readahead import MIN_SPLIT_PAGES, next_start, split_start
 from tests.singer import run_tap
 from tests.test_tap_sync import latest_by_id, select, truth
 
 SLICED = re.compile(r"(\w+): reading slices of history at once: slice \d+ from row ([\d,]+)")
 COUNTS = re.compile(r"API calls this run: .*\bcount=(\d+)")
+RETRIES = re.compile(r"API calls this run: .*, (\d+) retries,")
+NOW = "2026-06-01T12:00:00Z"  # the emulator's clock: no test depends on today's date
 
 
 def sync_and_check(
-    emu, streams: list[str], page_size: int, log: list[str] | None = None
+    emu,
+    streams: list[str],
+    page_size: int,
+    faults: dict[int, str] | None = None,
+    shared: int = 1,
+    *,
+    log: list[str] | None = None,
 ) -> dict[str, list[int]]:
     """One full sync of ``streams``, every row written once; checks that it cost only the
-    pages its slices needed. Returns where each stream's slices began (and adds the run's
-    log lines to ``log``)."""
+    pages its slices needed (and, with ``faults`` injected, one retry each). Returns where
+    each stream's slices began (and adds the run's log lines to ``log``)."""
     realm = emu.realm_ids[0]
     config = {**emu.tap_config(), "page_size": page_size}
     catalog = select(config, streams)
     emu.reset_counts()
-    run = run_tap(config, args=["--catalog", str(catalog)])
+    emu.behaviour.faults = faults
+    run = run_tap(config, args=["--catalog", str(catalog)], timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     if log is not None:
         log.extend(run.stderr.splitlines())
     served = emu.request_counts()
+    retries = int(m.group(1)) if (m := RETRIES.search(run.stderr)) else 0
+    assert retries == len(faults or {}), (retries, emu.behaviour.injected)
+    served["query"] -= retries  # each fault was a query answered again (see the callers)
     rows = {s: emu.ground_truth(realm, BY_STREAM[s].name) for s in streams}
     for stream in streams:  # every row once, none left out
         assert len(run.records[stream]) == len(rows[stream])
@@ -46,6 +59,8 @@ def sync_and_check(
     starts: dict[str, list[int]] = {s: [] for s in streams}
     for match in SLICED.finditer(run.stderr):
         starts[match.group(1)].append(int(match.group(2).replace(",", "")))
+    for stream in streams:  # a slice begun past the end costs a call and reads nothing
+        assert all(p <= len(rows[stream]) for p in starts[stream]), (starts, len(rows[stream]))
     needed = sum(keyset_pages(rows[s], page_size, starts[s]) for s in streams)
     one_chain = sum(keyset_pages(rows[s], page_size) for s in streams)
     # The batch call brings each stream's first page; every other query is a page, or the
@@ -54,8 +69,9 @@ def sync_and_check(
     assert counts <= len(streams)
     assert served["batch"] == 1
     assert served["query"] - counts + len(streams) == needed, (served, needed, counts)
-    # The rows two slices share cost a page at most per slice, over one chain's pages.
-    assert needed <= one_chain + sum(len(s) for s in starts.values())
+    # The rows two slices share cost a page at most per slice (``shared`` pages), over one
+    # chain's pages.
+    assert needed <= one_chain + shared * sum(len(s) for s in starts.values())
     return starts
 
 
@@ -135,3 +151,81 @@ def test_a_slice_cut_in_two_ends_at_the_new_slice_or_its_old_end_whichever_is_fi
     cut.set(None)
     last.set(None)  # the stream's last slice cut in two: nothing after it either
     assert last.time() is None
+
+
+def stamped_invoices(make_company, scale: int, rows_a_second: list[int]) -> tuple:
+    """A company whose invoices are restamped oldest first: four seconds of one row each
+    (the first page, at four rows a page, shares no second), then seconds holding
+    ``rows_a_second`` rows in turn, ten seconds a row apart, so the first page's density is
+    the stream's; the clock stops just after the newest, most of history lying before QBO's
+    last five minutes (where no slice begins). Returns the emulator and the invoices' times,
+    in the query's order."""
+    emu = make_company(seed=17, scale=scale, now=NOW)
+    realm = emu.realm_ids[0]
+    ids = sorted((r["Id"] for r in emu.ground_truth(realm, "Invoice")), key=int)
+    store = emu.store(realm)
+    at = start = emu.clock.seconds() - 10 * len(ids)
+    taken = 0
+    for size in itertools.chain([1, 1, 1, 1], itertools.cycle(rows_a_second)):
+        if taken == len(ids):
+            break
+        group = ids[taken : taken + size]
+        store.touch_many("Invoice", group, when=at)
+        taken += len(group)
+        at += 10 * len(group)
+    emu.clock.freeze(at)
+    times = sorted(t for r in emu.ground_truth(realm, "Invoice") if (t := record_time(r)))
+    assert len(times) == len(ids)
+    assert times[0] == dt.datetime.fromtimestamp(start, dt.UTC)
+    return emu, times
+
+
+@pytest.mark.parametrize("page_size", [1, pytest.param(2, marks=pytest.mark.full), 3])
+def test_pages_of_one_to_three_rows_read_a_long_stream_in_one_chain_each_row_once(
+    make_company, page_size: int
+) -> None:
+    # A page after a chain's first begins at the second the one before ended on, so reads at
+    # least one row again: pages this small gain too little to slice (readahead.next_start;
+    # one row a page cannot even show the stream's density), however long the stream. One
+    # chain, then, that ends, each row once, at the pages the ground truth says (seconds of
+    # four rows fill more than a page: read by offsets); a row costs two pages at most (its
+    # own, and the tie or strict page after its second).
+    emu, times = stamped_invoices(make_company, 600, [2, 1, 4, 1])
+    assert keyset_pages(emu.ground_truth(emu.realm_ids[0], "Invoice"), page_size) > 20
+    starts = sync_and_check(emu, ["invoices"], page_size)
+    assert starts == {"invoices": []}
+    assert emu.request_counts()["query"] <= 2 * len(times) + 2
+
+
+def boundary_seconds(times: list[dt.datetime], starts: list[int]) -> list[int]:
+    """How many rows share the second each slice begins at (its bound, paging.Bound)."""
+    return [times.count(times[p - 1]) for p in starts]
+
+
+@pytest.mark.parametrize(
+    ("rows_a_second", "faults"),
+    [
+        pytest.param([2, 3], None, id="pairs-and-triples"),
+        pytest.param([2, 3], {2: "500"}, id="a-500-on-an-offset-page"),
+        pytest.param([2, 3], {14: "500"}, id="a-500-mid-slice"),
+        pytest.param([2, 3], {14: "429"}, id="a-429-mid-slice", marks=pytest.mark.full),
+        pytest.param([5, 2], None, id="seconds-fuller-than-a-page"),
+    ],
+)
+def test_the_smallest_pages_that_slice_read_a_second_at_a_boundary_once(
+    make_company, rows_a_second: list[int], faults: dict[int, str] | None
+) -> None:
+    # Four rows a page (the smallest that slices) and every second after the first page
+    # holding two rows or more (five: more than a page, read by offsets), so each slice
+    # begins inside a second whose rows the slice before reads, and the slice itself passes
+    # over. Every row once, every slice ending on the pages the ground truth says; a fault
+    # (a 500 on slice 2's first, offset page, or one on a page of a slice while the others
+    # read) is asked again and costs that call.
+    emu, times = stamped_invoices(make_company, 1000, rows_a_second)
+    # Seconds fuller than a page are read by offsets, pages that do not reach as far on as
+    # readahead.next_start reckons: the slice after then reads again, besides its offset
+    # page, the page the slice before ended on (a call more a slice, no row more written).
+    shared = 2 if max(rows_a_second) > 4 else 1
+    starts = sync_and_check(emu, ["invoices"], 4, faults, shared)["invoices"]
+    assert len(starts) >= 1, "the stream was not read in slices"
+    assert min(boundary_seconds(times, starts)) >= 2, (starts, boundary_seconds(times, starts))
