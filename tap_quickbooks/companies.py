@@ -423,6 +423,7 @@ def check_token_files(companies: list[Company]) -> None:
 def sync_company(tap: t.Any, company: Company) -> None:
     """The company's streams, shortest first; a failure of the whole company ends them."""
     expected = company.run_plan.expected_pages
+    company.seal_now()
     for stream in sorted(tap.streams_of(company), key=lambda s: expected.get(s.name, 0)):
         if not stream.selected:
             continue

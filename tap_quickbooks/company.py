@@ -445,6 +445,12 @@ class Company:
             kept.append("the next STATE message carries it")
         return "; ".join(kept)
 
+    def seal_now(self) -> None:
+        """Before the company's first record (main thread): a token its plan rotated (the
+        plan's batch calls go out at once, off the main thread) goes out in a STATE now."""
+        if self.token_unsealed():
+            self._write_state(False)
+
     def token_unsealed(self) -> bool:
         """Whether a rotation or a forgotten token awaits the next STATE message."""
         return self._pending_token is not None or self._forgotten is not None

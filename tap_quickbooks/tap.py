@@ -444,6 +444,7 @@ class TapQuickBooks(ConfigChecks, Tap):
         # in by the time the writing reaches it, and the longest ones (cut into slices
         # read at once, see readahead.py) end about when the writing does.
         expected = self.company.run_plan.expected_pages
+        self.company.seal_now()
         # sync_status comes last: it reports how every other stream went.
         order = sorted(
             self.streams.values(),
