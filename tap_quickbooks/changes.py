@@ -29,7 +29,7 @@ from tap_quickbooks import errors, wire
 from tap_quickbooks.catalogue import BY_NAME, lift_wrapped
 from tap_quickbooks.outcomes import StreamUnavailable, company_wide, is_unavailable_fault
 from tap_quickbooks.paging import record_time, ties
-from tap_quickbooks.passthrough import page_times, query_page
+from tap_quickbooks.passthrough import query_page
 from tap_quickbooks.timefmt import parse_instant
 
 if t.TYPE_CHECKING:
@@ -61,7 +61,8 @@ class EntityChanges:
 class RunPlan:
     started_at: dt.datetime  # QBO's clock when this run's reading began
     changes: dict[str, EntityChanges] = field(default_factory=dict)  # by entity name
-    first_pages: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # stream: (query, page)
+    # stream: (query, its page as the stream reads it)
+    first_pages: dict[str, tuple[str, t.Any]] = field(default_factory=dict)
     # How many pages each batch-read stream is likely to need, judged by its first page, and
     # (for a full first page) the time of its last row and how its rows share seconds.
     expected_pages: dict[str, float] = field(default_factory=dict)
@@ -115,6 +116,10 @@ class PlannedStream(t.Protocol):
         json_body: dict | None = None,
         kind: str,
     ) -> requests.Response: ...
+
+    def read_page(self, content: bytes) -> t.Any:
+        """A query page's JSON, parsed as the stream reads its pages; ValueError if not JSON."""
+        ...
 
 
 def plan_run(streams: t.Sequence[PlannedStream], now: dt.datetime) -> RunPlan:
@@ -303,11 +308,12 @@ def _answer_time(body: dict) -> dt.datetime | None:
 
 def _batch_first_pages(
     caller: PlannedStream, streams: list[PlannedStream], plan: RunPlan, now: dt.datetime
-) -> dict[str, tuple[str, bytes]]:
-    """One /batch call holding each stream's first query; the pages (JSON text, read by
-    their streams as their own query pages) by stream name."""
+) -> dict[str, tuple[str, t.Any]]:
+    """One /batch call holding each stream's first query; the pages (read as their streams
+    read their own query pages) by stream name."""
     statements = {s.name: str(s.statement(s.first_token())) for s in streams}
     entities = {s.name: s.entity.name for s in streams}
+    by_name = {s.name: s for s in streams}
     items = [{"bId": name, "Query": text} for name, text in statements.items()]
     response = caller.send("POST", "batch", json_body={"BatchItemRequest": items}, kind="batch")
     # Intuit meters each batch item as one call: the send counted the first.
@@ -330,9 +336,12 @@ def _batch_first_pages(
                 plan.unavailable[name] = f"{name}: batch item: {reason}"
             # Another fault for one item: that stream asks again by itself and reports it.
             continue
-        page = query_page(item["QueryResponse"], body.get("time"))
+        try:  # read here, once: its rows' times place the stream's slices
+            page = by_name[name].read_page(query_page(item["QueryResponse"], body.get("time")))
+        except ValueError:
+            continue  # cut short inside the batch answer: the stream asks for it on its own
         pages[name] = (statements[name], page)
-        times = page_times(entities[name], item["QueryResponse"])
+        times = page_times(page, entities[name])
         first, last = (times[0], times[-1]) if times else (None, None)
         if len(times) < caller.company.page_size:
             plan.expected_pages[name] = 1
@@ -343,3 +352,13 @@ def _batch_first_pages(
         else:
             plan.expected_pages[name] = math.inf
     return pages
+
+
+def page_times(page: t.Any, entity: str) -> list[dt.datetime | None]:
+    """The LastUpdatedTime of every row of a query page as its stream read it, in order (for
+    judging how long the stream is, and how its rows share seconds)."""
+    response = page.get("QueryResponse") if isinstance(page, dict) else None
+    rows = response.get(entity) if isinstance(response, dict) else None
+    if not isinstance(rows, list):
+        return []
+    return [record_time(row) if isinstance(row, dict) else None for row in rows]

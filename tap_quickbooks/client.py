@@ -727,16 +727,12 @@ class QuickBooksStream(QuickBooksTransport):
     ) -> tuple[t.Any, str, bool]:
         """The parsed answer to a page request, QBO's id for it, and whether it came with the
         run's batch call (then not sent again, unless QBO failed on it there)."""
-        content = self.company.take_first_page(self.name, request)
-        if content is not None:
-            try:
-                body = self.read_page(content)
-            except ValueError:
-                body = None  # cut short inside the batch answer: asked for on its own
-            problem = self.fault_problem(body, "-") if body is not None else None
+        body = self.company.take_first_page(self.name, request)
+        if body is not None:
+            problem = self.fault_problem(body, "-")
             if isinstance(problem, FatalAPIError):
                 raise problem
-            if body is not None and problem is None:
+            if problem is None:
                 self.note_time(body)
                 return body, "-", True
         response = send(request, context)

@@ -194,8 +194,9 @@ class Company:
             with contextlib.suppress(ValueError, TypeError):
                 self.server_time = query.parse_instant(text)
 
-    def take_first_page(self, stream: str, request: requests.PreparedRequest) -> bytes | None:
-        """The batch-fetched first page of a stream (its JSON), if this is its request: once."""
+    def take_first_page(self, stream: str, request: requests.PreparedRequest) -> t.Any:
+        """The batch-fetched first page of a stream (read as its pages are), if this is its
+        request: once. None otherwise."""
         if self._run_plan is None:  # the plan's own calls are being made
             return None
         prefetched = self._run_plan.first_pages.get(stream)

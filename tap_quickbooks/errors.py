@@ -162,6 +162,8 @@ def not_authorized_for_company(response: requests.Response) -> bool:
     AuthorizationFailed 003100, or the XML 401 AuthenticationFault 100 "General Authentication
     Error" (an expired token is answered 401 code 3200 instead)."""
     status = response.status_code
+    if status not in {401, 403}:
+        return False  # not decoded: a page's text is megabytes
     text = response.text or ""
     if status == 403:
         return "003100" in text and "scope" not in text
