@@ -461,6 +461,7 @@ class QuickBooksAuthenticator(OAuthAuthenticator):
         refused: list[str] = []
         tried = {c.token for c in self._candidates}
         reread = False
+        answer = None  # none left to try: another thread's request found them all refused
         while True:
             while self._candidates:
                 candidate = self._candidates[0]
