@@ -58,6 +58,8 @@ def run_tap(config: dict, state: dict | None, workdir: Path, catalog: dict | Non
         text=True,
         check=True,
     )
+    # When the tap's last line was written: reading its output back is this script's work.
+    ended = time.monotonic()
     code, seconds, rss_kb, cpu = done.stdout.split()
     log = err.read_text()
     if int(code) != 0:
@@ -76,6 +78,7 @@ def run_tap(config: dict, state: dict | None, workdir: Path, catalog: dict | Non
     return {
         "records": records,
         "seconds": float(seconds),
+        "ended": ended,
         "cpu": float(cpu),
         "rss_mb": int(rss_kb) / 1024,
         "calls": "; ".join(calls) or "?",
