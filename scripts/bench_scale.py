@@ -109,6 +109,8 @@ def startup(workdir: Path) -> None:
     emu = emulator(extra, SMALL)
     try:
         tap = [sys.executable, "-m", "tap_quickbooks"]
+        # What no tap on the SDK can start below: the interpreter, and the SDK's own import.
+        floor = timed([sys.executable, "-c", "import singer_sdk"], runs)
         about = timed([*tap, "--about"], runs)
         (workdir / "config.json").write_text(json.dumps(emu.tap_config()))
         discover = timed([*tap, "--config", str(workdir / "config.json"), "--discover"], runs)
@@ -141,6 +143,7 @@ def startup(workdir: Path) -> None:
         ("quiet sync, 1 company, --catalog", one_cat),
         (f"quiet sync, {extra} companies, --catalog", every_cat),
         ("each extra company, --catalog", per_extra(one_cat, every_cat, extra)),
+        ("for reference: import singer_sdk", floor),
     ):
         print(f"  {name:34}{wall:>10.2f}{cpu:>10.2f}")
     ok = verdict(max(about[0], discover[0]) <= STARTUP_GOAL)

@@ -5,9 +5,11 @@ lasts. The step is retried by Dagster (after ``retry_delay``, the resource's set
 30 s by default: 0.1 s here) and the retry syncs only the company not finished; at the end
 both equal their ground truth. A refused token (``invalid_grant``) is not retried.
 
-Run-level retries (the job's ``dagster/max_retries`` tag) are made by the daemon's run
-monitoring, which ``dg.materialize`` does not start: only the step-level retries are
-tested here.
+Run-level retries (the job's ``dagster/max_retries`` tag) are made by the daemon, which
+``dg.materialize`` does not start; what is tested of them here is the instance's verdict on a
+failed run (the ``dagster/will_retry`` tag, set when the run fails): with ``make
+orchestrate``'s ``dagster.yaml``, a run whose step failed is not run again (its step had its
+retries, or refused them), so a refused token is not tried three more times.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from qbo_emulator import Emulator
 from quickbooks_orchestrator import definitions as D
@@ -102,6 +106,32 @@ def test_a_refused_token_is_not_retried(shard) -> None:
     assert failure is not None
     assert f"1 of 2 company(ies) not finished ({revoked})" in failure.message
     assert settings.store.finished(result.run_id) == {fine}
+
+
+def test_a_run_whose_step_failed_is_not_run_again_under_the_projects_instance(
+    shard, tmp_path
+) -> None:
+    emu, resource, settings, _ = shard
+    config = yaml.safe_load((Path(D.__file__).parent / "dagster.yaml").read_text())
+    assert config["run_retries"]["enabled"] is True
+    (tmp_path / "dagster").mkdir()
+    with dg.DagsterInstance.local_temp(str(tmp_path / "dagster"), overrides=config) as instance:
+        assert instance.run_retries_enabled
+        D.sync_partitions(instance, settings)
+        emu.oauth.revoke(emu.refresh_token(emu.realm_ids[1]))
+        result = dg.materialize(
+            [D.quickbooks_shard],
+            partition_key="shard-000",
+            instance=instance,
+            resources={"orchestrator": resource},
+            raise_on_error=False,
+            tags=D.quickbooks_sync.tags,
+        )
+        assert not result.success
+        run = instance.get_run_by_id(result.run_id)
+        assert run is not None
+        assert run.tags["dagster/max_retries"] == "2"
+        assert run.tags["dagster/will_retry"] == "false"
 
 
 def test_the_retry_delay_is_a_setting_of_30_s_by_default(tmp_path) -> None:
