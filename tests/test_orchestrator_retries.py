@@ -56,13 +56,14 @@ def shard(tmp_path):
         yield emu, resource, settings, instance
 
 
-def materialize(resource, instance) -> dg.ExecuteInProcessResult:
+def materialize(resource, instance, tags=None) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [D.quickbooks_shard],
         partition_key="shard-000",
         instance=instance,
         resources={"orchestrator": resource},
         raise_on_error=False,
+        tags=tags,
     )
 
 
@@ -119,14 +120,7 @@ def test_a_run_whose_step_failed_is_not_run_again_under_the_projects_instance(
         assert instance.run_retries_enabled
         D.sync_partitions(instance, settings)
         emu.oauth.revoke(emu.refresh_token(emu.realm_ids[1]))
-        result = dg.materialize(
-            [D.quickbooks_shard],
-            partition_key="shard-000",
-            instance=instance,
-            resources={"orchestrator": resource},
-            raise_on_error=False,
-            tags=D.quickbooks_sync.tags,
-        )
+        result = materialize(resource, instance, D.quickbooks_sync.tags)
         assert not result.success
         run = instance.get_run_by_id(result.run_id)
         assert run is not None
