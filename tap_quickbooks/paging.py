@@ -204,6 +204,11 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         """Rows of the query this slice has read from its position on, each counted once
         (with the rows of its first second, the slice before's): where it stands now."""
         self.first_seen: dt.datetime | None = None  # the time of its first row
+        self.crowded_start = False
+        """A slice's offset page held only rows of its first second (the slice before's):
+        the rest of that second, never counted, is passed over, so ``position + seen`` is
+        no longer where the slice stands, and the page's time says nothing of the rows'
+        density before it."""
         self.tie_size = tie_page_size(page_size)
         # Rows shift at most this far between two tie pages before the proof of contiguity fails.
         self.overlap = max(1, self.tie_size // 10)
@@ -257,6 +262,9 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         of that second are the slice before's (passed on there, as if here)."""
         start = next((time for row in rows if (time := record_time(row)) is not None), None)
         self._start = start
+        self.crowded_start = len(rows) >= self.page_size and all(
+            record_time(row) == start for row in rows
+        )
         if start is not None:
             self._boundary = start
             self._boundary_ids = {

@@ -289,6 +289,7 @@ class Slicer:
         self.since: dt.datetime | None = None
         self.paginators: list[KeysetPaginator] = []
         self._sample: tuple[int, dt.datetime] | None = None  # a position and its time
+        self._density: float | None = None  # rows a second, between the last two samples
         self._begins: dict[Bound, int] = {}  # where the slice each bound begins begins
         self._lock = threading.RLock()  # chains' threads add and cut slices
 
@@ -359,8 +360,10 @@ class Slicer:
         this one read."""
         if not isinstance(paginator, KeysetPaginator) or not self.idle():
             return
-        if paginator.current_value.tie_position is not None:
-            return  # within a second read by offsets: where it stands is not a position
+        if paginator.current_value.tie_position is not None or paginator.crowded_start:
+            # Within a second read by offsets, or past one of unknown rows: a cut placed
+            # from ``seen`` could fall among rows this slice has written.
+            return
         with self._lock:
             index = next((i for i, c in enumerate(self.chains) if c.paginator is paginator), None)
             full = len(self.chains) >= MAX_SLICES + MAX_SPLIT_SLICES
@@ -376,6 +379,10 @@ class Slicer:
                 paginator.ends_at = self._start(
                     position, paginator.ends_at, index + 1, on_start=False
                 )
+                # The consumer stops its chains without this lock: stopped meanwhile, its
+                # stop may have passed the new chain's place before it was there.
+                if self.chains[index].stopped:
+                    self.chains[index + 1].stop()
 
     def _remaining(self, paginator: KeysetPaginator, here: int) -> float | None:
         """Rows a slice has left from position ``here``: up to where the next slice begins,
@@ -401,13 +408,20 @@ class Slicer:
             return  # history ends before it: the slice before reads to the end
         position = paginator.position or 1
         known, known_time = self._sample
-        self._sample = (position, time)
         seconds = (time - known_time).total_seconds()
         ahead = (self.now - time).total_seconds()
+        if paginator.crowded_start and self._density is not None:
+            # A position inside one crowded second (a recurring batch's invoices) has that
+            # second's time whatever its rows before it: the density before holds better.
+            density: float | None = self._density
+        else:
+            self._sample = (position, time)
+            density = (position - known) / seconds if seconds > 0 else None
+            self._density = density
         if ahead <= 0:
             return
         # All in one second so far (a bulk import): as many rows again as a guess.
-        remaining = (position - known) / seconds * ahead if seconds > 0 else position
+        remaining = density * ahead if density is not None else position
         self._add(paginator, position, remaining)
 
 
