@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -118,3 +119,42 @@ def test_a_run_stopped_during_a_report_resumes_it(make_company) -> None:
         r["period_start"] for r in tagged(run_tap(config, None, args)) if r["_stream"] == REPORT
     }
     assert periods == complete  # every month, read by one run or the other
+
+
+def test_a_run_stopped_while_qbo_takes_its_time_over_a_batch_call_exits_at_once(
+    make_company, tmp_path
+) -> None:
+    # The streams' first pages come by batch calls sent from a pool of threads: a stop
+    # while QBO is slow to answer one ends the run on its STATE at once, not after the
+    # answer (the process does not wait on the pool's thread).
+    emu = make_company(seed=61, scale=100)
+    asked, answer = threading.Event(), threading.Event()
+
+    def slow_batch(realm: str, kind: str, number: int) -> None:
+        if kind == "batch":
+            asked.set()
+            answer.wait(120)
+
+    emu.add_hook(slow_batch)
+    config = emu.tap_config()
+    command = tap_command(config, None, ["--catalog", str(select(config, STREAMS))], tmp_path)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **FAULTHANDLER},
+    )
+    try:
+        assert asked.wait(60), "no batch call came"
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        out, err = process.communicate(timeout=60)
+        took = time.monotonic() - signalled
+    finally:
+        answer.set()
+        if process.poll() is None:
+            process.kill()
+    text = out.decode()
+    run = TapRun(process.returncode, text, err.decode(), parse_messages(text))
+    assert_stopped_cleanly(run, text, signal.SIGTERM, took)
+    assert not run.records  # none had come
