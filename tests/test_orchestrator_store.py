@@ -12,6 +12,7 @@ import time
 import pytest
 
 from qbo_emulator import Emulator
+from quickbooks_orchestrator.liveness import Heartbeat
 from quickbooks_orchestrator.runner import Settings, sync_companies
 from quickbooks_orchestrator.store import Store
 from tests.test_orchestrator import usage_since
@@ -55,6 +56,39 @@ def test_one_run_holds_a_company_until_it_releases_or_its_lease_ends(store_url) 
     assert store.take_lease("1", "run-b", 0.2) is None
     time.sleep(0.3)  # a run killed without cleanup: its lease ends
     assert store.take_lease("1", "run-c", 60) is None
+
+
+def test_a_run_is_alive_while_it_beats_and_its_leases_go_when_found_dead(store_url) -> None:
+    store = Store(store_url)
+    store.beat("run-a", 60)
+    store.beat("run-b", 0.2)
+    assert store.stopped_beating(["run-a", "run-b", "run-c"]) == {}
+    time.sleep(0.3)  # run-b's machine died: its beats ran out
+    assert set(store.stopped_beating(["run-a", "run-b", "run-c"])) == {"run-b"}
+    assert store.stopped_beating(["run-a"]) == {}  # only the runs asked about
+    assert store.take_lease("1", "run-b", 3600) is None
+    assert store.take_lease("2", "run-b", 3600) is None
+    store.release_leases("run-b")
+    assert store.take_lease("1", "run-retry", 60) is None  # its retry takes them at once
+    assert store.take_lease("2", "run-retry", 60) is None
+    store.end_beat("run-b")
+    time.sleep(0.3)
+    assert store.stopped_beating(["run-b"]) == {}
+
+
+def test_a_heartbeat_beats_while_its_block_runs_and_outlasts_it_for_a_retry(tmp_path) -> None:
+    store = Store(tmp_path / "store.sqlite")
+    with Heartbeat(store, "run-a", dead_after=0.5):
+        time.sleep(1.2)  # beats every 0.05 s: never taken for dead
+        assert store.stopped_beating(["run-a"]) == {}
+    time.sleep(0.6)
+    assert store.stopped_beating(["run-a"]) == {}, "ended, not left to run out"
+    with Heartbeat(store, "run-a", dead_after=0.5) as beat:
+        beat.hold(0.5)  # a step retry waits 0.5 s before it beats again
+    time.sleep(0.6)
+    assert store.stopped_beating(["run-a"]) == {}
+    time.sleep(0.6)
+    assert set(store.stopped_beating(["run-a"])) == {"run-a"}
 
 
 def test_usage_and_finished_companies_add_up_per_run(store_url) -> None:

@@ -10,6 +10,7 @@ metered calls each spent against the app's monthly budget.
   metered-call usage (SQLite).
 - ``partition_state``: a shard's Singer state from its companies' own, and back.
 - ``runner``: one shard's ``tap | loader`` pipe.
+- ``liveness``: a run's heartbeat in the store, and the runs whose machine died.
 - ``definitions``: the Dagster asset, job, schedule and sensor (``dagster dev -m ...``).
 - ``dev``: ``make orchestrate``, the UI on the bundled emulator.
 """

@@ -10,9 +10,12 @@
   one run per company with pending webhook events (its shard's partition, narrowed to it by
   the ``quickbooks/realm_id`` tag), of the streams they name; the schedule then runs hourly
   by default, as the safety net (``webhook_runs`` has the rules).
+- ``dead_run_sensor``: fails a run whose machine or daemon died under it (its step's beats
+  in the store ran out, ``liveness``), so that its shard is not held for ever.
 - ``dagster.yaml`` (next to this file) is the instance config ``make orchestrate`` uses: at
   most one run in flight per shard (tag ``quickbooks/shard``), a cap on concurrent runs,
-  and run retries. Leases in the store keep each company to one run whatever starts them.
+  run retries and run monitoring. Leases in the store keep each company to one run
+  whatever starts them.
 """
 
 import datetime as dt
@@ -23,6 +26,7 @@ import dagster as dg
 
 from quickbooks_webhooks.store import open_store
 
+from .liveness import Heartbeat, fail_dead_runs
 from .runner import Settings, SyncError, sync_companies
 from .selection import run_catalog
 from .shards import members, occupied, shard_of
@@ -51,6 +55,7 @@ class QuickBooksOrchestrator(dg.ConfigurableResource):
     shards: int = 0
     store_url: str = ""
     retry_delay: float = 0
+    dead_after: float = 0
 
     def settings(self) -> Settings:
         env = dict(os.environ)
@@ -63,6 +68,7 @@ class QuickBooksOrchestrator(dg.ConfigurableResource):
             ("SHARDS", str(self.shards or "")),
             ("STORE_URL", self.store_url),
             ("RETRY_DELAY", str(self.retry_delay or "")),
+            ("DEAD_AFTER", str(self.dead_after or "")),
         ):
             if value:
                 env[f"QBO_ORCH_{name}"] = value
@@ -122,11 +128,19 @@ def quickbooks_shard(
     """One shard synced: one tap process over its companies into the loader, each from its
     own state (a webhook run: the company it names, of the streams its events name)."""
     settings = orchestrator.settings()
-    shard = context.partition_key
     spent, used = budget_spent(settings)
     if spent:
         context.log.error(budget_message(settings, used))
         raise dg.Failure(budget_message(settings, used), allow_retries=False)
+    # Beats while it works: a run whose machine dies is found dead by dead_run_sensor.
+    with Heartbeat(settings.store, context.run.run_id, settings.dead_after, context.log) as beat:
+        return _sync_shard(context, settings, beat)
+
+
+def _sync_shard(
+    context: dg.AssetExecutionContext, settings: Settings, beat: Heartbeat
+) -> dg.MaterializeResult:
+    shard = context.partition_key
     store = settings.store
     run_id = context.run.run_id
     # Run retries are new runs of the same root: what the root finished stays finished.
@@ -169,6 +183,7 @@ def quickbooks_shard(
         if exc.retry and context.retry_number < STEP_RETRIES:
             wait = retry_wait(settings, context.retry_number)
             context.log.warning("%s\nTried again in %.0f s.", exc, wait)
+            beat.hold(wait)  # alive while it waits for its retry
             raise dg.RetryRequested(max_retries=STEP_RETRIES, seconds_to_wait=wait) from None
         raise dg.Failure(str(exc), allow_retries=False) from None
     finally:
@@ -228,6 +243,21 @@ def company_registry_sensor(
     if have - wanted:
         requests.append(shards.build_delete_request(sorted(have - wanted)))
     return dg.SensorResult(dynamic_partitions_requests=requests)
+
+
+@dg.sensor(minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
+def dead_run_sensor(
+    context: dg.SensorEvaluationContext, orchestrator: QuickBooksOrchestrator
+) -> dg.SkipReason:
+    """Fails the runs whose machine or daemon died under them (``liveness``): else, one run
+    per shard being allowed, their shards would never run again."""
+    settings = orchestrator.settings()
+    dead = fail_dead_runs(context.instance, settings.store, quickbooks_sync.name)
+    for message in dead.values():
+        context.log.warning(message)
+    if dead:
+        return dg.SkipReason(f"{len(dead)} dead run(s) marked failed: {', '.join(dead)}.")
+    return dg.SkipReason("Every run in flight is alive.")
 
 
 def run_requests(
@@ -334,6 +364,6 @@ defs = dg.Definitions(
     assets=[quickbooks_shard],
     jobs=[quickbooks_sync],
     schedules=[every_15_minutes],
-    sensors=[company_registry_sensor, webhook_sensor],
+    sensors=[company_registry_sensor, webhook_sensor, dead_run_sensor],
     resources={"orchestrator": QuickBooksOrchestrator()},
 )

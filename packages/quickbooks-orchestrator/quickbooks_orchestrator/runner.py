@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class Settings:
     timeout: float = 3600
     # Seconds before a failed sync's first retry (then twice, four times that).
     retry_delay: float = 30
+    # A run whose step has not beaten for this long died with its machine (or daemon):
+    # dead_run_sensor fails it, and the daemon's run retry syncs its shard again.
+    dead_after: float = 300
     # The webhook receiver's store_url (quickbooks-webhooks): set, the webhook sensor runs.
     webhook_store: str = ""
 
@@ -112,7 +116,8 @@ class Settings:
             webhook_store=env.get("QBO_ORCH_WEBHOOK_STORE", ""),
             shards=_shards(env.get("QBO_ORCH_SHARDS", "")),
             store_url=env.get("QBO_ORCH_STORE_URL", ""),
-            retry_delay=_seconds(env.get("QBO_ORCH_RETRY_DELAY", "")),
+            retry_delay=_seconds(env, "QBO_ORCH_RETRY_DELAY", 30),
+            dead_after=_seconds(env, "QBO_ORCH_DEAD_AFTER", 300, least=1),
         )
 
     @property
@@ -120,13 +125,14 @@ class Settings:
         return [k for k in ("client_id", "client_secret") if not self.app_config.get(k)]
 
 
-def _seconds(text: str) -> float:
+def _seconds(env: t.Mapping[str, str], name: str, default: float, least: float = 0) -> float:
+    text = env.get(name, "")
     try:
-        seconds = float(text or 30)
+        seconds = float(text or default)
     except ValueError:
         seconds = -1
-    if not 0 <= seconds < float("inf"):
-        raise ValueError(f"QBO_ORCH_RETRY_DELAY must be a number of seconds, not {text!r}.")
+    if not least <= seconds < float("inf"):
+        raise ValueError(f"{name} must be a number of seconds ({least} or more), not {text!r}.")
     return seconds
 
 

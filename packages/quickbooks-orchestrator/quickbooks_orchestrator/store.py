@@ -53,6 +53,10 @@ create table if not exists leases (
     run_id text not null,
     until double precision not null  -- epoch seconds (PostgreSQL's real is 4 bytes)
 );
+create table if not exists beats (
+    run_id text primary key,
+    until double precision not null  -- epoch seconds: past it, the run's worker is dead
+);
 """
 
 
@@ -248,6 +252,35 @@ class Store:
     def release_lease(self, realm_id: str, run_id: str) -> None:
         with self._db() as db:
             db.execute("delete from leases where realm_id = ? and run_id = ?", (realm_id, run_id))
+
+    def release_leases(self, run_id: str) -> None:
+        """Every lease of a run found dead: its retry takes its companies at once."""
+        with self._db() as db:
+            db.execute("delete from leases where run_id = ?", (run_id,))
+
+    # -- runs alive: a run's step beats while it works; one whose machine died stops -----------
+
+    def beat(self, run_id: str, seconds: float) -> None:
+        """The run is alive for ``seconds`` more."""
+        with self._db() as db:
+            db.execute(
+                "insert into beats values (?, ?) on conflict (run_id) do update set "
+                "until = excluded.until",
+                (run_id, time.time() + seconds),
+            )
+
+    def end_beat(self, run_id: str) -> None:
+        with self._db() as db:
+            db.execute("delete from beats where run_id = ?", (run_id,))
+
+    def stopped_beating(self, run_ids: t.Iterable[str]) -> dict[str, float]:
+        """Of these runs, those whose last beat has run out, with when it did."""
+        wanted = set(run_ids)
+        if not wanted:
+            return {}
+        with self._db() as db:
+            rows = db.execute("select run_id, until from beats where until <= ?", (time.time(),))
+            return {run_id: until for run_id, until in rows if run_id in wanted}
 
     # -- metered calls -------------------------------------------------------------------------
 

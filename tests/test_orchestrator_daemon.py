@@ -1,0 +1,197 @@
+"""The orchestrator under a real ``dagster-daemon`` (processes, as ``dagster dev`` runs them),
+with the project's own ``dagster.yaml``, when the machine dies in the middle of a run.
+
+A run of one shard (two companies) is launched with ``dagster job launch``; while the tap
+waits on QBO for one company, the daemon's whole process group (daemon, code server, run
+worker, step, tap, loader) is SIGKILLed: a reboot. Dagster alone leaves that run STARTED for
+ever, and with one run per shard allowed the shard would never be synced again. Checked:
+after the daemon is started again, ``dead_run_sensor`` fails the run whose beats ran out,
+the daemon's run retry syncs the shard, and both companies equal their ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from qbo_emulator import Emulator
+from quickbooks_orchestrator import definitions as D
+from quickbooks_orchestrator.runner import Settings
+from tests import pipelines as P
+from tests.test_orchestrator import loaded
+from tests.test_tap_sync import select, truth
+
+STREAMS = ["customers", "items"]
+BIN = Path(sys.executable).parent
+PROJECT_YAML = Path(D.__file__).parent / "dagster.yaml"
+LAUNCH = [str(BIN / "dagster"), "job", "launch", "-m", "quickbooks_orchestrator.definitions"]
+LAUNCH += ["-j", "quickbooks_sync"]
+
+
+def group_alive(pgid: int) -> list[int]:
+    """The processes still in this process group."""
+    alive = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                alive.append(int(proc.name))
+    return alive
+
+
+def wait_for(what: str, check, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"not within {timeout:.0f} s: {what}")
+
+
+@pytest.fixture
+def machine(tmp_path):
+    held = threading.Event()  # a request of the first company has reached QBO
+    release = threading.Event()
+    with Emulator(seed=31, scale=40, realms=2, now=time.time() - 600) as emu:
+        emu.clock.advance(seconds=600)
+        slow = emu.realm_ids[0]
+
+        def hang(realm: str, kind: str, number: int) -> None:
+            if realm == slow and not release.is_set():
+                held.set()
+                release.wait(120)
+
+        emu.add_hook(hang)
+        app = {k: v for k, v in emu.tap_config().items() if k not in ("realm_id", "refresh_token")}
+        (tmp_path / "app.json").write_text(json.dumps(app))
+        shutil.copy(select(emu.tap_config(), STREAMS), tmp_path / "catalog.json")
+        dagster_home = tmp_path / "dagster"
+        dagster_home.mkdir()
+        shutil.copy(PROJECT_YAML, dagster_home / "dagster.yaml")
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(dagster_home),
+            "QBO_ORCH_HOME": str(tmp_path / "home"),
+            "QBO_ORCH_APP_CONFIG": str(tmp_path / "app.json"),
+            "QBO_ORCH_CATALOG": str(tmp_path / "catalog.json"),
+            "QBO_ORCH_SHARDS": "1",
+            "QBO_ORCH_RETRY_DELAY": "1",
+            "QBO_ORCH_DEAD_AFTER": "3",
+            # No scheduled run in the way (the assertions would allow one, all the same).
+            "QBO_ORCH_SCHEDULE": "0 0 1 1 *",
+        }
+        settings = Settings.from_env(env)
+        for realm in emu.realm_ids:
+            settings.store.add_company(realm, emu.refresh_token(realm))
+        daemons: list[subprocess.Popen] = []
+
+        def start_daemon(log: str) -> subprocess.Popen:
+            daemon = subprocess.Popen(
+                [str(BIN / "dagster-daemon"), "run", "-m", "quickbooks_orchestrator.definitions"],
+                env=env,
+                stdout=(tmp_path / log).open("w"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: a "machine" to kill as one
+            )
+            daemons.append(daemon)
+            return daemon
+
+        old = os.environ.get("DAGSTER_HOME")
+        os.environ["DAGSTER_HOME"] = str(dagster_home)
+        try:
+            with dg.DagsterInstance.get() as instance:
+                assert D.sync_partitions(instance, settings) == (["shard-000"], [])
+                yield {
+                    "emu": emu,
+                    "env": env,
+                    "settings": settings,
+                    "instance": instance,
+                    "start_daemon": start_daemon,
+                    "held": held,
+                    "release": release,
+                    "home": tmp_path,
+                }
+        finally:
+            release.set()
+            for daemon in daemons:
+                if group_alive(daemon.pid):
+                    os.killpg(daemon.pid, signal.SIGKILL)
+                daemon.wait(30)
+            if old is None:
+                os.environ.pop("DAGSTER_HOME", None)
+            else:
+                os.environ["DAGSTER_HOME"] = old
+
+
+def test_a_run_whose_machine_died_is_failed_and_its_shard_synced_again(machine) -> None:
+    emu, settings, instance = machine["emu"], machine["settings"], machine["instance"]
+    first = machine["start_daemon"]("daemon-1.log")
+    tags = {"dagster/partition": "shard-000", D.SHARD_TAG: "shard-000"}
+    launched = subprocess.run(
+        [*LAUNCH, "--tags", json.dumps(tags)],
+        check=False,
+        env=machine["env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert launched.returncode == 0, launched.stderr[-2000:]
+    assert machine["held"].wait(120), "the run's tap never reached QBO"
+    (run,) = instance.get_runs()
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+
+    os.killpg(first.pid, signal.SIGKILL)  # the machine goes: every process of the daemon's
+    first.wait(30)
+    wait_for("every process of the dead machine gone", lambda: not group_alive(first.pid), 30)
+    machine["release"].set()
+    time.sleep(4)  # past QBO_ORCH_DEAD_AFTER: the run's last beat has run out
+    # Dagster alone keeps it STARTED: nothing is left to say otherwise.
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+
+    machine["start_daemon"]("daemon-2.log")
+    dead = wait_for(
+        "the dead run marked failed",
+        lambda: (
+            (r := instance.get_run_by_id(run.run_id)).status == dg.DagsterRunStatus.FAILURE and r
+        ),
+        120,
+    )
+    said = [
+        e.dagster_event.message
+        for e in instance.all_logs(dead.run_id)
+        if e.dagster_event and e.dagster_event.message
+    ]
+    assert any("has not shown itself alive" in m for m in said), said[-5:]
+
+    def retried():
+        of_it = dg.RunsFilter(tags={"dagster/parent_run_id": run.run_id})
+        return [
+            r for r in instance.get_runs(filters=of_it) if r.status == dg.DagsterRunStatus.SUCCESS
+        ]
+
+    (retry,) = wait_for("the run retried and the retry succeeded", retried, 120)
+    assert retry.tags.get("dagster/partition") == "shard-000"
+
+    for realm in emu.realm_ids:
+        for stream in STREAMS:
+            rows = truth(emu, realm, stream).values()
+            expected = {P.truth_key(stream, r, realm): r for r in rows}
+            assert expected, (realm, stream)
+            assert loaded(settings.home, realm, stream) == expected, (realm, stream)
+        # Nothing of the dead run holds its companies.
+        assert settings.store.take_lease(realm, "probe", 60) is None
+        settings.store.release_lease(realm, "probe")
+    assert settings.store.stopped_beating([run.run_id, retry.run_id]) == {}
