@@ -80,9 +80,10 @@ def fail_dead_runs(instance: dg.DagsterInstance, store: Store, job_name: str) ->
             continue  # it ended between the two reads
         when = dt.datetime.fromtimestamp(until, dt.UTC).isoformat(timespec="seconds")
         message = (
-            f"Run {run_id} has not shown itself alive since {when} (its machine or the "
-            "Dagster daemon running it stopped): marked failed, its companies' leases freed; "
-            "its run retry, or the next scheduled run, syncs its shard from its state."
+            f"Run {run_id} stopped showing itself alive (its last beat ran out at {when}: "
+            "its machine or the Dagster daemon running it stopped): marked failed, its "
+            "companies' leases freed; its run retry, or the next scheduled run, syncs its "
+            "shard from its state."
         )
         instance.report_engine_event(message, run)
         instance.report_run_failed(run, message)
