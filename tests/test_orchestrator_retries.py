@@ -133,3 +133,33 @@ def test_the_retry_delay_is_a_setting_of_30_s_by_default(tmp_path) -> None:
     assert D.QuickBooksOrchestrator(home=str(tmp_path), retry_delay=2).settings().retry_delay == 2
     with pytest.raises(ValueError, match=r"^QBO_ORCH_RETRY_DELAY must be a number of seconds"):
         Settings.from_env({"QBO_ORCH_HOME": str(tmp_path), "QBO_ORCH_RETRY_DELAY": "soon"})
+    assert Settings.from_env({"QBO_ORCH_HOME": str(tmp_path)}).dead_after == 300
+    with pytest.raises(ValueError, match=r"^QBO_ORCH_DEAD_AFTER must be a number of seconds"):
+        Settings.from_env({"QBO_ORCH_HOME": str(tmp_path), "QBO_ORCH_DEAD_AFTER": "0"})
+
+
+def test_a_run_taken_for_dead_while_alive_stops_its_tap_and_is_not_retried(shard) -> None:
+    """The store did not hear from the run for QBO_ORCH_DEAD_AFTER: dead_run_sensor failed it
+    and gave its companies to its retry (here: its beat row deleted, as the sensor does)."""
+    emu, resource, settings, instance = shard
+    quick = D.QuickBooksOrchestrator(**{**resource.model_dump(), "dead_after": 1})
+    taken = []
+
+    def sensor_verdict(realm: str, kind: str, number: int) -> None:
+        if not taken:
+            taken.append(realm)
+            settings.store.forget_beats(float("inf"))  # every run's row: this one's
+        time.sleep(0.2)  # QBO is slow: the run learns it at its next beat (0.1 s)
+
+    emu.add_hook(sensor_verdict)
+    started = time.monotonic()
+    result = materialize(quick, instance)
+    assert not result.success
+    assert retries(result) == 0, "its retry is the sensor's run, not a step retry"
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert failure is not None
+    assert "took this run for dead" in failure.message
+    assert time.monotonic() - started < 60
+    assert taken
+    for realm in emu.realm_ids:  # its retry finds its companies free
+        assert settings.store.take_lease(realm, "its-retry", 60) is None

@@ -9,10 +9,11 @@ import datetime as dt
 import logging
 import time
 
+import dagster as dg
 import pytest
 
 from qbo_emulator import Emulator
-from quickbooks_orchestrator.liveness import Heartbeat
+from quickbooks_orchestrator.liveness import Heartbeat, resumed_cursor
 from quickbooks_orchestrator.runner import Settings, sync_companies
 from quickbooks_orchestrator.store import Store
 from tests.test_orchestrator import usage_since
@@ -61,34 +62,70 @@ def test_one_run_holds_a_company_until_it_releases_or_its_lease_ends(store_url) 
 def test_a_run_is_alive_while_it_beats_and_its_leases_go_when_found_dead(store_url) -> None:
     store = Store(store_url)
     store.beat("run-a", 60)
-    store.beat("run-b", 0.2)
-    assert store.stopped_beating(["run-a", "run-b", "run-c"]) == {}
-    time.sleep(0.3)  # run-b's machine died: its beats ran out
-    assert set(store.stopped_beating(["run-a", "run-b", "run-c"])) == {"run-b"}
-    assert store.stopped_beating(["run-a"]) == {}  # only the runs asked about
+    store.beat("run-b", 60)
+    ends = store.beats(["run-a", "run-b", "run-c"])
+    assert set(ends) == {"run-a", "run-b"}  # run-c never beat
+    assert all(time.time() + 55 < until <= time.time() + 60 for until in ends.values())
+    assert store.beats(["run-a"]).keys() == {"run-a"}  # only the runs asked about
+    assert store.renew_beat("run-b", 120)
+    assert store.beats(["run-b"])["run-b"] > time.time() + 115
     assert store.take_lease("1", "run-b", 3600) is None
     assert store.take_lease("2", "run-b", 3600) is None
-    store.release_leases("run-b")
+    store.release_leases("run-b")  # found dead
+    store.end_beat("run-b")
     assert store.take_lease("1", "run-retry", 60) is None  # its retry takes them at once
     assert store.take_lease("2", "run-retry", 60) is None
-    store.end_beat("run-b")
-    time.sleep(0.3)
-    assert store.stopped_beating(["run-b"]) == {}
+    assert not store.renew_beat("run-b", 60), "a run found dead learns it at its next beat"
+    store.beat("run-old", -2 * 86_400)
+    store.forget_beats(time.time() - 86_400)
+    assert store.beats(["run-a", "run-old"]).keys() == {"run-a"}
 
 
-def test_a_heartbeat_beats_while_its_block_runs_and_outlasts_it_for_a_retry(tmp_path) -> None:
+def test_a_heartbeat_beats_while_its_block_runs_and_outlasts_it(tmp_path) -> None:
     store = Store(tmp_path / "store.sqlite")
-    with Heartbeat(store, "run-a", dead_after=0.5):
-        time.sleep(1.2)  # beats every 0.05 s: never taken for dead
-        assert store.stopped_beating(["run-a"]) == {}
-    time.sleep(0.6)
-    assert store.stopped_beating(["run-a"]) == {}, "ended, not left to run out"
-    with Heartbeat(store, "run-a", dead_after=0.5) as beat:
-        beat.hold(0.5)  # a step retry waits 0.5 s before it beats again
-    time.sleep(0.6)
-    assert store.stopped_beating(["run-a"]) == {}
-    time.sleep(0.6)
-    assert set(store.stopped_beating(["run-a"])) == {"run-a"}
+
+    def left() -> float:
+        return store.beats(["run-a"])["run-a"] - time.time()
+
+    with Heartbeat(store, "run-a", dead_after=2, retried_after=30):
+        time.sleep(2.5)  # beats every 0.2 s: never near running out
+        assert left() > 1.5
+    assert 1.5 < left() <= 2, "a run's end is recorded before its beat runs out"
+    with Heartbeat(store, "run-a", dead_after=2, retried_after=30) as beat:
+        beat.hold(10)  # a step retry that waits 10 s
+    assert 11 < left() <= 12
+    beat = Heartbeat(store, "run-a", dead_after=2, retried_after=30)
+    with pytest.raises(OSError, match="retries"), beat:
+        raise OSError("a fault the retry policy retries")
+    assert 31 < left() <= 32
+    with pytest.raises(dg.Failure), Heartbeat(store, "run-a", dead_after=2, retried_after=30):
+        raise dg.Failure("refused", allow_retries=False)
+    assert 1.5 < left() <= 2
+    with Heartbeat(store, "run-a", dead_after=2) as beat:
+        store.end_beat("run-a")  # taken for dead while alive
+        assert beat.dead.wait(5)
+
+
+def test_the_dead_run_sensor_waits_two_beats_after_a_pause() -> None:
+    cursor, judge = resumed_cursor(None, 300, 1000.0, 15)
+    assert not judge  # its first tick: the runs may not have beaten since the daemon started
+    cursor, judge = resumed_cursor(cursor, 300, 1030.0, 15)
+    assert not judge
+    cursor, judge = resumed_cursor(cursor, 300, 1060.0, 15)
+    assert judge  # two beats (30 s each) since it came back
+    cursor, judge = resumed_cursor(cursor, 300, 1075.0, 15)
+    assert judge
+    cursor, judge = resumed_cursor(cursor, 300, 5000.0, 15)  # the machine slept
+    assert not judge
+    cursor, judge = resumed_cursor(cursor, 300, 5015.0, 15)
+    assert not judge
+    cursor, judge = resumed_cursor(cursor, 300, 5061.0, 15)
+    assert judge
+    # Ticks a while apart are not a pause: 4 ticks of 15 s when dead_after is short.
+    cursor, judge = resumed_cursor(cursor, 3, 5100.0, 15)
+    assert judge
+    cursor, judge = resumed_cursor(cursor, 3, 5200.0, 15)
+    assert not judge
 
 
 def test_usage_and_finished_companies_add_up_per_run(store_url) -> None:

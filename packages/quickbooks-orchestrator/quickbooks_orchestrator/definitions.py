@@ -21,12 +21,13 @@
 import datetime as dt
 import os
 import random
+import time
 
 import dagster as dg
 
 from quickbooks_webhooks.store import open_store
 
-from .liveness import Heartbeat, fail_dead_runs
+from .liveness import Heartbeat, fail_dead_runs, resumed_cursor
 from .runner import Settings, SyncError, sync_companies
 from .selection import run_catalog
 from .shards import members, occupied, shard_of
@@ -110,16 +111,18 @@ def retry_wait(settings: Settings, retry_number: int) -> float:
     return settings.retry_delay * 2**retry_number * random.uniform(0.75, 1.25)
 
 
+# For faults outside the sync itself (the store unreachable); the sync's own failures ask
+# for their retry below, after the configured delay.
+FAULT_RETRIES = dg.RetryPolicy(
+    max_retries=STEP_RETRIES, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+# The longest such a retry waits (Dagster's exponential delay, plus its jitter).
+FAULT_RETRY_WAIT = (2**STEP_RETRIES - 1) * 30 + 30
+
+
 @dg.asset(
     partitions_def=shards,
-    # For faults outside the sync itself (the store unreachable); the sync's own failures
-    # ask for their retry below, after the configured delay.
-    retry_policy=dg.RetryPolicy(
-        max_retries=STEP_RETRIES,
-        delay=30,
-        backoff=dg.Backoff.EXPONENTIAL,
-        jitter=dg.Jitter.PLUS_MINUS,
-    ),
+    retry_policy=FAULT_RETRIES,
     op_tags={"dagster/concurrency_key": "quickbooks"},
 )
 def quickbooks_shard(
@@ -133,8 +136,21 @@ def quickbooks_shard(
         context.log.error(budget_message(settings, used))
         raise dg.Failure(budget_message(settings, used), allow_retries=False)
     # Beats while it works: a run whose machine dies is found dead by dead_run_sensor.
-    with Heartbeat(settings.store, context.run.run_id, settings.dead_after, context.log) as beat:
+    with Heartbeat(
+        settings.store,
+        context.run.run_id,
+        settings.dead_after,
+        context.log,
+        retried_after=FAULT_RETRY_WAIT,
+    ) as beat:
         return _sync_shard(context, settings, beat)
+
+
+DEAD_BUT_ALIVE = (
+    "dead_run_sensor took this run for dead (the store did not hear from it for "
+    "QBO_ORCH_DEAD_AFTER) and freed its companies for its retry: its tap was stopped, on "
+    "its final state."
+)
 
 
 def _sync_shard(
@@ -178,8 +194,11 @@ def _sync_shard(
             context.log,
             catalog=catalog,
             forward_status=forward_status,
+            stop=beat.dead,
         )
     except SyncError as exc:
+        if beat.dead.is_set():
+            raise dg.Failure(DEAD_BUT_ALIVE, allow_retries=False) from None
         if exc.retry and context.retry_number < STEP_RETRIES:
             wait = retry_wait(settings, context.retry_number)
             context.log.warning("%s\nTried again in %.0f s.", exc, wait)
@@ -245,14 +264,27 @@ def company_registry_sensor(
     return dg.SensorResult(dynamic_partitions_requests=requests)
 
 
-@dg.sensor(minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
+def is_shard_run(run: dg.DagsterRun) -> bool:
+    """A run of the shard asset (its job, or the asset materialized from the UI): it beats."""
+    selected = run.asset_selection or set()
+    return run.job_name == quickbooks_sync.name or quickbooks_shard.key in selected
+
+
+DEAD_RUN_CHECK = 15  # seconds between two looks for dead runs
+
+
+@dg.sensor(minimum_interval_seconds=DEAD_RUN_CHECK, default_status=dg.DefaultSensorStatus.RUNNING)
 def dead_run_sensor(
     context: dg.SensorEvaluationContext, orchestrator: QuickBooksOrchestrator
 ) -> dg.SkipReason:
     """Fails the runs whose machine or daemon died under them (``liveness``): else, one run
     per shard being allowed, their shards would never run again."""
     settings = orchestrator.settings()
-    dead = fail_dead_runs(context.instance, settings.store, quickbooks_sync.name)
+    cursor, judge = resumed_cursor(context.cursor, settings.dead_after, time.time(), DEAD_RUN_CHECK)
+    context.update_cursor(cursor)
+    if not judge:
+        return dg.SkipReason("Back after a pause: the runs in flight get two beats to show life.")
+    dead = fail_dead_runs(context.instance, settings.store, settings.dead_after, is_shard_run)
     for message in dead.values():
         context.log.warning(message)
     if dead:

@@ -12,7 +12,10 @@ runs share.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
+import time
+from collections.abc import Callable
 
 import dagster as dg
 
@@ -21,11 +24,22 @@ from .store import Store
 
 class Heartbeat:
     """``with Heartbeat(store, run_id, dead_after):`` the run is alive while the block runs
-    (a beat every tenth of ``dead_after``); leaving it ends the beats, unless ``hold(s)`` asked
-    them to outlast it by ``s`` seconds (a step retry waits that long before it beats again)."""
+    (a beat every tenth of ``dead_after``), and ``dead_after`` past its end: long enough for
+    Dagster to record how the run ended. ``hold(s)``: ``s`` more (a step retry waits that
+    long), as does an error a retry policy retries (``retried_after``). Should the run be
+    found dead all the same (the store unreachable for ``dead_after``), ``dead`` is set."""
 
-    def __init__(self, store: Store, run_id: str, dead_after: float, log=None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        dead_after: float,
+        log=None,
+        retried_after: float = 0,
+    ) -> None:
         self.store, self.run_id, self.dead_after, self.log = store, run_id, dead_after, log
+        self.retried_after = retried_after
+        self.dead = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="qbo-heartbeat", daemon=True)
         self._held = 0.0
@@ -42,52 +56,96 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._stop.wait(self.dead_after / 10):
             try:
-                self.store.beat(self.run_id, self.dead_after)
+                alive = self.store.renew_beat(self.run_id, self.dead_after)
             except Exception as exc:  # any store fault: the next beat tries again
-                if not self._failing and self.log is not None:
-                    self.log.warning(
-                        "Could not record in the store that run %s is alive (%s); if this "
-                        "lasts %.0f s, dead_run_sensor takes it for dead.",
-                        self.run_id,
-                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                        self.dead_after,
-                    )
-                self._failing = True
-            else:
-                self._failing = False
+                self._warn_once(exc)
+                continue
+            self._failing = False
+            if not alive:
+                self.dead.set()
+                return
 
-    def __exit__(self, *exc_info) -> None:
+    def _warn_once(self, exc: Exception) -> None:
+        if not self._failing and self.log is not None:
+            self.log.warning(
+                "Could not record in the store that run %s is alive (%s); if this lasts "
+                "%.0f s, dead_run_sensor takes it for dead.",
+                self.run_id,
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                self.dead_after,
+            )
+        self._failing = True
+
+    def __exit__(self, exc_type, exc, tb) -> None:
         self._stop.set()
         self._thread.join()
-        if self._held:
-            self.store.beat(self.run_id, self._held + self.dead_after)
-        else:
-            self.store.end_beat(self.run_id)
+        outlast = self._held
+        if not outlast and exc is not None and getattr(exc, "allow_retries", True):
+            outlast = self.retried_after  # a dg.Failure refusing retries is the end
+        try:
+            self.store.beat(self.run_id, outlast + self.dead_after)
+        except Exception as error:  # how the step ended matters more than its last beat
+            self._warn_once(error)
 
 
-def fail_dead_runs(instance: dg.DagsterInstance, store: Store, job_name: str) -> dict[str, str]:
-    """Fails this job's STARTED runs whose beats ran out, frees their companies' leases and
-    returns what was said of each (run_id: message). Dagster's run retries (dagster.yaml)
-    then run them again, from their unfinished step."""
-    started = instance.get_runs(
-        filters=dg.RunsFilter(job_name=job_name, statuses=[dg.DagsterRunStatus.STARTED])
+def fail_dead_runs(
+    instance: dg.DagsterInstance,
+    store: Store,
+    dead_after: float,
+    beats_unseen: Callable[[dg.DagsterRun], bool],
+) -> dict[str, str]:
+    """Fails the STARTED runs found dead, frees their companies' leases and returns what was
+    said of each (run_id: message). Dead: its last beat ran out; or it never beat, is one
+    ``beats_unseen`` says would have (a run of the shard asset), and neither it nor its event
+    log has shown life for twice ``dead_after`` (a step waiting for a pool slot logs every 5
+    minutes). Dagster's run retries (dagster.yaml) then run them again, from their step."""
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
     )
-    dead = store.stopped_beating(run.run_id for run in started)
+    now = time.time()
+    beats = store.beats(r.dagster_run.run_id for r in records)
     said = {}
-    for run_id, until in sorted(dead.items()):
-        run = instance.get_run_by_id(run_id)
-        if run is None or run.status != dg.DagsterRunStatus.STARTED:
+    for record in records:
+        run = record.dagster_run
+        if run.run_id in beats:
+            if beats[run.run_id] > now:
+                continue
+            when = dt.datetime.fromtimestamp(beats[run.run_id], dt.UTC)
+            why = f"its last beat ran out at {when.isoformat(timespec='seconds')}"
+        else:
+            quiet_since = now - 2 * dead_after
+            if not beats_unseen(run) or (record.start_time or now) > quiet_since:
+                continue
+            last = instance.get_records_for_run(run.run_id, limit=1, ascending=False).records
+            if last and last[0].timestamp > quiet_since:
+                continue
+            why = f"it has not beaten nor logged anything for {2 * dead_after:.0f} s"
+        fresh = instance.get_run_by_id(run.run_id)
+        if fresh is None or fresh.status != dg.DagsterRunStatus.STARTED:
             continue  # it ended between the two reads
-        when = dt.datetime.fromtimestamp(until, dt.UTC).isoformat(timespec="seconds")
         message = (
-            f"Run {run_id} stopped showing itself alive (its last beat ran out at {when}: "
-            "its machine or the Dagster daemon running it stopped): marked failed, its "
-            "companies' leases freed; its run retry, or the next scheduled run, syncs its "
-            "shard from its state."
+            f"Run {run.run_id} stopped showing itself alive ({why}: its machine or the "
+            "Dagster daemon running it stopped): marked failed, its companies' leases freed; "
+            "its run retry, or the next scheduled run, syncs its shard from its state."
         )
+        # Leases first: its retry, started once it is failed, must find its companies free.
+        store.release_leases(run.run_id)
         instance.report_engine_event(message, run)
         instance.report_run_failed(run, message)
-        store.release_leases(run_id)
-        store.end_beat(run_id)
-        said[run_id] = message
+        store.end_beat(run.run_id)
+        said[run.run_id] = message
+    store.forget_beats(now - 86_400)
     return said
+
+
+def resumed_cursor(
+    cursor: str | None, dead_after: float, now: float, every: float
+) -> tuple[str, bool]:
+    """The sensor's cursor, and whether it may judge this tick (it ticks ``every`` seconds).
+    After a gap in its ticks longer than half ``dead_after``, and than 4 ticks (the machine
+    slept, or the daemon was down), the runs still alive get two beats' time to show it."""
+    last, resumed = (json.loads(cursor) if cursor else {}).get("ticks", (None, None))
+    if last is None or now - last > max(dead_after / 2, 4 * every):
+        resumed = now
+    judge = now - resumed >= 2 * dead_after / 10
+    return json.dumps({"ticks": [now, resumed]}), judge

@@ -212,12 +212,14 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
     *,
     catalog: dict | None = None,
     forward_status: bool = True,
+    stop: threading.Event | None = None,
 ) -> ShardResult:
     """Run the tap for these companies (one shard) into the loader; record each company's
     metered calls, state and newest token. ``run_id``: the run's root, so that a retry skips
     the companies an earlier attempt finished. ``catalog``: this run's own selection
     (selection.run_catalog: sync_status always in), else the configured one.
-    ``forward_status``: whether the loader gets the sync_status stream (the user chose it)."""
+    ``forward_status``: whether the loader gets the sync_status stream (the user chose it).
+    ``stop``: once set, the tap is stopped (SIGTERM: it ends on its final state)."""
     store = settings.store
     if missing := settings.app_config_missing:
         raise SyncError(
@@ -283,6 +285,8 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
                 threading.Thread(target=lambda: outs.append(loader.stdout.read())),
                 threading.Thread(target=lambda: errors.append(loader.stderr.read())),
             ]
+            if stop is not None:
+                threads.append(threading.Thread(target=_stop_when, args=(stop, tap_proc)))
             for thread in threads:
                 thread.start()
             try:
@@ -359,6 +363,13 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
             retry=not refused,
         )
     return result
+
+
+def _stop_when(stop: threading.Event, tap: subprocess.Popen) -> None:
+    while tap.poll() is None:
+        if stop.wait(0.5):
+            tap.terminate()
+            return
 
 
 class ShardFailed(SyncError):

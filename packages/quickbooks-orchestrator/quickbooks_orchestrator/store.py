@@ -269,18 +269,34 @@ class Store:
                 (run_id, time.time() + seconds),
             )
 
+    def renew_beat(self, run_id: str, seconds: float) -> bool:
+        """Alive for ``seconds`` more; False if the run was found dead (its row is gone)."""
+        with self._db() as db:
+            cursor = db.execute(
+                "update beats set until = ? where run_id = ?", (time.time() + seconds, run_id)
+            )
+            return cursor.rowcount > 0
+
     def end_beat(self, run_id: str) -> None:
         with self._db() as db:
             db.execute("delete from beats where run_id = ?", (run_id,))
 
-    def stopped_beating(self, run_ids: t.Iterable[str]) -> dict[str, float]:
-        """Of these runs, those whose last beat has run out, with when it did."""
-        wanted = set(run_ids)
+    def beats(self, run_ids: t.Iterable[str]) -> dict[str, float]:
+        """When each of these runs' last beat runs out (epoch seconds), for those that beat."""
+        wanted = sorted(set(run_ids))
         if not wanted:
             return {}
         with self._db() as db:
-            rows = db.execute("select run_id, until from beats where until <= ?", (time.time(),))
-            return {run_id: until for run_id, until in rows if run_id in wanted}
+            rows = db.execute(
+                f"select run_id, until from beats where run_id in ({', '.join('?' * len(wanted))})",
+                tuple(wanted),
+            )
+            return dict(rows)
+
+    def forget_beats(self, before: float) -> None:
+        """Rows of runs long ended (a run's last beat is left to run out)."""
+        with self._db() as db:
+            db.execute("delete from beats where until < ?", (before,))
 
     # -- metered calls -------------------------------------------------------------------------
 
