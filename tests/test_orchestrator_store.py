@@ -8,12 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from types import SimpleNamespace
 
 import dagster as dg
 import pytest
 
 from qbo_emulator import Emulator
-from quickbooks_orchestrator.liveness import Heartbeat, resumed_cursor
+from quickbooks_orchestrator import definitions as D
+from quickbooks_orchestrator.liveness import Heartbeat, fail_dead_runs, resumed_cursor
 from quickbooks_orchestrator.runner import Settings, sync_companies
 from quickbooks_orchestrator.store import Store
 from tests.test_orchestrator import usage_since
@@ -180,3 +182,61 @@ def test_a_shard_run_keeps_each_company_in_the_store(store_url, tmp_path) -> Non
         assert [p["context"]["realm_id"] for p in partitions] == [realm]
         assert store.token(realm)
     assert store.finished("run-1") == set(emu.realm_ids)
+
+
+class FakeInstance:
+    """What fail_dead_runs asks of Dagster's instance, over runs made up here."""
+
+    def __init__(self, runs: dict[str, tuple[str, float, float]]) -> None:
+        now = time.time()
+        # run_id: (job name, seconds since it started, since its last event)
+        self.runs = {
+            run_id: dg.DagsterRun(job_name=job, run_id=run_id, status=dg.DagsterRunStatus.STARTED)
+            for run_id, (job, _, _) in runs.items()
+        }
+        self.started = {run_id: now - ago for run_id, (_, ago, _) in runs.items()}
+        self.logged = {run_id: now - ago for run_id, (_, _, ago) in runs.items()}
+        self.failed: dict[str, str] = {}
+
+    def get_run_records(self, filters):
+        assert filters.statuses == [dg.DagsterRunStatus.STARTED]
+        return [
+            SimpleNamespace(dagster_run=r, start_time=self.started[i]) for i, r in self.runs.items()
+        ]
+
+    def get_records_for_run(self, run_id, limit, ascending):
+        assert (limit, ascending) == (1, False)
+        return SimpleNamespace(records=[SimpleNamespace(timestamp=self.logged[run_id])])
+
+    def get_run_by_id(self, run_id):
+        return self.runs[run_id]
+
+    def report_engine_event(self, message, run):
+        pass
+
+    def report_run_failed(self, run, message):
+        self.failed[run.run_id] = message
+
+
+def test_dead_runs_are_those_whose_beats_ran_out_or_that_never_beat_and_fell_silent(tmp_path):
+    store = Store(tmp_path / "store.sqlite")
+    job = D.quickbooks_sync.name
+    instance = FakeInstance(
+        {
+            "ran-out": (job, 900, 900),
+            "beating": (job, 900, 900),
+            "never-beat-silent": (job, 700, 700),
+            "never-beat-waiting-for-a-slot": (job, 700, 100),
+            "never-beat-just-started": (job, 100, 100),
+            "another-job": ("someone_elses_job", 7000, 7000),
+        }
+    )
+    store.beat("ran-out", -1)
+    store.beat("beating", 60)
+    assert store.take_lease("1", "ran-out", 3600) is None
+    said = fail_dead_runs(instance, store, 300, D.is_shard_run)
+    assert set(said) == set(instance.failed) == {"ran-out", "never-beat-silent"}
+    assert "its last beat ran out at" in said["ran-out"]
+    assert "has not beaten nor logged anything for 600 s" in said["never-beat-silent"]
+    assert store.take_lease("1", "its-retry", 60) is None
+    assert store.beats(["ran-out", "beating"]).keys() == {"beating"}
