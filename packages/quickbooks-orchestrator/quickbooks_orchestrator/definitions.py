@@ -111,6 +111,13 @@ def retry_wait(settings: Settings, retry_number: int) -> float:
     return settings.retry_delay * 2**retry_number * random.uniform(0.75, 1.25)
 
 
+DEAD_BUT_ALIVE = (
+    "dead_run_sensor took this run for dead (the store did not hear from it for "
+    "QBO_ORCH_DEAD_AFTER) and freed its companies for its retry: its tap (if any) was "
+    "stopped, on its final state."
+)
+
+
 # For faults outside the sync itself (the store unreachable); the sync's own failures ask
 # for their retry below, after the configured delay.
 FAULT_RETRIES = dg.RetryPolicy(
@@ -135,6 +142,10 @@ def quickbooks_shard(
     if spent:
         context.log.error(budget_message(settings, used))
         raise dg.Failure(budget_message(settings, used), allow_retries=False)
+    run = context.instance.get_run_by_id(context.run.run_id)
+    if run is not None and run.status == dg.DagsterRunStatus.FAILURE:
+        # A step retry of a run that dead_run_sensor failed meanwhile: its retry run syncs.
+        raise dg.Failure(DEAD_BUT_ALIVE, allow_retries=False)
     # Beats while it works: a run whose machine dies is found dead by dead_run_sensor.
     with Heartbeat(
         settings.store,
@@ -144,13 +155,6 @@ def quickbooks_shard(
         retried_after=FAULT_RETRY_WAIT,
     ) as beat:
         return _sync_shard(context, settings, beat)
-
-
-DEAD_BUT_ALIVE = (
-    "dead_run_sensor took this run for dead (the store did not hear from it for "
-    "QBO_ORCH_DEAD_AFTER) and freed its companies for its retry: its tap was stopped, on "
-    "its final state."
-)
 
 
 def _sync_shard(

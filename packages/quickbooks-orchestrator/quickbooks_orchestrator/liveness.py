@@ -88,6 +88,12 @@ class Heartbeat:
             self._warn_once(error)
 
 
+# A run that never beat is dead once neither it nor its event log has shown life for this
+# long at least: a step waiting for a pool slot logs every 5 minutes, and one waiting for a
+# retry policy's next attempt (before its first beat) up to 4 minutes.
+NEVER_BEAT_QUIET = 600
+
+
 def fail_dead_runs(
     instance: dg.DagsterInstance,
     store: Store,
@@ -97,8 +103,8 @@ def fail_dead_runs(
     """Fails the STARTED runs found dead, frees their companies' leases and returns what was
     said of each (run_id: message). Dead: its last beat ran out; or it never beat, is one
     ``beats_unseen`` says would have (a run of the shard asset), and neither it nor its event
-    log has shown life for twice ``dead_after`` (a step waiting for a pool slot logs every 5
-    minutes). Dagster's run retries (dagster.yaml) then run them again, from their step."""
+    log has shown life for twice ``dead_after`` (``NEVER_BEAT_QUIET`` at least). Dagster's
+    run retries (dagster.yaml) then run them again, from their step."""
     records = instance.get_run_records(
         filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
     )
@@ -113,26 +119,29 @@ def fail_dead_runs(
             when = dt.datetime.fromtimestamp(beats[run.run_id], dt.UTC)
             why = f"its last beat ran out at {when.isoformat(timespec='seconds')}"
         else:
-            quiet_since = now - 2 * dead_after
-            if not beats_unseen(run) or (record.start_time or now) > quiet_since:
+            quiet = max(2 * dead_after, NEVER_BEAT_QUIET)
+            started = record.start_time or record.create_timestamp.timestamp()
+            if not beats_unseen(run) or started > now - quiet:
                 continue
             last = instance.get_records_for_run(run.run_id, limit=1, ascending=False).records
-            if last and last[0].timestamp > quiet_since:
+            if last and last[0].timestamp > now - quiet:
                 continue
-            why = f"it has not beaten nor logged anything for {2 * dead_after:.0f} s"
+            why = f"it has not beaten nor logged anything for {quiet:.0f} s"
         fresh = instance.get_run_by_id(run.run_id)
         if fresh is None or fresh.status != dg.DagsterRunStatus.STARTED:
             continue  # it ended between the two reads
+        # Its beats ended first (alive after all, it learns at its next beat and stops).
+        if run.run_id in beats and not store.claim_dead(run.run_id, now):
+            continue  # it beat since: alive
         message = (
             f"Run {run.run_id} stopped showing itself alive ({why}: its machine or the "
             "Dagster daemon running it stopped): marked failed, its companies' leases freed; "
             "its run retry, or the next scheduled run, syncs its shard from its state."
         )
-        # Leases first: its retry, started once it is failed, must find its companies free.
+        # Leases next: its retry, started once it is failed, finds its companies free.
         store.release_leases(run.run_id)
         instance.report_engine_event(message, run)
         instance.report_run_failed(run, message)
-        store.end_beat(run.run_id)
         said[run.run_id] = message
     store.forget_beats(now - 86_400)
     return said

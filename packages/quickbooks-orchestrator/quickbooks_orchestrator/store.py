@@ -277,6 +277,12 @@ class Store:
             )
             return cursor.rowcount > 0
 
+    def claim_dead(self, run_id: str, now: float) -> bool:
+        """Ends the beats of a run whose last ran out by ``now``; False if it beat since."""
+        with self._db() as db:
+            cursor = db.execute("delete from beats where run_id = ? and until <= ?", (run_id, now))
+            return cursor.rowcount > 0
+
     def end_beat(self, run_id: str) -> None:
         with self._db() as db:
             db.execute("delete from beats where run_id = ?", (run_id,))
