@@ -74,7 +74,7 @@ def test_a_run_is_alive_while_it_beats_and_its_leases_go_when_found_dead(store_u
     assert store.take_lease("1", "run-b", 3600) is None
     assert store.take_lease("2", "run-b", 3600) is None
     store.release_leases("run-b")  # found dead
-    store.end_beat("run-b")
+    store.claim_dead("run-b", float("inf"))
     assert store.take_lease("1", "run-retry", 60) is None  # its retry takes them at once
     assert store.take_lease("2", "run-retry", 60) is None
     assert not store.renew_beat("run-b", 60), "a run found dead learns it at its next beat"
@@ -104,7 +104,7 @@ def test_a_heartbeat_beats_while_its_block_runs_and_outlasts_it(tmp_path) -> Non
         raise dg.Failure("refused", allow_retries=False)
     assert 3 < left() <= 4
     with Heartbeat(store, "run-a", dead_after=4) as beat:
-        store.end_beat("run-a")  # taken for dead while alive
+        store.claim_dead("run-a", float("inf"))  # taken for dead while alive
         assert beat.dead.wait(10)
 
 

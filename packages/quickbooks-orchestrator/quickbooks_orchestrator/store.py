@@ -283,10 +283,6 @@ class Store:
             cursor = db.execute("delete from beats where run_id = ? and until <= ?", (run_id, now))
             return cursor.rowcount > 0
 
-    def end_beat(self, run_id: str) -> None:
-        with self._db() as db:
-            db.execute("delete from beats where run_id = ?", (run_id,))
-
     def beats(self, run_ids: t.Iterable[str]) -> dict[str, float]:
         """When each of these runs' last beat runs out (epoch seconds), for those that beat."""
         wanted = sorted(set(run_ids))
