@@ -93,6 +93,9 @@ class Window:
     position: int | None = None
     """When set, the first page of a slice after the first: the window's rows from this
     position on (STARTPOSITION), ordered by LastUpdatedTime."""
+    again: bool = False
+    """The window of an apparent end, asked again once the stream's other slices are read
+    (see :attr:`KeysetPaginator.read_on`): the same query, a new page."""
 
 
 class Bound:
@@ -121,6 +124,13 @@ class Bound:
         if self._time is None or outer is None:
             return self._time or outer
         return min(self._time, outer)
+
+    def bounds_nothing(self) -> bool:
+        """Known, without waiting, to bound nothing: its slice (and any it lies within)
+        brought no row, so the slice before reads to the end."""
+        if not self._known.is_set() or self._time is not None:
+            return False
+        return self._within is None or self._within.bounds_nothing()
 
 
 def ties(times: t.Iterable[dt.datetime | None]) -> float:
@@ -195,6 +205,13 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         """A slice after the first: where it begins in the first one's query."""
         self.on_start = on_start
         """Told this slice's bound, once known, before the slice before is."""
+        self.read_on: t.Callable[[], bool] | None = None
+        """Asked on the apparent end of a slice with no end of its own (the stream's last):
+        whether to read on from there once more. The slices before it may still be reading,
+        and a row they have not reached yet, updated meanwhile, moves past where this one
+        ended (readahead.Slicer.read_on)."""
+        self._pages = 0  # admitted
+        self._read_on_page: int | None = None  # the page after which it reads on
         self._start: dt.datetime | None = None  # this slice's bound, once known
         self.reread = 0
         """Rows passed on before that pages after the first brought again (their first
@@ -223,6 +240,7 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
     def admit(self, rows: list[dict]) -> list[dict]:
         """Remember what a page held and return the rows not passed on before (nor left
         to another slice)."""
+        self._pages += 1
         self._rows_in_page = len(rows)
         self._page_ids = [str(row.get("Id")) for row in rows]
         if self.current_value.position is not None:
@@ -252,7 +270,7 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         window = self.current_value
         self.seen += len(fresh) + (again if window.position is not None else 0)
         self.first_seen = self.first_seen or first
-        if self.count and window.tie_position is None and not window.strict:
+        if self.count and window.tie_position is None and not (window.strict or window.again):
             self.rereading_pages += 1
             self.reread += again
         return fresh
@@ -287,6 +305,12 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
 
     def _end(self) -> dt.datetime | None:
         return self.ends_at.time() if self.ends_at is not None else None
+
+    @property
+    def last_slice(self) -> bool:
+        """No slice after this one, as far as is known without waiting: none was begun, or
+        those begun brought nothing."""
+        return self.ends_at is None or self.ends_at.bounds_nothing()
 
     def passed_end(self) -> bool:
         """Whether the last page reached past the next slice's bound: this slice is read."""
@@ -352,7 +376,8 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         window = self.current_value
         if not rows or len(rows) >= self.page_size or not (self.count or self.prove_first):
             return None
-        if window.tie_position is not None:
+        if window.tie_position is not None or window.again:
+            # A window asked again: its rows stamped before the run began were proven read.
             return None
         last = record_time(rows[-1])
         if last is None or last >= started:
@@ -375,7 +400,21 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
             return False
         if self.current_value.tie_position is not None:
             return True  # the stream goes on after the tied second, with a strict bound
-        return self._rows_in_page >= self.page_size
+        if self._rows_in_page >= self.page_size:
+            return True
+        return self._reads_on()
+
+    def _reads_on(self) -> bool:
+        """Whether this apparent end is read once more (see :attr:`read_on`): decided once a
+        page, though the SDK and the chain may ask more than once."""
+        if self._read_on_page == self._pages:
+            return True
+        if self.read_on is None or not self.last_slice or self._last_time is None:
+            return False
+        if not self.read_on():
+            return False
+        self._read_on_page = self._pages
+        return True
 
     def continue_if_empty(self, response: object) -> bool:
         # A page can be all duplicates (the boundary) and still not be the last.
@@ -387,6 +426,8 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
             return self._next_tie_window(window)
         if self._last_time is None:
             return None
+        if self._read_on_page == self._pages:
+            return Window(self._last_time, again=True)
         if self._first_time == self._last_time:
             if self._last_time == self._start:  # that second is the slice before's
                 return Window(self._last_time, strict=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import functools
 import logging
 import math
 import os
@@ -92,6 +93,7 @@ class PageChain:
         self._ends_lock = threading.Lock()
         self._consumer_ended = False
         self._stop = threading.Event()
+        self._fetched = threading.Event()  # no request of the chain's is to come
         self._thread = threading.Thread(
             target=self._fetch, name=f"{stream.name}-pages", daemon=True
         )
@@ -99,6 +101,11 @@ class PageChain:
     @property
     def stopped(self) -> bool:
         return self._stop.is_set()
+
+    @property
+    def fetched(self) -> threading.Event:
+        """Set once the chain asks for nothing more (its last page, a failure, or a stop)."""
+        return self._fetched
 
     def start(self) -> PageChain:
         self._thread.start()
@@ -165,6 +172,7 @@ class PageChain:
         except BaseException as exc:  # handed to the consumer, raised there
             self._put(exc)
         finally:
+            self._fetched.set()
             # A slice that ends before its first page: the slice before must not wait for it.
             if isinstance(paginator, KeysetPaginator):
                 paginator.release()
@@ -298,12 +306,13 @@ class Slicer:
         or 0 (one chain reads it all)."""
         self.since = first.current_value.since  # every slice reads the first one's query
         self.paginators = [first]
+        first.read_on = functools.partial(self.read_on, first)
         self._sample = (self.page_size, first_end)
         if self.ties > MAX_FIRST_PAGE_TIES:
             # Rows imported in bulk, a second each: their density says nothing of the rest,
             # and a slice begun past the stream's end costs a call for nothing.
             return 0
-        self.chains[0].between_pages = self.split
+        self.chains[0].between_pages = self.between_pages
         return self._add(first, 1, expected_pages * self.page_size)
 
     def _add(self, before: KeysetPaginator, start: int, remaining: float) -> int:
@@ -327,6 +336,7 @@ class Slicer:
             ends_at=ends_at,
             on_start=self._started if on_start else None,
         )
+        paginator.read_on = functools.partial(self.read_on, paginator)
         self._begins[bound] = position
         self.paginators.append(paginator)
         first = self.chains[0]
@@ -337,7 +347,7 @@ class Slicer:
             spool=True,
             priority=first.priority + len(self.chains) / 1000,
         )
-        chain.between_pages = self.split
+        chain.between_pages = self.between_pages
         self.chains.insert(index, chain)  # the consumer has not reached it: see split
         self.start_chain(chain)
         self.logger.info(
@@ -384,10 +394,57 @@ class Slicer:
                 if self.chains[index].stopped:
                     self.chains[index + 1].stop()
 
+    def between_pages(self, paginator: BaseAPIPaginator) -> None:
+        """Between two pages of a slice, in its chain's thread: cut it in two (:meth:`split`);
+        and the stream's last slice, whose next page looks like its last, waits for the
+        slices before it first, so that page comes after them and is its end (see
+        :meth:`read_on`): one page later, the end would cost a page more."""
+        self.split(paginator)
+        if not isinstance(paginator, KeysetPaginator) or not paginator.last_slice:
+            return
+        if paginator.current_value.tie_position is not None:
+            return  # the second being read by offsets is not the stream's end
+        here = (paginator.position or 1) + paginator.seen
+        remaining = self._remaining(paginator, here)
+        if remaining is not None and remaining < self.page_size - self.drift():
+            self._wait_for_others(paginator)
+
+    def read_on(self, paginator: KeysetPaginator) -> bool:
+        """At the apparent end of the stream's last slice (in its chain's thread): wait until
+        every other slice has asked for its last page, and whether one had not yet.
+
+        A row that slice had not reached, updated meanwhile, moves to the newest second,
+        past this slice's end: read from there once more, it arrives this run, as it would
+        with one chain. Once every slice is read, a row updated has been read where it was."""
+        if not self._wait_for_others(paginator):
+            return False
+        self.logger.info(
+            "%s: the last slice reads on once more, now that the slices before it are read "
+            "(rows they had not reached may have been updated since).",
+            self.chains[0].stream.name,
+        )
+        return True
+
+    def _wait_for_others(self, paginator: KeysetPaginator) -> bool:
+        """Wait until every slice but ``paginator``'s has asked for its last page (or its
+        own chain is stopped); whether one had not yet, and its own chain goes on."""
+        waited = False
+        while True:
+            with self._lock:
+                mine = next((c for c in self.chains if c.paginator is paginator), None)
+                others = [c for c in self.chains if c is not mine and not c.fetched.is_set()]
+            if mine is None or mine.stopped:
+                return False
+            if not others:
+                return waited
+            waited = True
+            others[0].fetched.wait(0.5)
+
     def _remaining(self, paginator: KeysetPaginator, here: int) -> float | None:
         """Rows a slice has left from position ``here``: up to where the next slice begins,
         or, the last, as many as its own density says history holds up to now."""
-        if paginator.ends_at is not None:
+        if not paginator.last_slice:
+            assert paginator.ends_at is not None  # a slice begun after it, with rows
             return self._begins[paginator.ends_at] - here
         first, reached = paginator.first_seen, paginator.reached
         if first is None or reached is None or reached <= first:

@@ -22,6 +22,7 @@ from tests.singer import run_tap
 from tests.test_tap_sync import latest_by_id, select, truth
 
 SLICED = re.compile(r"(\w+): reading slices of history at once: slice \d+ from row ([\d,]+)")
+READS_ON = re.compile(r"(\w+): the last slice reads on once more")
 COUNTS = re.compile(r"API calls this run: .*\bcount=(\d+)")
 RETRIES = re.compile(r"API calls this run: .*, (\d+) retries,")
 NOW = "2026-06-01T12:00:00Z"  # the emulator's clock: no test depends on today's date
@@ -62,6 +63,12 @@ def sync_and_check(
     for stream in streams:  # a slice begun past the end costs a call and reads nothing
         assert all(p <= len(rows[stream]) for p in starts[stream]), (starts, len(rows[stream]))
     needed = sum(keyset_pages(rows[s], page_size, starts[s]) for s in streams)
+    # The stream's last slice read on once more after the others: a page more (readahead.
+    # Slicer.read_on), at most once a sliced stream.
+    reads_on = [m.group(1) for m in READS_ON.finditer(run.stderr)]
+    assert all(starts[s] for s in reads_on), reads_on
+    assert len(reads_on) == len(set(reads_on)), reads_on
+    needed += len(reads_on)
     one_chain = sum(keyset_pages(rows[s], page_size) for s in streams)
     # The batch call brings each stream's first page; every other query is a page, or the
     # one COUNT a stream needs to prove its short last page the end (not one a slice).
