@@ -30,6 +30,18 @@ def pytest_configure(config) -> None:
                 pytest.exit(f"the clock reads {seen}, not about {today}", 3)
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Under `python -m tests.any_day`, skip the tests that judge the tap's CPU use: with
+    libfaketime preloaded, a thread waiting for the interpreter lock spins instead of
+    sleeping (measured: 8 threads that mostly sleep burn 2.5 times the CPU), so a process
+    waiting on QBO looks busy. What they test reads no date."""
+    if os.environ.get("ANY_DAY"):
+        skip = pytest.mark.skip(reason="judges CPU use, which libfaketime inflates")
+        for item in items:
+            if "cpu_judged" in item.keywords:
+                item.add_marker(skip)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def session_token_store(tmp_path_factory):
     """The same for taps run in session- and class-scoped fixtures (the SDK's standard tests)."""

@@ -1491,6 +1491,7 @@ def test_companies_read_their_reports_at_once_each_its_own(make_company, report_
             assert got == alone[realm][stream], (realm, stream)
 
 
+@pytest.mark.cpu_judged
 def test_companies_waiting_on_qbo_are_fetched_more_at_once(make_company, report_catalog) -> None:
     # A report's periods are each a call, at most 10 a second a company: such companies
     # cost the process little CPU, so it fetches more of them at once than it starts with.
