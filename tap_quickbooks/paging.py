@@ -409,8 +409,10 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         page, though the SDK and the chain may ask more than once."""
         if self._read_on_page == self._pages:
             return True
-        if self.read_on is None or not self.last_slice or self._last_time is None:
+        if self.read_on is None or not self.last_slice:
             return False
+        if self._last_time is None and self.current_value.since is None:
+            return False  # nothing read yet: nowhere to read on from
         if not self.read_on():
             return False
         self._read_on_page = self._pages
@@ -424,10 +426,10 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
         window = self.current_value
         if window.tie_position is not None:
             return self._next_tie_window(window)
+        if self._read_on_page == self._pages:
+            return self._read_on_window(window)
         if self._last_time is None:
             return None
-        if self._read_on_page == self._pages:
-            return Window(self._last_time, again=True)
         if self._first_time == self._last_time:
             if self._last_time == self._start:  # that second is the slice before's
                 return Window(self._last_time, strict=True)
@@ -435,6 +437,13 @@ class KeysetPaginator(BaseAPIPaginator[Window]):
             self._tie_reference = set()
             return Window(self._last_time, tie_position=1)
         return Window(self._last_time)
+
+    def _read_on_window(self, window: Window) -> Window:
+        """The window read on from after an apparent end (see :attr:`read_on`)."""
+        if self._last_time is not None:
+            return Window(self._last_time, again=True)
+        # An empty page (a strict one, after a second read by offsets): asked again.
+        return Window(window.since, strict=window.strict, again=True)
 
     def _next_tie_window(self, window: Window) -> Window:
         position = window.tie_position or 1

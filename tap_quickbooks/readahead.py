@@ -306,12 +306,12 @@ class Slicer:
         or 0 (one chain reads it all)."""
         self.since = first.current_value.since  # every slice reads the first one's query
         self.paginators = [first]
-        first.read_on = functools.partial(self.read_on, first)
         self._sample = (self.page_size, first_end)
         if self.ties > MAX_FIRST_PAGE_TIES:
             # Rows imported in bulk, a second each: their density says nothing of the rest,
             # and a slice begun past the stream's end costs a call for nothing.
             return 0
+        first.read_on = functools.partial(self.read_on, first)
         self.chains[0].between_pages = self.between_pages
         return self._add(first, 1, expected_pages * self.page_size)
 
