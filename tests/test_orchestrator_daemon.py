@@ -194,4 +194,4 @@ def test_a_run_whose_machine_died_is_failed_and_its_shard_synced_again(machine) 
         # Nothing of the dead run holds its companies.
         assert settings.store.take_lease(realm, "probe", 60) is None
         settings.store.release_lease(realm, "probe")
-    assert run.run_id not in settings.store.beats([run.run_id])
+    assert run.run_id not in settings.store.beats_left([run.run_id])

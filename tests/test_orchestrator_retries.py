@@ -148,7 +148,7 @@ def test_a_run_taken_for_dead_while_alive_stops_its_tap_and_is_not_retried(shard
     def sensor_verdict(realm: str, kind: str, number: int) -> None:
         if not taken:
             taken.append(realm)
-            settings.store.forget_beats(float("inf"))  # every run's row: this one's
+            settings.store.forget_beats(float("-inf"))  # every run's row: this one's
         time.sleep(0.2)  # QBO is slow: the run learns it at its next beat (0.1 s)
 
     emu.add_hook(sensor_verdict)

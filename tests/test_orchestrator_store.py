@@ -6,7 +6,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import os
+import re
+import subprocess
+import sys
 import time
 from types import SimpleNamespace
 
@@ -18,6 +23,8 @@ from quickbooks_orchestrator import definitions as D
 from quickbooks_orchestrator.liveness import Heartbeat, fail_dead_runs, resumed_cursor
 from quickbooks_orchestrator.runner import Settings, sync_companies
 from quickbooks_orchestrator.store import Store
+from tests import pipelines as P
+from tests.any_day import libfaketime
 from tests.test_orchestrator import usage_since
 from tests.test_tap_sync import select
 
@@ -65,29 +72,83 @@ def test_a_run_is_alive_while_it_beats_and_its_leases_go_when_found_dead(store_u
     store = Store(store_url)
     store.beat("run-a", 60)
     store.beat("run-b", 60)
-    ends = store.beats(["run-a", "run-b", "run-c"])
-    assert set(ends) == {"run-a", "run-b"}  # run-c never beat
-    assert all(time.time() + 55 < until <= time.time() + 60 for until in ends.values())
-    assert store.beats(["run-a"]).keys() == {"run-a"}  # only the runs asked about
+    left = store.beats_left(["run-a", "run-b", "run-c"])
+    assert set(left) == {"run-a", "run-b"}  # run-c never beat
+    assert all(55 < seconds <= 60 for seconds in left.values())
+    assert store.beats_left(["run-a"]).keys() == {"run-a"}  # only the runs asked about
     assert store.renew_beat("run-b", 120)
-    assert store.beats(["run-b"])["run-b"] > time.time() + 115
+    assert store.beats_left(["run-b"])["run-b"] > 115
     assert store.take_lease("1", "run-b", 3600) is None
     assert store.take_lease("2", "run-b", 3600) is None
     store.release_leases("run-b")  # found dead
-    store.claim_dead("run-b", float("inf"))
+    store.claim_dead("run-b", ahead=float("inf"))
     assert store.take_lease("1", "run-retry", 60) is None  # its retry takes them at once
     assert store.take_lease("2", "run-retry", 60) is None
     assert not store.renew_beat("run-b", 60), "a run found dead learns it at its next beat"
     store.beat("run-old", -2 * 86_400)
-    store.forget_beats(time.time() - 86_400)
-    assert store.beats(["run-a", "run-old"]).keys() == {"run-a"}
+    store.forget_beats(86_400)
+    assert store.beats_left(["run-a", "run-old"]).keys() == {"run-a"}
+
+
+# A run on another machine: its clock `skew` seconds off this one's (libfaketime), it takes
+# company 1's lease and beats, each for `seconds`, in a store shared with this machine.
+SKEWED_RUN = """
+import json, sys, time
+from quickbooks_orchestrator.store import Store
+url, seconds = sys.argv[1], float(sys.argv[2])
+store = Store(url)
+assert store.take_lease("1", "run-elsewhere", seconds) is None
+store.beat("run-elsewhere", seconds)
+print(json.dumps(time.time()))
+"""
+
+
+@pytest.mark.parametrize("skew", [-600, 600], ids=["behind", "ahead"])
+def test_leases_and_beats_hold_for_their_time_whatever_each_machines_clock_says(
+    postgres, skew
+) -> None:
+    """By the store's clock: a machine 10 minutes behind would otherwise hold leases and
+    beats that ran out before it took them (its live run taken for dead, its company given
+    to a second run on the same token chain); one ahead, leases of dead runs for 10 minutes
+    more."""
+    lib = libfaketime()
+    if lib is None:
+        pytest.skip("libfaketime is not installed (Debian: apt-get install faketime)")
+    name = P.unique_suffix("skew").replace("-", "_")
+    postgres.create_database(name)
+    url = f"postgresql://{postgres.user}@127.0.0.1:{postgres.port}/{name}"
+    store = Store(url)
+    # Under tests.any_day this process's clock is faked already: the run's is off from it.
+    here = int(os.environ["FAKETIME"]) if os.environ.get("LD_PRELOAD") == lib else 0
+    env = {**os.environ, "LD_PRELOAD": lib, "FAKETIME": f"{here + skew:+d}"}
+    env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+    seconds = 300 if skew < 0 else 2
+    done = subprocess.run(
+        [sys.executable, "-c", SKEWED_RUN, url, str(seconds)],
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert abs(json.loads(done.stdout) - time.time() - skew) < 30, "its clock was not off"
+    if skew < 0:
+        assert store.take_lease("1", "run-here", 60) == "run-elsewhere"
+        assert 290 < store.beats_left(["run-elsewhere"])["run-elsewhere"] <= 300
+        assert not store.claim_dead("run-elsewhere"), "a live run is not taken for dead"
+    else:
+        time.sleep(2.5)  # the run died: its lease and beat end on time all the same
+        assert store.beats_left(["run-elsewhere"])["run-elsewhere"] <= 0
+        assert store.take_lease("1", "run-here", 60) is None
+        assert store.claim_dead("run-elsewhere")
 
 
 def test_a_heartbeat_beats_while_its_block_runs_and_outlasts_it(tmp_path) -> None:
     store = Store(tmp_path / "store.sqlite")
 
     def left() -> float:
-        return store.beats(["run-a"])["run-a"] - time.time()
+        return store.beats_left(["run-a"])["run-a"]
 
     with Heartbeat(store, "run-a", dead_after=4, retried_after=30):
         time.sleep(2.5)  # beats every 0.4 s: never near running out
@@ -104,7 +165,7 @@ def test_a_heartbeat_beats_while_its_block_runs_and_outlasts_it(tmp_path) -> Non
         raise dg.Failure("refused", allow_retries=False)
     assert 3 < left() <= 4
     with Heartbeat(store, "run-a", dead_after=4) as beat:
-        store.claim_dead("run-a", float("inf"))  # taken for dead while alive
+        store.claim_dead("run-a", ahead=float("inf"))  # taken for dead while alive
         assert beat.dead.wait(10)
 
 
@@ -233,11 +294,11 @@ def test_dead_runs_are_those_whose_beats_ran_out_or_that_never_beat_and_fell_sil
     )
     store.beat("ran-out", -1)
     store.beat("beating", 60)
-    assert not store.claim_dead("beating", time.time()), "a run that beats is not claimed"
+    assert not store.claim_dead("beating"), "a run that beats is not claimed"
     assert store.take_lease("1", "ran-out", 3600) is None
     said = fail_dead_runs(instance, store, 300, D.is_shard_run)
     assert set(said) == set(instance.failed) == {"ran-out", "never-beat-silent"}
-    assert "its last beat ran out at" in said["ran-out"]
+    assert re.search(r"its last beat ran out \d+ s ago", said["ran-out"])
     assert "has not beaten nor logged anything for 600 s" in said["never-beat-silent"]
     assert store.take_lease("1", "its-retry", 60) is None
-    assert store.beats(["ran-out", "beating"]).keys() == {"beating"}
+    assert store.beats_left(["ran-out", "beating"]).keys() == {"beating"}

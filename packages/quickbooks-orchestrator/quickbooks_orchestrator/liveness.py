@@ -11,7 +11,6 @@ runs share.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import threading
 import time
@@ -108,16 +107,18 @@ def fail_dead_runs(
     records = instance.get_run_records(
         filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
     )
+    # Beats are judged by the store's clock (machines' clocks may disagree by minutes); a
+    # run's start and events are times its own machine wrote, which the never-beat rule's
+    # 10 minutes leave room for.
     now = time.time()
-    beats = store.beats(r.dagster_run.run_id for r in records)
+    left = store.beats_left(r.dagster_run.run_id for r in records)
     said = {}
     for record in records:
         run = record.dagster_run
-        if run.run_id in beats:
-            if beats[run.run_id] > now:
+        if run.run_id in left:
+            if left[run.run_id] > 0:
                 continue
-            when = dt.datetime.fromtimestamp(beats[run.run_id], dt.UTC)
-            why = f"its last beat ran out at {when.isoformat(timespec='seconds')}"
+            why = f"its last beat ran out {-left[run.run_id]:.0f} s ago"
         else:
             quiet = max(2 * dead_after, NEVER_BEAT_QUIET)
             started = record.start_time or record.create_timestamp.timestamp()
@@ -131,7 +132,7 @@ def fail_dead_runs(
         if fresh is None or fresh.status != dg.DagsterRunStatus.STARTED:
             continue  # it ended between the two reads
         # Its beats ended first (alive after all, it learns at its next beat and stops).
-        if run.run_id in beats and not store.claim_dead(run.run_id, now):
+        if run.run_id in left and not store.claim_dead(run.run_id):
             continue  # it beat since: alive
         message = (
             f"Run {run.run_id} stopped showing itself alive ({why}: its machine or the "
@@ -143,7 +144,7 @@ def fail_dead_runs(
         instance.report_engine_event(message, run)
         instance.report_run_failed(run, message)
         said[run.run_id] = message
-    store.forget_beats(now - 86_400)
+    store.forget_beats(86_400)
     return said
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-import time
 import typing as t
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,6 +88,13 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+# Leases and beats are judged by the store's clock, never a machine's: machines sharing a
+# PostgreSQL store may disagree by minutes, which would end a live run's lease (two runs on
+# one company's token chain) or take a live run for dead. Epoch seconds, as `until` holds.
+POSTGRES_CLOCK = "extract(epoch from now())::double precision"
+SQLITE_CLOCK = "((julianday('now') - 2440587.5) * 86400.0)"
+
+
 def is_postgres(url: str | Path) -> bool:
     return str(url).startswith(("postgres://", "postgresql://"))
 
@@ -125,6 +131,7 @@ class Store:
 
     def __init__(self, path: Path | str) -> None:
         self.postgres = is_postgres(path)
+        self._clock = POSTGRES_CLOCK if self.postgres else SQLITE_CLOCK
         self.path: Path | str = str(path) if self.postgres else Path(path)
         if isinstance(self.path, Path):
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -233,15 +240,15 @@ class Store:
     def take_lease(self, realm_id: str, run_id: str, seconds: float) -> str | None:
         """Hold the company for this run; the run_id holding it instead, if another does.
         A lease ends when released or after ``seconds`` (a run killed without cleanup)."""
-        now = time.time()
         with self._db() as db:
             # One statement, atomic in SQLite and PostgreSQL alike: taken unless another
-            # run's lease is still running.
+            # run's lease is still running, by the store's clock.
             taken = db.execute(
-                "insert into leases values (?, ?, ?) on conflict (realm_id) do update set "
-                "run_id = excluded.run_id, until = excluded.until "
-                "where leases.run_id = excluded.run_id or leases.until <= ? returning run_id",
-                (realm_id, run_id, now + seconds, now),
+                f"insert into leases values (?, ?, {self._clock} + ?) on conflict (realm_id) "
+                "do update set run_id = excluded.run_id, until = excluded.until "
+                f"where leases.run_id = excluded.run_id or leases.until <= {self._clock} "
+                "returning run_id",
+                (realm_id, run_id, seconds),
             ).fetchone()
             if taken:
                 return None
@@ -264,41 +271,47 @@ class Store:
         """The run is alive for ``seconds`` more."""
         with self._db() as db:
             db.execute(
-                "insert into beats values (?, ?) on conflict (run_id) do update set "
-                "until = excluded.until",
-                (run_id, time.time() + seconds),
+                f"insert into beats values (?, {self._clock} + ?) on conflict (run_id) do update "
+                "set until = excluded.until",
+                (run_id, seconds),
             )
 
     def renew_beat(self, run_id: str, seconds: float) -> bool:
         """Alive for ``seconds`` more; False if the run was found dead (its row is gone)."""
         with self._db() as db:
             cursor = db.execute(
-                "update beats set until = ? where run_id = ?", (time.time() + seconds, run_id)
+                f"update beats set until = {self._clock} + ? where run_id = ?", (seconds, run_id)
             )
             return cursor.rowcount > 0
 
-    def claim_dead(self, run_id: str, now: float) -> bool:
-        """Ends the beats of a run whose last ran out by ``now``; False if it beat since."""
+    def claim_dead(self, run_id: str, ahead: float = 0) -> bool:
+        """Ends the beats of a run whose last ran out (as if the store's clock were ``ahead``
+        seconds on); False if it beat since."""
         with self._db() as db:
-            cursor = db.execute("delete from beats where run_id = ? and until <= ?", (run_id, now))
+            cursor = db.execute(
+                f"delete from beats where run_id = ? and until <= {self._clock} + ?",
+                (run_id, ahead),
+            )
             return cursor.rowcount > 0
 
-    def beats(self, run_ids: t.Iterable[str]) -> dict[str, float]:
-        """When each of these runs' last beat runs out (epoch seconds), for those that beat."""
+    def beats_left(self, run_ids: t.Iterable[str]) -> dict[str, float]:
+        """The seconds each of these runs' last beat has left (0 or less: it ran out), for
+        those that beat."""
         wanted = sorted(set(run_ids))
         if not wanted:
             return {}
         with self._db() as db:
             rows = db.execute(
-                f"select run_id, until from beats where run_id in ({', '.join('?' * len(wanted))})",
+                f"select run_id, until - {self._clock} from beats "
+                f"where run_id in ({', '.join('?' * len(wanted))})",
                 tuple(wanted),
             )
-            return dict(rows)
+            return {run_id: float(left) for run_id, left in rows}
 
-    def forget_beats(self, before: float) -> None:
-        """Rows of runs long ended (a run's last beat is left to run out)."""
+    def forget_beats(self, after: float) -> None:
+        """Rows of runs long ended, whose last beat ran out over ``after`` seconds ago."""
         with self._db() as db:
-            db.execute("delete from beats where until < ?", (before,))
+            db.execute(f"delete from beats where until < {self._clock} - ?", (after,))
 
     # -- metered calls -------------------------------------------------------------------------
 
