@@ -32,24 +32,31 @@ from tests.test_orchestrator import loaded
 from tests.test_tap_sync import select, truth
 
 STREAMS = ["customers", "items"]
+SUCCESS = dg.DagsterRunStatus.SUCCESS
 BIN = Path(sys.executable).parent
 PROJECT_YAML = Path(D.__file__).parent / "dagster.yaml"
 LAUNCH = [str(BIN / "dagster"), "job", "launch", "-m", "quickbooks_orchestrator.definitions"]
 LAUNCH += ["-j", "quickbooks_sync"]
 
 
-def group_alive(pgid: int) -> list[int]:
-    """The processes still in this process group."""
-    alive = []
+def processes() -> dict[int, tuple[int, int, str]]:
+    """Every live process: pid -> (parent pid, process group, command line)."""
+    found = {}
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
                 fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                alive.append(int(proc.name))
-    return alive
+            if fields[0] != "Z":
+                found[int(proc.name)] = (int(fields[1]), int(fields[2]), command)
+    return found
+
+
+def group_alive(pgid: int) -> list[int]:
+    """The processes still in this process group."""
+    return [pid for pid, (_, group, _) in processes().items() if group == pgid]
 
 
 def wait_for(what: str, check, timeout: float):
@@ -62,7 +69,10 @@ def wait_for(what: str, check, timeout: float):
 
 
 @pytest.fixture
-def machine(tmp_path):
+def machine(tmp_path, request):
+    """The emulator, a store of two companies and a daemon's environment
+    (``QBO_ORCH_DEAD_AFTER`` 3 s, or what the test's ``machine`` parameter says)."""
+    dead_after = getattr(request, "param", {}).get("dead_after", 3)
     held = threading.Event()  # a request of the first company has reached QBO
     release = threading.Event()
     with Emulator(seed=31, scale=40, realms=2, now=time.time() - 600) as emu:
@@ -89,7 +99,7 @@ def machine(tmp_path):
             "QBO_ORCH_CATALOG": str(tmp_path / "catalog.json"),
             "QBO_ORCH_SHARDS": "1",
             "QBO_ORCH_RETRY_DELAY": "1",
-            "QBO_ORCH_DEAD_AFTER": "3",
+            "QBO_ORCH_DEAD_AFTER": str(dead_after),
             # No scheduled run in the way (the assertions would allow one, all the same).
             "QBO_ORCH_SCHEDULE": "0 0 1 1 *",
         }
@@ -136,9 +146,10 @@ def machine(tmp_path):
                 os.environ["DAGSTER_HOME"] = old
 
 
-def test_a_run_whose_machine_died_is_failed_and_its_shard_synced_again(machine) -> None:
-    emu, settings, instance = machine["emu"], machine["settings"], machine["instance"]
-    first = machine["start_daemon"]("daemon-1.log")
+def launch_and_hold(machine) -> tuple[subprocess.Popen, dg.DagsterRun]:
+    """The daemon started and the shard's run launched, its tap held by QBO."""
+    instance = machine["instance"]
+    daemon = machine["start_daemon"]("daemon-1.log")
     tags = {"dagster/partition": "shard-000", D.SHARD_TAG: "shard-000"}
     launched = subprocess.run(
         [*LAUNCH, "--tags", json.dumps(tags)],
@@ -152,6 +163,24 @@ def test_a_run_whose_machine_died_is_failed_and_its_shard_synced_again(machine) 
     assert machine["held"].wait(120), "the run's tap never reached QBO"
     (run,) = instance.get_runs()
     assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+    return daemon, run
+
+
+def assert_synced_and_free(emu, settings) -> None:
+    """Both companies equal their ground truth, and no run holds them."""
+    for realm in emu.realm_ids:
+        for stream in STREAMS:
+            rows = truth(emu, realm, stream).values()
+            expected = {P.truth_key(stream, r, realm): r for r in rows}
+            assert expected, (realm, stream)
+            assert loaded(settings.home, realm, stream) == expected, (realm, stream)
+        assert settings.store.take_lease(realm, "probe", 60) is None
+        settings.store.release_lease(realm, "probe")
+
+
+def test_a_run_whose_machine_died_is_failed_and_its_shard_synced_again(machine) -> None:
+    emu, settings, instance = machine["emu"], machine["settings"], machine["instance"]
+    first, run = launch_and_hold(machine)
 
     os.killpg(first.pid, signal.SIGKILL)  # the machine goes: every process of the daemon's
     first.wait(30)
@@ -184,14 +213,80 @@ def test_a_run_whose_machine_died_is_failed_and_its_shard_synced_again(machine) 
 
     (retry,) = wait_for("the run retried and the retry succeeded", retried, 120)
     assert retry.tags.get("dagster/partition") == "shard-000"
-
-    for realm in emu.realm_ids:
-        for stream in STREAMS:
-            rows = truth(emu, realm, stream).values()
-            expected = {P.truth_key(stream, r, realm): r for r in rows}
-            assert expected, (realm, stream)
-            assert loaded(settings.home, realm, stream) == expected, (realm, stream)
-        # Nothing of the dead run holds its companies.
-        assert settings.store.take_lease(realm, "probe", 60) is None
-        settings.store.release_lease(realm, "probe")
+    assert_synced_and_free(emu, settings)  # nothing of the dead run holds its companies
     assert run.run_id not in settings.store.beats_left([run.run_id])
+
+
+@pytest.mark.full
+@pytest.mark.parametrize(
+    ("killed", "machine"),
+    [
+        # Its beats outlast the step retry's wait (up to 60 s): the same run syncs the shard.
+        ("step", {"dead_after": 90}),
+        # Mostly they do not: dead_run_sensor fails the run during the wait, and its run retry
+        # (or the step retry, should it start first and take the leases) syncs the shard.
+        ("step", {"dead_after": 3}),
+        ("run worker", {"dead_after": 3}),
+    ],
+    indirect=["machine"],
+    ids=["step-retried", "step-outwaited", "run-worker"],
+)
+def test_a_run_whose_step_or_worker_process_died_leaves_one_tap_and_its_shard_synced(
+    machine, killed
+) -> None:
+    """Killed alone (out of memory, say), unlike the whole machine: the step's process, which
+    Dagster's step retry runs again; or the run's worker, which the code server marks failed
+    while its step lives on and finishes. Either way no two taps ever sync at once (a killed
+    step's tap stops at its next line, its reader gone), and the shard ends synced and free."""
+    emu, settings, instance = machine["emu"], machine["settings"], machine["instance"]
+    daemon, run = launch_and_hold(machine)
+    found = processes()
+
+    def taps_in(found: dict) -> list[int]:
+        return [p for p, (_, g, c) in found.items() if g == daemon.pid and "tap-quickbooks" in c]
+
+    (tap,) = taps_in(found)
+    step = found[tap][0]
+    victim = step if killed == "step" else found[step][0]
+    assert "spawn_main" in found[victim][2], found[victim]
+    most = [1]
+
+    def taps() -> list[int]:
+        running = taps_in(processes())
+        most[0] = max(most[0], len(running))
+        return running
+
+    os.kill(victim, signal.SIGKILL)
+    machine["release"].set()
+    wait_for("the killed step's tap gone", lambda: tap not in taps(), 60)
+
+    def settled():
+        # A run marked failed may still have a step at work (the worker's case): it is done
+        # once no run worker, step, tap or loader is left.
+        working = ("spawn_main", "tap-quickbooks", "jsonl_loader")
+        busy = [
+            c
+            for _, g, c in processes().values()
+            if g == daemon.pid and any(w in c for w in working)
+        ]
+        runs = instance.get_runs()
+        ended = (SUCCESS, dg.DagsterRunStatus.FAILURE)
+        taps()
+        return not busy and all(r.status in ended for r in runs) and runs
+
+    runs = wait_for("every run of the shard ended", settled, 240)
+    assert most[0] == 1, "two taps synced the shard's companies at once"
+    status = instance.get_run_by_id(run.run_id).status
+    if killed == "step" and machine["env"]["QBO_ORCH_DEAD_AFTER"] == "90":
+        assert status == SUCCESS, "the step retry synced the shard in the same run"
+        assert len(runs) == 1
+    elif killed == "step" and status == dg.DagsterRunStatus.FAILURE:
+        said = [
+            e.dagster_event.message or "" for e in instance.all_logs(run.run_id) if e.dagster_event
+        ]
+        assert any("stopped showing itself alive" in m for m in said), said[-5:]
+    elif killed == "step":  # the retry's wait (jittered) was shorter than the beat's time left
+        assert status == SUCCESS
+    else:
+        assert status == dg.DagsterRunStatus.FAILURE, "the code server marks it failed"
+    assert_synced_and_free(emu, settings)
