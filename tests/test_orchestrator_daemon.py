@@ -214,7 +214,7 @@ def test_a_run_whose_machine_died_is_failed_and_its_shard_synced_again(machine) 
     (retry,) = wait_for("the run retried and the retry succeeded", retried, 120)
     assert retry.tags.get("dagster/partition") == "shard-000"
     assert_synced_and_free(emu, settings)  # nothing of the dead run holds its companies
-    assert run.run_id not in settings.store.beats_left([run.run_id])
+    assert settings.store.beats_left([run.run_id])[run.run_id] <= 0  # found dead
 
 
 @pytest.mark.full

@@ -70,8 +70,8 @@ def test_one_run_holds_a_company_until_it_releases_or_its_lease_ends(store_url) 
 
 def test_a_run_is_alive_while_it_beats_and_its_leases_go_when_found_dead(store_url) -> None:
     store = Store(store_url)
-    store.beat("run-a", 60)
-    store.beat("run-b", 60)
+    assert store.beat("run-a", 60)
+    assert store.beat("run-b", 60)
     left = store.beats_left(["run-a", "run-b", "run-c"])
     assert set(left) == {"run-a", "run-b"}  # run-c never beat
     assert all(55 < seconds <= 60 for seconds in left.values())
@@ -85,9 +85,13 @@ def test_a_run_is_alive_while_it_beats_and_its_leases_go_when_found_dead(store_u
     assert store.take_lease("1", "run-retry", 60) is None  # its retry takes them at once
     assert store.take_lease("2", "run-retry", 60) is None
     assert not store.renew_beat("run-b", 60), "a run found dead learns it at its next beat"
+    # A step retry of it (its process was killed) cannot beat it alive again.
+    assert not store.beat("run-b", 60)
+    assert store.beats_left(["run-b"])["run-b"] <= 0
+    assert not store.claim_dead("run-b", ahead=float("inf")), "found dead once"
     store.beat("run-old", -2 * 86_400)
     store.forget_beats(86_400)
-    assert store.beats_left(["run-a", "run-old"]).keys() == {"run-a"}
+    assert store.beats_left(["run-a", "run-b", "run-old"]).keys() == {"run-a", "run-b"}
 
 
 # A run on another machine: its clock `skew` seconds off this one's (libfaketime), it takes
@@ -167,6 +171,9 @@ def test_a_heartbeat_beats_while_its_block_runs_and_outlasts_it(tmp_path) -> Non
     with Heartbeat(store, "run-a", dead_after=4) as beat:
         store.claim_dead("run-a", ahead=float("inf"))  # taken for dead while alive
         assert beat.dead.wait(10)
+    with Heartbeat(store, "run-a", dead_after=4) as beat:  # a step retry of it
+        assert beat.dead.is_set(), "a run found dead learns it before it begins"
+    assert left() <= 0
 
 
 def test_the_dead_run_sensor_waits_two_beats_after_a_pause() -> None:
@@ -301,4 +308,6 @@ def test_dead_runs_are_those_whose_beats_ran_out_or_that_never_beat_and_fell_sil
     assert re.search(r"its last beat ran out \d+ s ago", said["ran-out"])
     assert "has not beaten nor logged anything for 600 s" in said["never-beat-silent"]
     assert store.take_lease("1", "its-retry", 60) is None
-    assert store.beats_left(["ran-out", "beating"]).keys() == {"beating"}
+    left = store.beats_left(["ran-out", "beating"])
+    assert left["ran-out"] <= 0 < left["beating"]
+    assert not store.beat("ran-out", 60), "its step retry cannot beat it alive again"

@@ -154,6 +154,8 @@ def quickbooks_shard(
         context.log,
         retried_after=FAULT_RETRY_WAIT,
     ) as beat:
+        if beat.dead.is_set():  # as above, found in the store: its leases are not to be taken
+            raise dg.Failure(DEAD_BUT_ALIVE, allow_retries=False)
         return _sync_shard(context, settings, beat)
 
 

@@ -45,8 +45,10 @@ class Heartbeat:
         self._failing = False
 
     def __enter__(self) -> Heartbeat:
-        self.store.beat(self.run_id, self.dead_after)
-        self._thread.start()
+        if self.store.beat(self.run_id, self.dead_after):
+            self._thread.start()
+        else:  # found dead before it began: a step retry of a run failed meanwhile
+            self.dead.set()
         return self
 
     def hold(self, seconds: float) -> None:
@@ -77,7 +79,8 @@ class Heartbeat:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.ident is not None:
+            self._thread.join()
         outlast = self._held
         if not outlast and exc is not None and getattr(exc, "allow_retries", True):
             outlast = self.retried_after  # a dg.Failure refusing retries is the end

@@ -54,7 +54,8 @@ create table if not exists leases (
 );
 create table if not exists beats (
     run_id text primary key,
-    until double precision not null  -- epoch seconds: past it, the run's worker is dead
+    -- epoch seconds: past it, the run's worker is dead (below 0: minus when found dead)
+    until double precision not null
 );
 """
 
@@ -267,51 +268,60 @@ class Store:
 
     # -- runs alive: a run's step beats while it works; one whose machine died stops -----------
 
-    def beat(self, run_id: str, seconds: float) -> None:
-        """The run is alive for ``seconds`` more."""
+    # A run found dead keeps its row, as ``until = -(when it was claimed)``: a step retry of
+    # it (its process killed, the retry waiting longer than its beat) cannot beat it alive
+    # again and so never takes leases the sensor is freeing for the run's retry.
+
+    def beat(self, run_id: str, seconds: float) -> bool:
+        """The run is alive for ``seconds`` more; False if it was found dead."""
         with self._db() as db:
-            db.execute(
+            alive = db.execute(
                 f"insert into beats values (?, {self._clock} + ?) on conflict (run_id) do update "
-                "set until = excluded.until",
+                "set until = excluded.until where beats.until >= 0 returning run_id",
                 (run_id, seconds),
-            )
+            ).fetchone()
+            return alive is not None
 
     def renew_beat(self, run_id: str, seconds: float) -> bool:
-        """Alive for ``seconds`` more; False if the run was found dead (its row is gone)."""
+        """Alive for ``seconds`` more; False if the run was found dead."""
         with self._db() as db:
             cursor = db.execute(
-                f"update beats set until = {self._clock} + ? where run_id = ?", (seconds, run_id)
+                f"update beats set until = {self._clock} + ? where run_id = ? and until >= 0",
+                (seconds, run_id),
             )
             return cursor.rowcount > 0
 
     def claim_dead(self, run_id: str, ahead: float = 0) -> bool:
-        """Ends the beats of a run whose last ran out (as if the store's clock were ``ahead``
+        """Marks dead a run whose last beat ran out (as if the store's clock were ``ahead``
         seconds on); False if it beat since."""
         with self._db() as db:
             cursor = db.execute(
-                f"delete from beats where run_id = ? and until <= {self._clock} + ?",
+                f"update beats set until = -{self._clock} where run_id = ? and until >= 0 "
+                f"and until <= {self._clock} + ?",
                 (run_id, ahead),
             )
             return cursor.rowcount > 0
 
     def beats_left(self, run_ids: t.Iterable[str]) -> dict[str, float]:
-        """The seconds each of these runs' last beat has left (0 or less: it ran out), for
-        those that beat."""
+        """The seconds each of these runs' last beat has left (0 or less: it ran out, or
+        since it was found dead), for those that beat."""
         wanted = sorted(set(run_ids))
         if not wanted:
             return {}
         with self._db() as db:
             rows = db.execute(
-                f"select run_id, until - {self._clock} from beats "
+                f"select run_id, case when until >= 0 then until - {self._clock} "
+                f"else -until - {self._clock} end from beats "
                 f"where run_id in ({', '.join('?' * len(wanted))})",
                 tuple(wanted),
             )
             return {run_id: float(left) for run_id, left in rows}
 
     def forget_beats(self, after: float) -> None:
-        """Rows of runs long ended, whose last beat ran out over ``after`` seconds ago."""
+        """Rows of runs long ended: their last beat ran out (or they were found dead) over
+        ``after`` seconds ago."""
         with self._db() as db:
-            db.execute(f"delete from beats where until < {self._clock} - ?", (after,))
+            db.execute(f"delete from beats where abs(until) < {self._clock} - ?", (after,))
 
     # -- metered calls -------------------------------------------------------------------------
 
