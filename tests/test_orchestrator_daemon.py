@@ -236,8 +236,9 @@ def test_a_run_whose_step_or_worker_process_died_leaves_one_tap_and_its_shard_sy
 ) -> None:
     """Killed alone (out of memory, say), unlike the whole machine: the step's process, which
     Dagster's step retry runs again; or the run's worker, which the code server marks failed
-    while its step lives on and finishes. Either way no two taps ever sync at once (a killed
-    step's tap stops at its next line, its reader gone), and the shard ends synced and free."""
+    while its step lives on and finishes. Either way no two taps are seen at once (sampled
+    every half second; a killed step's tap stops at its next line, its reader gone), and the
+    shard ends synced and free."""
     emu, settings, instance = machine["emu"], machine["settings"], machine["instance"]
     daemon, run = launch_and_hold(machine)
     found = processes()

@@ -134,7 +134,7 @@ def fail_dead_runs(
         fresh = instance.get_run_by_id(run.run_id)
         if fresh is None or fresh.status != dg.DagsterRunStatus.STARTED:
             continue  # it ended between the two reads
-        # Its beats ended first (alive after all, it learns at its next beat and stops).
+        # Marked dead first (alive after all, it learns at its next beat and stops).
         if run.run_id in left and not store.claim_dead(run.run_id):
             continue  # it beat since: alive
         message = (
