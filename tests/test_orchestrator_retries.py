@@ -140,7 +140,8 @@ def test_the_retry_delay_is_a_setting_of_30_s_by_default(tmp_path) -> None:
 
 def test_a_run_taken_for_dead_while_alive_stops_its_tap_and_is_not_retried(shard) -> None:
     """The store did not hear from the run for QBO_ORCH_DEAD_AFTER: dead_run_sensor failed it
-    and gave its companies to its retry (here: its beat row deleted, as the sensor does)."""
+    and gave its companies to its retry (here: the run marked dead in the store, as the sensor
+    does)."""
     emu, resource, settings, instance = shard
     quick = D.QuickBooksOrchestrator(**{**resource.model_dump(), "dead_after": 1})
     taken = []
@@ -148,7 +149,8 @@ def test_a_run_taken_for_dead_while_alive_stops_its_tap_and_is_not_retried(shard
     def sensor_verdict(realm: str, kind: str, number: int) -> None:
         if not taken:
             taken.append(realm)
-            settings.store.forget_beats(float("-inf"))  # every run's row: this one's
+            for run in instance.get_runs():  # this one
+                assert settings.store.claim_dead(run.run_id, ahead=float("inf"))
         time.sleep(0.2)  # QBO is slow: the run learns it at its next beat (0.1 s)
 
     emu.add_hook(sensor_verdict)

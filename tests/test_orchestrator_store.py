@@ -88,10 +88,15 @@ def test_a_run_is_alive_while_it_beats_and_its_leases_go_when_found_dead(store_u
     # A step retry of it (its process was killed) cannot beat it alive again.
     assert not store.beat("run-b", 60)
     assert store.beats_left(["run-b"])["run-b"] <= 0
-    assert not store.claim_dead("run-b", ahead=float("inf")), "found dead once"
+    # Claimed again: a sensor that stopped between marking a run and failing it goes on.
+    assert store.claim_dead("run-b")
+    assert not store.claim_dead("run-a"), "a run that beats is alive"
+    assert store.claim_dead("run-never"), "one that never beat is marked too"
+    assert not store.beat("run-never", 60), "and then cannot begin"
     store.beat("run-old", -2 * 86_400)
     store.forget_beats(86_400)
-    assert store.beats_left(["run-a", "run-b", "run-old"]).keys() == {"run-a", "run-b"}
+    kept = {"run-a", "run-b", "run-never"}
+    assert store.beats_left(["run-a", "run-b", "run-never", "run-old"]).keys() == kept
 
 
 # A run on another machine: its clock `skew` seconds off this one's (libfaketime), it takes
@@ -174,6 +179,32 @@ def test_a_heartbeat_beats_while_its_block_runs_and_outlasts_it(tmp_path) -> Non
     with Heartbeat(store, "run-a", dead_after=4) as beat:  # a step retry of it
         assert beat.dead.is_set(), "a run found dead learns it before it begins"
     assert left() <= 0
+    assert not beat.fenced
+
+
+class Unreachable(Store):
+    """A store this machine stops reaching once the run has begun."""
+
+    def renew_beat(self, run_id: str, seconds: float) -> bool:
+        raise OSError("connection timed out")
+
+
+def test_a_heartbeat_that_cannot_reach_the_store_stops_its_run_before_the_sensor_would(
+    tmp_path, caplog
+) -> None:
+    store = Unreachable(tmp_path / "store.sqlite")
+    log = logging.getLogger("test_heartbeat")
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING), Heartbeat(store, "run-a", dead_after=2, log=log) as beat:
+        assert beat.dead.wait(10)
+        took = time.monotonic() - started
+    assert beat.fenced
+    # 0.8 of its 2 s, at its beats (every 0.2 s); the sensor's verdict could come at 2 s.
+    assert 1.6 <= took < 2.0 + 1.0
+    warned = [r.getMessage() for r in caplog.records if r.name == "test_heartbeat"]
+    assert len(warned) == 1, warned  # once, not at every beat
+    assert "stops its tap" in warned[0]
+    assert "connection timed out" in warned[0]
 
 
 def test_the_dead_run_sensor_waits_two_beats_after_a_pause() -> None:
@@ -292,6 +323,7 @@ def test_dead_runs_are_those_whose_beats_ran_out_or_that_never_beat_and_fell_sil
     instance = FakeInstance(
         {
             "ran-out": (job, 900, 900),
+            "claimed-not-failed": (job, 900, 900),
             "beating": (job, 900, 900),
             "never-beat-silent": (job, 700, 700),
             "never-beat-waiting-for-a-slot": (job, 700, 100),
@@ -300,14 +332,19 @@ def test_dead_runs_are_those_whose_beats_ran_out_or_that_never_beat_and_fell_sil
         }
     )
     store.beat("ran-out", -1)
+    store.beat("claimed-not-failed", -1)
+    # A sensor that stopped between marking this run dead and failing it.
+    assert store.claim_dead("claimed-not-failed")
     store.beat("beating", 60)
     assert not store.claim_dead("beating"), "a run that beats is not claimed"
     assert store.take_lease("1", "ran-out", 3600) is None
     said = fail_dead_runs(instance, store, 300, D.is_shard_run)
-    assert set(said) == set(instance.failed) == {"ran-out", "never-beat-silent"}
+    failed = {"ran-out", "claimed-not-failed", "never-beat-silent"}
+    assert set(said) == set(instance.failed) == failed
     assert re.search(r"its last beat ran out \d+ s ago", said["ran-out"])
     assert "has not beaten nor logged anything for 600 s" in said["never-beat-silent"]
     assert store.take_lease("1", "its-retry", 60) is None
     left = store.beats_left(["ran-out", "beating"])
     assert left["ran-out"] <= 0 < left["beating"]
     assert not store.beat("ran-out", 60), "its step retry cannot beat it alive again"
+    assert not store.beat("never-beat-silent", 60), "nor begin, had it never beaten"

@@ -20,13 +20,31 @@ import dagster as dg
 
 from .store import Store
 
+# A step whose beats have not reached the store for this share of QBO_ORCH_DEAD_AFTER stops
+# its tap: the sensor (which may reach the store) can fail the run at the whole of it, and
+# the rest is the tap's time to end on its final state.
+FENCE = 0.8
+
+FENCED = (
+    "The store could not be reached for {seconds:.0f} s (0.8 of QBO_ORCH_DEAD_AFTER): this "
+    "run stopped its tap, on its final state, before dead_run_sensor could give its "
+    "companies to another run. Dagster's step retry tries again once the store answers."
+)
+
+
+class Fenced(RuntimeError):
+    """The step stopped itself: its beats could not reach the store (retried)."""
+
 
 class Heartbeat:
     """``with Heartbeat(store, run_id, dead_after):`` the run is alive while the block runs
     (a beat every tenth of ``dead_after``), and ``dead_after`` past its end: long enough for
     Dagster to record how the run ended. ``hold(s)``: ``s`` more (a step retry waits that
     long), as does an error a retry policy retries (``retried_after``). Should the run be
-    found dead all the same (the store unreachable for ``dead_after``), ``dead`` is set."""
+    found dead all the same (the store unreachable for ``dead_after``), ``dead`` is set;
+    so it is, and ``fenced`` too, once no beat got through for ``FENCE`` of ``dead_after``
+    (by this machine's monotonic clock): the run stops before the sensor, which may reach
+    the store, gives its companies to another run."""
 
     def __init__(
         self,
@@ -43,9 +61,12 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._beat, name="qbo-heartbeat", daemon=True)
         self._held = 0.0
         self._failing = False
+        self.fenced = False
+        self._alive_at = time.monotonic()
 
     def __enter__(self) -> Heartbeat:
         if self.store.beat(self.run_id, self.dead_after):
+            self._alive_at = time.monotonic()
             self._thread.start()
         else:  # found dead before it began: a step retry of a run failed meanwhile
             self.dead.set()
@@ -60,8 +81,13 @@ class Heartbeat:
                 alive = self.store.renew_beat(self.run_id, self.dead_after)
             except Exception as exc:  # any store fault: the next beat tries again
                 self._warn_once(exc)
+                if time.monotonic() - self._alive_at >= FENCE * self.dead_after:
+                    self.fenced = True
+                    self.dead.set()
+                    return
                 continue
             self._failing = False
+            self._alive_at = time.monotonic()
             if not alive:
                 self.dead.set()
                 return
@@ -70,9 +96,10 @@ class Heartbeat:
         if not self._failing and self.log is not None:
             self.log.warning(
                 "Could not record in the store that run %s is alive (%s); if this lasts "
-                "%.0f s, dead_run_sensor takes it for dead.",
+                "%.0f s, the run stops its tap (dead_run_sensor takes it for dead at %.0f s).",
                 self.run_id,
                 str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                FENCE * self.dead_after,
                 self.dead_after,
             )
         self._failing = True
@@ -134,9 +161,10 @@ def fail_dead_runs(
         fresh = instance.get_run_by_id(run.run_id)
         if fresh is None or fresh.status != dg.DagsterRunStatus.STARTED:
             continue  # it ended between the two reads
-        # Marked dead first (alive after all, it learns at its next beat and stops).
-        if run.run_id in left and not store.claim_dead(run.run_id):
-            continue  # it beat since: alive
+        # Marked dead first, in one statement, even one that never beat: alive after all, it
+        # learns at its next beat (or its first) and stops before its retry takes the leases.
+        if not store.claim_dead(run.run_id):
+            continue  # it beat since (or began to): alive
         message = (
             f"Run {run.run_id} stopped showing itself alive ({why}: its machine or the "
             "Dagster daemon running it stopped): marked failed, its companies' leases freed; "

@@ -292,15 +292,17 @@ class Store:
             return cursor.rowcount > 0
 
     def claim_dead(self, run_id: str, ahead: float = 0) -> bool:
-        """Marks dead a run whose last beat ran out (as if the store's clock were ``ahead``
-        seconds on); False if it beat since."""
+        """Marks dead a run whose last beat ran out, or that never beat (as if the store's
+        clock were ``ahead`` seconds on); False if it is alive (it beat since). True again
+        for a run already marked: a sensor stopped between marking and failing it goes on."""
         with self._db() as db:
-            cursor = db.execute(
-                f"update beats set until = -{self._clock} where run_id = ? and until >= 0 "
-                f"and until <= {self._clock} + ?",
+            claimed = db.execute(
+                f"insert into beats values (?, -{self._clock}) on conflict (run_id) do update "
+                "set until = case when beats.until >= 0 then excluded.until else beats.until end "
+                f"where beats.until <= {self._clock} + ? returning run_id",
                 (run_id, ahead),
-            )
-            return cursor.rowcount > 0
+            ).fetchone()
+            return claimed is not None
 
     def beats_left(self, run_ids: t.Iterable[str]) -> dict[str, float]:
         """The seconds each of these runs' last beat has left (0 or less: it ran out, or
