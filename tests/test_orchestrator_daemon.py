@@ -261,27 +261,24 @@ def test_a_run_whose_step_or_worker_process_died_leaves_one_tap_and_its_shard_sy
     assert "spawn_main" in found[victim][2], found[victim]
     most = [1]
 
-    def taps() -> list[int]:
-        running = taps_in(processes())
+    def taps(found: dict) -> list[int]:
+        running = taps_in(found)
         most[0] = max(most[0], len(running))
         return running
 
     os.kill(victim, signal.SIGKILL)
     machine["release"].set()
-    wait_for("the killed step's tap gone", lambda: tap not in taps(), 60)
+    wait_for("the killed step's tap gone", lambda: tap not in taps(processes()), 60)
 
     def settled():
         # A run marked failed may still have a step at work (the worker's case): it is done
         # once no run worker, step, tap or loader is left.
         working = ("spawn_main", "tap-quickbooks", "jsonl_loader")
-        busy = [
-            c
-            for _, g, c in processes().values()
-            if g == daemon.pid and any(w in c for w in working)
-        ]
+        found = processes()
+        taps(found)
+        busy = [c for _, g, c in found.values() if g == daemon.pid and any(w in c for w in working)]
         runs = instance.get_runs()
         ended = (SUCCESS, dg.DagsterRunStatus.FAILURE)
-        taps()
         # Synced too: a run retry may not be made yet when the failed run's processes end.
         if busy or not all(r.status in ended for r in runs):
             return None

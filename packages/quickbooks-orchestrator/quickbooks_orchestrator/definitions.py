@@ -27,7 +27,7 @@ import dagster as dg
 
 from quickbooks_webhooks.store import open_store
 
-from .liveness import FENCE, FENCED, Fenced, Heartbeat, fail_dead_runs, resumed_cursor
+from .liveness import Fenced, Heartbeat, fail_dead_runs, resumed_cursor
 from .runner import Settings, SyncError, sync_companies
 from .selection import run_catalog
 from .shards import members, occupied, shard_of
@@ -204,7 +204,7 @@ def _sync_shard(
         )
     except SyncError as exc:
         if beat.fenced:  # the store unreachable: a step retry, should the run live on
-            raise Fenced(FENCED.format(seconds=FENCE * settings.dead_after)) from None
+            raise Fenced(settings.dead_after) from None
         if beat.dead.is_set():
             raise dg.Failure(DEAD_BUT_ALIVE, allow_retries=False) from None
         if exc.retry and context.retry_number < STEP_RETRIES:

@@ -25,15 +25,17 @@ from .store import Store
 # the rest is the tap's time to end on its final state.
 FENCE = 0.8
 
-FENCED = (
-    "The store could not be reached for {seconds:.0f} s (0.8 of QBO_ORCH_DEAD_AFTER): this "
-    "run stopped its tap, on its final state, before dead_run_sensor could give its "
-    "companies to another run. Dagster's step retry tries again once the store answers."
-)
-
 
 class Fenced(RuntimeError):
     """The step stopped itself: its beats could not reach the store (retried)."""
+
+    def __init__(self, dead_after: float) -> None:
+        super().__init__(
+            f"The store could not be reached for {FENCE * dead_after:.0f} s ({FENCE} of "
+            "QBO_ORCH_DEAD_AFTER): this run stopped its tap, on its final state, before "
+            "dead_run_sensor could give its companies to another run. Dagster's step retry "
+            "tries again once the store answers."
+        )
 
 
 class Heartbeat:
