@@ -1,9 +1,12 @@
 """A proxy in front of the emulator that answers chosen requests as a hostile or broken peer
-would: trickling, a gzip bomb, an endless chunked body."""
+would: trickling, a gzip bomb, an endless chunked body; and a TCP link that a test cuts as a
+network partition would."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import socket
 import threading
 import time
 import zlib
@@ -149,3 +152,53 @@ def nth(kind: str, n: int, mode: str) -> Plan:
             return mode if seen["count"] == n else None
 
     return plan
+
+
+class TcpLink:
+    """A TCP forwarder to ``port`` that can be cut as a network partition cuts: connections
+    stay open (the peer's kernel still acknowledges), but no byte gets through either way and
+    new connections are accepted, never answered."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.cut = threading.Event()
+        self._closed = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.address = self.listener.getsockname()[1]
+        self._sockets: list[socket.socket] = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def __enter__(self) -> TcpLink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closed.set()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                near, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            self._sockets.append(near)
+            if self.cut.is_set():
+                continue  # held open, never answered
+            far = socket.create_connection(("127.0.0.1", self.port))
+            self._sockets.append(far)
+            for source, sink in ((near, far), (far, near)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                if self.cut.is_set():
+                    self._closed.wait()  # held, until the test closes the link
+                    return
+                sink.sendall(data)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from qbo_emulator import Emulator
 from quickbooks_orchestrator import definitions as D
 from quickbooks_orchestrator.runner import Settings
 from tests import pipelines as P
+from tests.hostile import TcpLink
 from tests.test_orchestrator import loaded
 from tests.test_tap_sync import select, truth
 
@@ -165,3 +167,52 @@ def test_a_run_taken_for_dead_while_alive_stops_its_tap_and_is_not_retried(shard
     assert taken
     for realm in emu.realm_ids:  # its retry finds its companies free
         assert settings.store.take_lease(realm, "its-retry", 60) is None
+
+
+def test_a_run_cut_off_from_its_store_stops_its_tap_in_time_and_its_retry_syncs_in_full(
+    shard, postgres
+) -> None:
+    """The network between the step and its Postgres store goes silent for 2 s while QBO is
+    slow (QBO_ORCH_DEAD_AFTER 2 s): the step stops its tap at 1.6 s, before the sensor, on
+    another machine, could give its companies to another run; its step retry, once the store
+    answers, syncs both companies in full."""
+    emu, resource, settings, instance = shard
+    name = P.unique_suffix("orch").replace("-", "_")
+    postgres.create_database(name)
+    with TcpLink(postgres.port) as link:
+        url = f"postgresql://{postgres.user}@127.0.0.1:{link.address}/{name}"
+        cut = D.QuickBooksOrchestrator(
+            **{**resource.model_dump(), "dead_after": 2, "store_url": url}
+        )
+        store = cut.settings().store
+        for realm in emu.realm_ids:
+            store.add_company(realm, emu.refresh_token(realm))
+        began: list[float] = []
+
+        def partition(realm: str, kind: str, number: int) -> None:
+            if not began:
+                began.append(time.monotonic())
+                link.cut.set()
+                threading.Timer(2.0, link.cut.clear).start()
+            while time.monotonic() < began[0] + 3.0:  # QBO slow until past the fence
+                time.sleep(0.05)
+
+        emu.add_hook(partition)
+        result = materialize(cut, instance)
+        assert result.success
+        assert retries(result) == 1
+        said = [e.user_message for e in instance.all_logs(result.run_id)]
+        fenced = [m for m in said if m.startswith("No beat of run")]
+        assert fenced == [
+            f"No beat of run {result.run_id} reached the store for 2 s: it stops its tap (on "
+            "its final state) before dead_run_sensor could take it for dead."
+        ]
+        assert any(m.startswith("The store could not be reached for 2 s") for m in said)
+        assert not any(m.startswith("Could not record in the store") for m in said)
+        for realm in emu.realm_ids:
+            assert store.take_lease(realm, "next-run", 60) is None  # left free
+            for stream in STREAMS:
+                expected = {
+                    P.truth_key(stream, r, realm): r for r in truth(emu, realm, stream).values()
+                }
+                assert loaded(settings.home, realm, stream) == expected, (realm, stream)

@@ -25,6 +25,7 @@ from quickbooks_orchestrator.runner import Settings, sync_companies
 from quickbooks_orchestrator.store import Store
 from tests import pipelines as P
 from tests.any_day import libfaketime
+from tests.hostile import TcpLink
 from tests.test_orchestrator import usage_since
 from tests.test_tap_sync import select
 
@@ -202,9 +203,43 @@ def test_a_heartbeat_that_cannot_reach_the_store_stops_its_run_before_the_sensor
     # 0.8 of its 2 s, at its beats (every 0.2 s); the sensor's verdict could come at 2 s.
     assert 1.6 <= took < 2.0 + 1.0
     warned = [r.getMessage() for r in caplog.records if r.name == "test_heartbeat"]
-    assert len(warned) == 1, warned  # once, not at every beat
+    assert len(warned) == 2, warned  # once, not at every beat; then the fence
     assert "stops its tap" in warned[0]
     assert "connection timed out" in warned[0]
+    assert "No beat of run run-a reached the store for 2 s: it stops its tap" in warned[1]
+
+
+def test_a_heartbeat_whose_store_hangs_behind_a_network_cut_stops_its_run_in_time(
+    postgres, caplog
+) -> None:
+    """A cut that answers nothing (no refusal, no reset: each call waits out libpq's connect
+    timeout, 10 s, or for ever mid-query) fences the run at 0.8 of its 3 s all the same, and
+    the step's end is not held up by the beat still waiting on the store."""
+    name = P.unique_suffix("cut").replace("-", "_")
+    postgres.create_database(name)
+    log = logging.getLogger("test_heartbeat")
+    with TcpLink(postgres.port) as link:
+        store = Store(f"postgresql://{postgres.user}@127.0.0.1:{link.address}/{name}")
+        with caplog.at_level(logging.WARNING):
+            with Heartbeat(store, "run-a", dead_after=3, log=log) as beat:
+                link.cut.set()
+                started = time.monotonic()
+                assert beat.dead.wait(10)
+                took = time.monotonic() - started
+            ended = time.monotonic() - started
+        assert beat.fenced
+        assert took < 2.4 + 0.5, took  # its last beat got through before the cut
+        assert ended - took < 0.3 + 0.5, ended  # a tenth of dead_after for the stuck beat
+        warned = [r.getMessage() for r in caplog.records if r.name == "test_heartbeat"]
+        assert warned == [
+            "No beat of run run-a reached the store for 2 s: it stops its tap (on its final "
+            "state) before dead_run_sensor could take it for dead."
+        ]
+    # The run is still alive in the store, for at most what its last beat gave it.
+    left = Store(f"postgresql://{postgres.user}@127.0.0.1:{postgres.port}/{name}").beats_left(
+        ["run-a"]
+    )
+    assert left["run-a"] < 3 - took + 0.5
 
 
 def test_the_dead_run_sensor_waits_two_beats_after_a_pause() -> None:

@@ -202,10 +202,11 @@ def _sync_shard(
             forward_status=forward_status,
             stop=beat.dead,
         )
-    except SyncError as exc:
+    except SyncError as error:
+        exc = error
         if beat.fenced:  # the store unreachable: a step retry, should the run live on
-            raise Fenced(settings.dead_after) from None
-        if beat.dead.is_set():
+            exc = Fenced(settings.dead_after)
+        elif beat.dead.is_set():
             raise dg.Failure(DEAD_BUT_ALIVE, allow_retries=False) from None
         if exc.retry and context.retry_number < STEP_RETRIES:
             wait = retry_wait(settings, context.retry_number)

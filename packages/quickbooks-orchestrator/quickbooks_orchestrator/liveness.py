@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from .runner import SyncError
 from .store import Store
 
 # A step whose beats have not reached the store for this share of QBO_ORCH_DEAD_AFTER stops
@@ -26,15 +27,14 @@ from .store import Store
 FENCE = 0.8
 
 
-class Fenced(RuntimeError):
+class Fenced(SyncError):
     """The step stopped itself: its beats could not reach the store (retried)."""
 
     def __init__(self, dead_after: float) -> None:
         super().__init__(
             f"The store could not be reached for {FENCE * dead_after:.0f} s ({FENCE} of "
             "QBO_ORCH_DEAD_AFTER): this run stopped its tap, on its final state, before "
-            "dead_run_sensor could give its companies to another run. Dagster's step retry "
-            "tries again once the store answers."
+            "dead_run_sensor could give its companies to another run."
         )
 
 
@@ -46,7 +46,9 @@ class Heartbeat:
     found dead all the same (the store unreachable for ``dead_after``), ``dead`` is set;
     so it is, and ``fenced`` too, once no beat got through for ``FENCE`` of ``dead_after``
     (by this machine's monotonic clock): the run stops before the sensor, which may reach
-    the store, gives its companies to another run."""
+    the store, gives its companies to another run. A timer of its own keeps that time, so a
+    store call that hangs (a network cut mid-call) cannot hold the fence back; nor does it
+    hold back the block's end by more than a beat."""
 
     def __init__(
         self,
@@ -61,6 +63,7 @@ class Heartbeat:
         self.dead = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="qbo-heartbeat", daemon=True)
+        self._fence = threading.Thread(target=self._watch, name="qbo-fence", daemon=True)
         self._held = 0.0
         self._failing = False
         self.fenced = False
@@ -70,6 +73,7 @@ class Heartbeat:
         if self.store.beat(self.run_id, self.dead_after):
             self._alive_at = time.monotonic()
             self._thread.start()
+            self._fence.start()
         else:  # found dead before it began: a step retry of a run failed meanwhile
             self.dead.set()
         return self
@@ -78,20 +82,36 @@ class Heartbeat:
         self._held = seconds
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.dead_after / 10):
+        while not self._stop.wait(self.dead_after / 10) and not self.fenced:
             try:
                 alive = self.store.renew_beat(self.run_id, self.dead_after)
             except Exception as exc:  # any store fault: the next beat tries again
-                self._warn_once(exc)
-                if time.monotonic() - self._alive_at >= FENCE * self.dead_after:
-                    self.fenced = True
-                    self.dead.set()
-                    return
+                if not self.fenced:  # else said, and the beat that hung is over
+                    self._warn_once(exc)
                 continue
             self._failing = False
             self._alive_at = time.monotonic()
             if not alive:
                 self.dead.set()
+                return
+
+    def _watch(self) -> None:
+        """Fence the run once no beat got through for FENCE of dead_after, however long the
+        beat in flight takes."""
+        while not self.dead.is_set():
+            left = self._alive_at + FENCE * self.dead_after - time.monotonic()
+            if left <= 0:
+                self.fenced = True
+                self.dead.set()
+                if self.log is not None:
+                    self.log.warning(
+                        "No beat of run %s reached the store for %.0f s: it stops its tap "
+                        "(on its final state) before dead_run_sensor could take it for dead.",
+                        self.run_id,
+                        FENCE * self.dead_after,
+                    )
+                return
+            if self._stop.wait(left):
                 return
 
     def _warn_once(self, exc: Exception) -> None:
@@ -109,10 +129,12 @@ class Heartbeat:
     def __exit__(self, exc_type, exc, tb) -> None:
         self._stop.set()
         if self._thread.ident is not None:
-            self._thread.join()
+            self._thread.join(self.dead_after / 10)  # a beat stuck on the store is left
         outlast = self._held
         if not outlast and exc is not None and getattr(exc, "allow_retries", True):
             outlast = self.retried_after  # a dg.Failure refusing retries is the end
+        if self._thread.is_alive():
+            return  # the store hangs: the sensor finds the run dead, and its retry syncs
         try:
             self.store.beat(self.run_id, outlast + self.dead_after)
         except Exception as error:  # how the step ended matters more than its last beat

@@ -96,6 +96,16 @@ POSTGRES_CLOCK = "extract(epoch from now())::double precision"
 SQLITE_CLOCK = "((julianday('now') - 2440587.5) * 86400.0)"
 
 
+LIBPQ_TIMEOUTS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # ms that sent data may go unacknowledged
+}
+
+
 def is_postgres(url: str | Path) -> bool:
     return str(url).startswith(("postgres://", "postgresql://"))
 
@@ -105,9 +115,13 @@ class _Postgres:
 
     def __init__(self, url: str) -> None:
         import psycopg  # noqa: PLC0415 - only a Postgres store needs it
+        from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
 
+        # A call cut off by the network fails within about half a minute, not the kernel's
+        # quarter of an hour; a URL's own settings win.
+        options = {**LIBPQ_TIMEOUTS, **conninfo_to_dict(url)}
         try:
-            self._db = psycopg.connect(url, autocommit=True, connect_timeout=10)
+            self._db = psycopg.connect(autocommit=True, **options)
         except psycopg.Error as exc:
             # The message names host and database, never the password (psycopg hides it).
             raise ValueError(
