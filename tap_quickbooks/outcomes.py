@@ -33,6 +33,7 @@ logger = logging.getLogger("tap_quickbooks.outcomes")
 SYNC_STATUS = "sync_status"
 OK, UNAVAILABLE, FAILED = "ok", "unavailable", "failed"
 NOT_AUTHORIZED = "not_authorized"  # the company's refresh token was refused: nothing read
+STOPPED = "stopped"  # the run was stopped (SIGTERM, SIGINT) before the stream ended
 MAX_ERROR = 1000
 # QBO's codes for "this company cannot have that" (see module doc).
 UNAVAILABLE_CODES = {"4001", "5020", "120"}
@@ -192,6 +193,21 @@ class RunOutcomes:
             outcome.status, outcome.error = FAILED, _short(reason)
             outcome.finished_at = outcome.finished_at or now_text()
 
+    def stopped(self, streams: t.Iterable[Stream], reason: str) -> None:
+        """The run was stopped: the streams not ended yet (begun or not) resume from their
+        STATE next run."""
+        for stream in streams:
+            outcome = self.by_stream.get(stream.name)
+            if outcome is None:
+                outcome = self.by_stream[stream.name] = Outcome(stream.name, now_text())
+            elif outcome.finished_at is not None:
+                continue
+            else:  # cut short: what it wrote and spent until then
+                outcome.records = getattr(stream, "records_synced", 0)
+                outcome.metered_calls = sum((getattr(stream, "sync_costs", None) or {}).values())
+            outcome.status, outcome.error = STOPPED, reason
+            outcome.finished_at = now_text()
+
     def failures(self) -> list[Outcome]:
         return [o for o in self.by_stream.values() if o.status in {FAILED, NOT_AUTHORIZED}]
 
@@ -245,7 +261,9 @@ class SyncStatusStream(Stream):
         th.Property("realm_id", th.StringType, required=True),
         th.Property("stream", th.StringType, required=True),
         th.Property(
-            "status", th.StringType, allowed_values=[OK, UNAVAILABLE, FAILED, NOT_AUTHORIZED]
+            "status",
+            th.StringType,
+            allowed_values=[OK, UNAVAILABLE, FAILED, NOT_AUTHORIZED, STOPPED],
         ),
         th.Property("started_at", th.DateTimeType),
         th.Property("finished_at", th.DateTimeType),
@@ -266,6 +284,7 @@ class SyncStatusStream(Stream):
 
     def __init__(self, tap: t.Any, companies: t.Sequence[ReportedCompany]) -> None:
         self.companies = companies  # every company of the run, each reported on
+        self.begun = False
         super().__init__(tap)
 
     @property
@@ -274,6 +293,7 @@ class SyncStatusStream(Stream):
         return None
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        self.begun = True
         for company in self.companies:
             yield from self.company_records(company)
 
@@ -288,6 +308,8 @@ class SyncStatusStream(Stream):
                 continue
             failed = outcome.status in {FAILED, NOT_AUTHORIZED}
             failures = kept.get(outcome.stream, 0) + 1 if failed else 0
+            if outcome.status == STOPPED:  # neither a failure nor a success of the stream
+                failures = kept.get(outcome.stream, 0)
             kept[outcome.stream] = failures
             yield {
                 "realm_id": company.realm_id,
@@ -304,6 +326,20 @@ class SyncStatusStream(Stream):
             }
         state["consecutive_failures"] = kept
         self.state_manager.is_flushed = False  # the SDK flags a change only on a record
+
+    def report_stop(self, signal_name: str, streams_of: t.Callable[[t.Any], list]) -> None:
+        """A stopped run's records: each company that spent a call says which of its streams
+        ended and which did not, with what it spent (a budget counts them). Not again if the
+        stop came while they were being written."""
+        if not self.selected or self.begun:
+            return
+        reason = f"The run was stopped by {signal_name}; the stream resumes from its STATE."
+        for company in self.companies:
+            if company.outcomes.by_stream or sum(company.metered_calls().values()):
+                wanted = [s for s in streams_of(company) if s.selected and s.name != self.name]
+                company.outcomes.stopped(wanted, reason)
+        self.sync()
+        self.finalize_state_progress_markers()
 
     def log_sync_costs(self) -> None:
         super().log_sync_costs()

@@ -418,11 +418,13 @@ class TapQuickBooks(ConfigChecks, Tap):
             else:
                 sync_companies(self)
             self._finish_run()  # exits non-zero if a stream or a company failed
-        except stopping.Stopped:
+        except stopping.Stopped as stop:
             # Every line so far is whole, and the state covers exactly the records among them
             # (the SDK moves a bookmark only after its record's line): the run ends on it.
             for company in self.companies:
                 company.stop_chains()
+            if isinstance(status := self.streams.get(SYNC_STATUS), SyncStatusStream):
+                status.report_stop(str(stop), self.streams_of)
             self.state_writer.write_state(self.state)
             raise
         finally:

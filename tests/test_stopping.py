@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.singer import FAULTHANDLER, TapRun, parse_messages, run_tap, tap_command
+from tests.test_orchestrator import counting_batch_items, metered_served
 from tests.test_resilience import assert_equals_truth, tagged
-from tests.test_tap_sync import select
+from tests.test_tap_sync import select, truth
 
 STREAMS = ["invoices", "customers", "payments"]
 REPORT = "profit_and_loss_report"
@@ -158,3 +159,63 @@ def test_a_run_stopped_while_qbo_takes_its_time_over_a_batch_call_exits_at_once(
     run = TapRun(process.returncode, text, err.decode(), parse_messages(text))
     assert_stopped_cleanly(run, text, signal.SIGTERM, took)
     assert not run.records  # none had come
+
+
+def test_a_stopped_run_of_several_companies_reports_what_each_did_and_spent(
+    make_company,
+) -> None:
+    """Stopped at its first company's 10th customer (the other companies planned: batch and
+    CDC calls made), the run writes a sync_status record for each stream of each company that
+    spent a call: `ok` for those that ended, `stopped` for the rest, and each company's metered
+    calls, so that a budget counts a stopped run too. It then ends on its STATE as ever, and
+    the next run resumes every company, missing nothing."""
+    emu = make_company(seed=62, scale=300, realms=3)
+    emu.behaviour.latency_ms = 15
+    shared = {k: v for k, v in emu.tap_config().items() if k not in {"realm_id", "refresh_token"}}
+    config = {
+        **shared,
+        "page_size": 5,
+        "companies": [
+            {"realm_id": r, "refresh_token": emu.refresh_token(r)} for r in emu.realm_ids
+        ],
+    }
+    args = ["--catalog", str(select(config, [*STREAMS, "sync_status"]))]
+    with counting_batch_items() as batch_items:
+        stopped, took = run_tap_until_signalled(
+            config, None, args, signal.SIGTERM, records_seen(10, "customers")
+        )
+        time.sleep(0.5)  # requests the stop left in flight reach the emulator
+    assert_stopped_cleanly(stopped, stopped.stdout, signal.SIGTERM, took)
+    rows = stopped.records["sync_status"]
+    by_realm: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        by_realm.setdefault(row["realm_id"], {})[row["stream"]] = row
+    spent = {r: metered_served(emu.request_counts(r), batch_items[r]) for r in emu.realm_ids}
+    assert set(by_realm) == {r for r, n in spent.items() if n}, (by_realm.keys(), spent)
+    assert len(rows) == len(by_realm) * len(STREAMS)  # one a stream, none twice
+    statuses = [row["status"] for row in rows]
+    assert set(statuses) <= {"ok", "stopped"}, statuses
+    assert "stopped" in statuses
+    for realm, streams in by_realm.items():
+        assert set(streams) == set(STREAMS)
+        reported = {row["company_metered_calls"] for row in streams.values()}
+        assert len(reported) == 1, reported
+        # Never more than QBO served; less by at most the requests cut off in flight.
+        assert spent[realm] - 10 <= reported.pop() <= spent[realm], (realm, spent)
+        for stream, row in streams.items():
+            written = [
+                m for m in stopped.messages
+                if m["type"] == "RECORD" and m["stream"] == stream
+                and m["record"].get("realm_id") == realm
+            ]  # fmt: skip
+            assert row["records"] == len(written), (realm, stream, row)
+            if row["status"] == "stopped":
+                assert row["error"].startswith("The run was stopped by SIGTERM")
+                assert row["consecutive_failures"] == 0  # a stop is not the stream's failure
+    resumed = run_tap(config, stopped.last_state, args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    got = tagged(stopped) + tagged(resumed)
+    for realm in emu.realm_ids:
+        for stream in STREAMS:
+            ids = {r["Id"] for r in got if r["_stream"] == stream and r["realm_id"] == realm}
+            assert ids == {r["Id"] for r in truth(emu, realm, stream).values()}, (realm, stream)
