@@ -424,7 +424,10 @@ class TapQuickBooks(ConfigChecks, Tap):
             for company in self.companies:
                 company.stop_chains()
             if isinstance(status := self.streams.get(SYNC_STATUS), SyncStatusStream):
-                status.report_stop(str(stop), self.streams_of)
+                try:
+                    status.report_stop(str(stop), self.streams_of)
+                except Exception as exc:  # the final STATE matters more than the report
+                    self.logger.warning("The stopped run's sync_status was not written: %s", exc)
             self.state_writer.write_state(self.state)
             raise
         finally:
