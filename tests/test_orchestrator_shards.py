@@ -5,9 +5,11 @@ processes against the emulator)."""
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import json
 import logging
 import shutil
+import threading
 import time
 
 import pytest
@@ -17,7 +19,7 @@ from quickbooks_orchestrator.partition_state import merged, split
 from quickbooks_orchestrator.runner import Settings, ShardFailed, sync_companies
 from quickbooks_orchestrator.shards import members, occupied, shard_of
 from tests.singer import parse_messages
-from tests.test_orchestrator import counting_batch_items, metered_served
+from tests.test_orchestrator import counting_batch_items, metered_served, usage_since
 from tests.test_tap_sync import select
 
 LOG = logging.getLogger("test_orchestrator_shards")
@@ -142,6 +144,72 @@ def test_a_token_kept_by_a_run_before_shards_is_used(shard) -> None:
     result = sync_companies(settings, "shard-000", emu.realm_ids, "run-1", LOG)
     assert all(c.finished for c in result.companies.values())
     assert settings.store.token(realm)  # from now on, the store's copy
+
+
+def test_an_old_token_left_in_a_machine_s_token_file_never_replaces_the_store_s(shard) -> None:
+    emu, settings = shard
+    store = settings.store
+    sync_companies(settings, "shard-000", emu.realm_ids, "run-1", LOG)
+    newest = {realm: store.token(realm) for realm in emu.realm_ids}
+    assert all(newest.values())
+    # This machine last synced the first company months ago (its runs went to other
+    # machines since): its token file still holds the token of then, which Intuit let die.
+    stale_realm = emu.realm_ids[0]
+    stale = emu.oauth.issue_initial(stale_realm)
+    emu.oauth.revoke(stale)
+    months_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=90)
+    shared = json.loads(settings.token_file.read_text())
+    shared["companies"][stale_realm] = {
+        "refresh_token": stale,
+        "updated_at": months_ago.isoformat(),
+    }
+    settings.token_file.write_text(json.dumps(shared))
+    # A run stopped before its tap refreshed anything (the step was fenced, say).
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(ShardFailed):
+        sync_companies(settings, "shard-000", emu.realm_ids, "run-2", LOG, stop=stop)
+    assert {realm: store.token(realm) for realm in emu.realm_ids} == newest
+    # The next run finds the live token: nobody has to re-authorize.
+    again = sync_companies(settings, "shard-000", emu.realm_ids, "run-3", LOG)
+    assert all(c.finished for c in again.companies.values())
+
+
+def test_a_run_whose_companies_went_to_another_run_keeps_none_of_their_state(shard, caplog):
+    emu, settings = shard
+    store = settings.store
+    for realm in emu.realm_ids:
+        assert store.take_lease(realm, "run-1", 3600) is None
+    sync_companies(settings, "shard-000", emu.realm_ids, "run-1", LOG, lease="run-1")
+    kept = {realm: store.state(realm) for realm in emu.realm_ids}
+    assert all(state["bookmarks"] for state in kept.values())
+    for realm in emu.realm_ids:
+        store.release_lease(realm, "run-1")
+    realm = emu.realm_ids[0]
+    customer = emu.store(realm).all("Customer")[0]["Id"]
+    emu.clock.advance(seconds=5)
+    emu.store(realm).update("Customer", customer, {"Notes": "changed after run-1"})
+    # run-2 took its companies, was taken for dead while it synced, and its retry (run-3)
+    # holds them now: run-2's bookmarks, older than the retry's, are not kept.
+    for r in emu.realm_ids:
+        assert store.take_lease(r, "run-3", 3600) is None
+    started = dt.datetime.now(dt.UTC)
+    before = usage_since(store, started)
+    result = sync_companies(settings, "shard-000", emu.realm_ids, "run-2", LOG, lease="run-2")
+    assert {r: store.state(r) for r in emu.realm_ids} == kept
+    assert not any(c.finished for c in result.companies.values())
+    assert store.finished("run-2") == set()  # its retry syncs them
+    assert "were handed to another run while this one synced them" in caplog.text
+    # What it read is loaded, and its calls are counted all the same.
+    rows = (settings.output / realm / "customers.jsonl").read_text().splitlines()
+    assert any(json.loads(row).get("Notes") == "changed after run-1" for row in rows)
+    assert usage_since(store, started) - before == {
+        r: c.metered for r, c in result.companies.items()
+    }
+    # The retry, holding them, keeps its state.
+    result = sync_companies(settings, "shard-000", emu.realm_ids, "run-3", LOG, lease="run-3")
+    assert all(c.finished for c in result.companies.values())
+    assert {r: store.state(r) for r in emu.realm_ids} != kept
 
 
 def test_a_company_s_part_is_split_from_any_shape_the_tap_writes() -> None:

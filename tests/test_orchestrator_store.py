@@ -44,7 +44,7 @@ def test_companies_state_and_tokens_are_kept(store_url) -> None:
     store.save_state("1", {"bookmarks": {"a": 2}})
     assert store.state("1") == {"bookmarks": {"a": 2}}
     assert store.state("2") == {}
-    store.save_token("1", "rotated-1")
+    assert store.save_token("1", "rotated-1")
     assert store.token("1") == "rotated-1"
     # Added again (re-authorized): its new token, not the older rotation.
     store.add_company("1", "reauthorized-1")
@@ -54,6 +54,56 @@ def test_companies_state_and_tokens_are_kept(store_url) -> None:
     assert store.company("2") is None
     with pytest.raises(ValueError, match="needs a realm_id and a refresh token"):
         store.add_company("3", " ")
+
+
+def test_the_store_keeps_the_newest_token_whichever_run_writes_last(store_url) -> None:
+    store = Store(store_url)
+    store.add_company("1", "first-1")
+    added = dt.datetime.now(dt.UTC)
+    assert store.save_token("1", "rotated-1", added + dt.timedelta(hours=25))
+    # A run found dead reaches the store again, or a machine's token file still holds the
+    # token it received months ago: neither puts an older token back.
+    assert not store.save_token("1", "rotated-0", added + dt.timedelta(hours=1))
+    assert store.token("1") == "rotated-1"
+    assert store.save_token("1", "rotated-2", added + dt.timedelta(hours=49))
+    assert store.token("1") == "rotated-2"
+    # Another timezone is the same instant: compared as UTC.
+    later = (added + dt.timedelta(hours=73)).astimezone(dt.timezone(dt.timedelta(hours=-8)))
+    assert store.save_token("1", "rotated-3", later)
+    assert not store.save_token("1", "rotated-2b", added + dt.timedelta(hours=72, minutes=59))
+    assert store.token("1") == "rotated-3"
+    # Re-authorized: no token of the chain before it is kept, however new it looked.
+    store.add_company("1", "reauthorized-1")
+    assert not store.save_token("1", "rotated-3", added + dt.timedelta(minutes=-1))
+    assert store.token("1") is None
+    assert store.save_token("1", "rotated-r1")  # received now: after the re-authorization
+    assert store.token("1") == "rotated-r1"
+    # Rows written before the store kept microseconds (whole seconds) compare as times too.
+    with store._db() as db:
+        for table, column in (("tokens", "updated_at"), ("companies", "added_at")):
+            db.execute(f"update {table} set {column} = '2026-01-01T00:00:00+00:00'")
+    second = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    assert not store.save_token("1", "rotated-r0", second - dt.timedelta(microseconds=1))
+    assert store.save_token("1", "rotated-r2", second + dt.timedelta(microseconds=1))
+    assert store.token("1") == "rotated-r2"
+
+
+def test_a_company_s_state_is_kept_only_by_the_run_holding_it(store_url) -> None:
+    store = Store(store_url)
+    assert store.save_state("1", {"bookmarks": {"a": 1}})  # no lease asked: always kept
+    assert store.take_lease("1", "run-a", 3600) is None
+    assert store.save_state("1", {"bookmarks": {"a": 2}}, lease="run-a")
+    assert store.state("1") == {"bookmarks": {"a": 2}}
+    # run-a is found dead: its leases freed, its retry takes the company.
+    store.release_leases("run-a")
+    assert not store.save_state("1", {"bookmarks": {"a": 3}}, lease="run-a")
+    assert store.take_lease("1", "run-retry", 3600) is None
+    assert not store.save_state("1", {"bookmarks": {"a": 3}}, lease="run-a")
+    assert store.save_state("1", {"bookmarks": {"a": 4}}, lease="run-retry")
+    assert store.state("1") == {"bookmarks": {"a": 4}}
+    # A company never held by anyone: a run that asks for its lease keeps nothing.
+    assert not store.save_state("2", {"bookmarks": {"b": 1}}, lease="run-retry")
+    assert store.state("2") == {}
 
 
 def test_one_run_holds_a_company_until_it_releases_or_its_lease_ends(store_url) -> None:

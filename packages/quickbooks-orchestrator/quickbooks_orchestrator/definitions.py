@@ -201,6 +201,7 @@ def _sync_shard(
             catalog=catalog,
             forward_status=forward_status,
             stop=beat.dead,
+            lease=run_id,
         )
     except SyncError as error:
         exc = error

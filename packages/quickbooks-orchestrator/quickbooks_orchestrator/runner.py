@@ -213,13 +213,16 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
     catalog: dict | None = None,
     forward_status: bool = True,
     stop: threading.Event | None = None,
+    lease: str | None = None,
 ) -> ShardResult:
     """Run the tap for these companies (one shard) into the loader; record each company's
     metered calls, state and newest token. ``run_id``: the run's root, so that a retry skips
     the companies an earlier attempt finished. ``catalog``: this run's own selection
     (selection.run_catalog: sync_status always in), else the configured one.
     ``forward_status``: whether the loader gets the sync_status stream (the user chose it).
-    ``stop``: once set, the tap is stopped (SIGTERM: it ends on its final state)."""
+    ``stop``: once set, the tap is stopped (SIGTERM: it ends on its final state).
+    ``lease``: the id the companies' leases were taken under: a company's state is kept only
+    while they are still this run's (else another run has it, from newer state)."""
     store = settings.store
     if missing := settings.app_config_missing:
         raise SyncError(
@@ -302,17 +305,29 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
             finally:
                 for thread in threads:
                     thread.join()
-                _keep_tokens(settings, store, todo)
+                _keep_tokens(settings, store, todo, log)
             tap_log.seek(0)
             tap_text = tap_log.read()
     states = [ln for ln in b"".join(outs).decode().splitlines() if ln.strip()]
     state = json.loads(states[-1]) if states else None
+    lost: list[str] = []  # companies handed to another run meanwhile: their state not kept
     if state is not None:
         # What the loader confirmed is kept even when the run fails: the next one resumes.
         for realm in todo:
             own = split(state, realm)
-            if len(own) > 1 or own["bookmarks"]:  # nothing of it confirmed: its own kept
-                store.save_state(realm, own)
+            # Nothing of it confirmed: its own kept.
+            if (len(own) > 1 or own["bookmarks"]) and not store.save_state(realm, own, lease):
+                lost.append(realm)
+    if lost:
+        log.warning(
+            "%s: %d company(ies) were handed to another run while this one synced them (%s): "
+            "this run was taken for dead, or held them past its lease. Their state is not "
+            "kept, the other run's is; what this run loaded stays loaded, and anything after "
+            "the other run's bookmarks is read again by the next run.",
+            shard,
+            len(lost),
+            ", ".join(lost[:5]) + (", ..." if len(lost) > 5 else ""),
+        )
     now = dt.datetime.now(dt.UTC)
     by_realm: dict[str, dict[str, str]] = {r: {} for r in todo}
     metered: dict[str, int] = {}
@@ -328,7 +343,7 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
         seen = by_realm[realm]
         # Without sync_status selected, a clean exit is all the tap says.
         finished = all(s in DONE for s in seen.values()) if seen else (tap_rc == 0 and not statuses)
-        finished = finished and realm in metered
+        finished = finished and realm in metered and realm not in lost
         results[realm] = CompanyResult(realm, metered.get(realm), finished, seen)
     store.mark_finished(run_id, [r for r, c in results.items() if c.finished])
     if uncounted := [r for r in todo if r not in metered]:
@@ -387,10 +402,17 @@ def _token_of_old_runs(settings: Settings, realm_id: str) -> str | None:
     return found.token if found else None
 
 
-def _keep_tokens(settings: Settings, store: Store, realm_ids: list[str]) -> None:
+def _keep_tokens(settings: Settings, store: Store, realm_ids: list[str], log) -> None:
     """Each company's newest refresh token, copied from the shared token file to the store
-    (which another machine's runs read first)."""
+    (which another machine's runs read first), unless the store's is newer."""
     for realm in realm_ids:
         found = TokenFile(settings.token_file, realm, keyed=True).read()
-        if found is not None and found.token != store.token(realm):
-            store.save_token(realm, found.token)
+        if found is None or found.token == store.token(realm):
+            continue
+        if not store.save_token(realm, found.token, found.updated_at):
+            log.info(
+                "Company %s: the token file's refresh token (received %s) is older than the "
+                "store's, or than the company's re-authorization; the store's is kept.",
+                realm,
+                found.updated_at.isoformat() if found.updated_at else "at an unknown time",
+            )

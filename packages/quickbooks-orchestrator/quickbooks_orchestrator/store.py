@@ -22,7 +22,7 @@ SCHEMA = """
 create table if not exists companies (
     realm_id text primary key,
     refresh_token text not null,  -- the first token only: the newest lives in the token file
-    added_at text not null
+    added_at text not null  -- or last re-authorized (added again): older tokens are not kept
 );
 create table if not exists state (
     realm_id text primary key,
@@ -40,7 +40,7 @@ create table if not exists usage (
 create table if not exists tokens (
     realm_id text primary key,
     refresh_token text not null,  -- the newest a run left in its token file
-    updated_at text not null
+    updated_at text not null  -- when the tap received it (its token file says)
 );
 create table if not exists finished (
     run_id text not null,  -- the root run: its retries skip the companies it finished
@@ -86,7 +86,13 @@ def month_of(when: dt.datetime) -> str:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return _time_text(dt.datetime.now(dt.UTC))
+
+
+def _time_text(when: dt.datetime) -> str:
+    # Every time in the store is UTC ISO 8601, so that times compare as text (bytewise: see
+    # Store._bytewise). Rows written before microseconds sort first within their second.
+    return when.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 # Leases and beats are judged by the store's clock, never a machine's: machines sharing a
@@ -147,6 +153,8 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         self.postgres = is_postgres(path)
         self._clock = POSTGRES_CLOCK if self.postgres else SQLITE_CLOCK
+        # Text compared byte by byte: a PostgreSQL database's collation may not (SQLite's does).
+        self._bytewise = ' collate "C"' if self.postgres else ""
         self.path: Path | str = str(path) if self.postgres else Path(path)
         if isinstance(self.path, Path):
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -192,12 +200,13 @@ class Store:
         if not realm_id.strip() or not refresh_token.strip():
             raise ValueError("A company needs a realm_id and a refresh token.")
         with self._db() as db:
+            # A company added again was re-authorized: its new token, not an older rotation,
+            # and no token received before now is kept for it (save_token).
             db.execute(
                 "insert into companies values (?, ?, ?) on conflict (realm_id) do update set "
-                "refresh_token = excluded.refresh_token",
+                "refresh_token = excluded.refresh_token, added_at = excluded.added_at",
                 (realm_id, refresh_token, _now()),
             )
-            # A company added again was re-authorized: its new token, not an older rotation.
             db.execute("delete from tokens where realm_id = ?", (realm_id,))
 
     def remove_company(self, realm_id: str) -> None:
@@ -211,13 +220,23 @@ class Store:
             row = db.execute("select state from state where realm_id = ?", (realm_id,)).fetchone()
         return json.loads(row[0]) if row else {}
 
-    def save_state(self, realm_id: str, state: dict) -> None:
+    def save_state(self, realm_id: str, state: dict, lease: str | None = None) -> bool:
+        """Keep the company's state; with ``lease`` (a run's id), only while that run holds
+        the company (``take_lease``). False: not kept, the company having been handed to
+        another run (its run found dead, say), whose state is newer."""
+        row = (realm_id, json.dumps(state), _now())
+        held = ""
+        if lease is not None:
+            held = " where exists (select 1 from leases where realm_id = ? and run_id = ?)"
+            row += (realm_id, lease)
         with self._db() as db:
-            db.execute(
-                "insert into state values (?, ?, ?) on conflict (realm_id) do update set "
-                "state = excluded.state, updated_at = excluded.updated_at",
-                (realm_id, json.dumps(state), _now()),
-            )
+            kept = db.execute(
+                f"insert into state select ?, ?, ?{held or ' where true'} on conflict (realm_id) "
+                "do update set state = excluded.state, updated_at = excluded.updated_at "
+                "returning realm_id",
+                row,
+            ).fetchone()
+        return kept is not None
 
     # -- the newest refresh token (the shard's token file is copied here after each run) -----
 
@@ -228,13 +247,28 @@ class Store:
             ).fetchone()
         return row[0] if row else None
 
-    def save_token(self, realm_id: str, refresh_token: str) -> None:
+    def save_token(
+        self, realm_id: str, refresh_token: str, received: dt.datetime | None = None
+    ) -> bool:
+        """Keep a refresh token the tap ``received`` then (default: now), unless the store
+        has one received later, or the company was re-authorized since. False: not kept.
+
+        The newest wins, whichever run writes last: a run found dead that reaches the store
+        again, or a machine whose token file holds a company's token of months ago (its run
+        stopped before refreshing), must not put back a token Intuit is about to let die.
+        Times are the machines' own clocks; Intuit rotates a token at most once in 24 hours,
+        so only a skew of that much could misorder two of them."""
+        when = _time_text(received or dt.datetime.now(dt.UTC))
+        c = self._bytewise
         with self._db() as db:
-            db.execute(
-                "insert into tokens values (?, ?, ?) on conflict (realm_id) do update set "
-                "refresh_token = excluded.refresh_token, updated_at = excluded.updated_at",
-                (realm_id, refresh_token, _now()),
-            )
+            kept = db.execute(
+                f"insert into tokens select ?, ?, ? where ?{c} >= coalesce((select added_at "
+                "from companies where realm_id = ?), '') on conflict (realm_id) do update set "
+                "refresh_token = excluded.refresh_token, updated_at = excluded.updated_at "
+                f"where tokens.updated_at{c} <= excluded.updated_at{c} returning realm_id",
+                (realm_id, refresh_token, when, when, realm_id),
+            ).fetchone()
+        return kept is not None
 
     # -- what a run (and its retries) finished -------------------------------------------------
 
