@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import logging
 import shutil
+import sys
 import threading
 import time
 
@@ -210,6 +211,20 @@ def test_a_run_whose_companies_went_to_another_run_keeps_none_of_their_state(sha
     result = sync_companies(settings, "shard-000", emu.realm_ids, "run-3", LOG, lease="run-3")
     assert all(c.finished for c in result.companies.values())
     assert {r: store.state(r) for r in emu.realm_ids} != kept
+
+
+def test_a_run_that_confirmed_no_state_does_not_finish_the_companies_it_lost(shard, caplog):
+    emu, settings = shard
+    for realm in emu.realm_ids:
+        assert settings.store.take_lease(realm, "run-3", 3600) is None
+    # Its loader confirmed nothing (no STATE came back), so it had no state to be refused;
+    # the tap's statuses all say ok. The companies are run-3's: run-2 finished none.
+    settings.loader = [sys.executable, "-c", "import sys; sys.stdin.read()"]
+    result = sync_companies(settings, "shard-000", emu.realm_ids, "run-2", LOG, lease="run-2")
+    assert all(set(c.statuses.values()) == {"ok"} for c in result.companies.values())
+    assert not any(c.finished for c in result.companies.values())
+    assert settings.store.finished("run-2") == set()
+    assert "2 company(ies) were handed to another run" in caplog.text
 
 
 def test_a_company_s_part_is_split_from_any_shape_the_tap_writes() -> None:

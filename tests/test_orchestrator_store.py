@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import time
+import typing as t
 from types import SimpleNamespace
 
 import dagster as dg
@@ -59,7 +60,8 @@ def test_companies_state_and_tokens_are_kept(store_url) -> None:
 def test_the_store_keeps_the_newest_token_whichever_run_writes_last(store_url) -> None:
     store = Store(store_url)
     store.add_company("1", "first-1")
-    added = dt.datetime.now(dt.UTC)
+    added = dt.datetime.now(dt.UTC) - dt.timedelta(days=5)
+    backdate(store, "companies", "added_at", added)
     assert store.save_token("1", "rotated-1", added + dt.timedelta(hours=25))
     # A run found dead reaches the store again, or a machine's token file still holds the
     # token it received months ago: neither puts an older token back.
@@ -72,20 +74,32 @@ def test_the_store_keeps_the_newest_token_whichever_run_writes_last(store_url) -
     assert store.save_token("1", "rotated-3", later)
     assert not store.save_token("1", "rotated-2b", added + dt.timedelta(hours=72, minutes=59))
     assert store.token("1") == "rotated-3"
+    # Received "next year" (the clock was set back since): taken as received now, so the
+    # tokens received after it are kept, not held back for a year.
+    assert store.save_token("1", "rotated-4", dt.datetime.now(dt.UTC) + dt.timedelta(days=365))
+    assert store.save_token("1", "rotated-5")
+    assert store.token("1") == "rotated-5"
     # Re-authorized: no token of the chain before it is kept, however new it looked.
     store.add_company("1", "reauthorized-1")
-    assert not store.save_token("1", "rotated-3", added + dt.timedelta(minutes=-1))
+    assert not store.save_token("1", "rotated-5", dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     assert store.token("1") is None
     assert store.save_token("1", "rotated-r1")  # received now: after the re-authorization
     assert store.token("1") == "rotated-r1"
     # Rows written before the store kept microseconds (whole seconds) compare as times too.
-    with store._db() as db:
-        for table, column in (("tokens", "updated_at"), ("companies", "added_at")):
-            db.execute(f"update {table} set {column} = '2026-01-01T00:00:00+00:00'")
-    second = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    second = (dt.datetime.now(dt.UTC) - dt.timedelta(days=3)).replace(microsecond=0)
+    for table, column in (("tokens", "updated_at"), ("companies", "added_at")):
+        backdate(store, table, column, second, timespec="seconds")
     assert not store.save_token("1", "rotated-r0", second - dt.timedelta(microseconds=1))
     assert store.save_token("1", "rotated-r2", second + dt.timedelta(microseconds=1))
     assert store.token("1") == "rotated-r2"
+
+
+def backdate(
+    store: Store, table: str, column: str, when: dt.datetime, timespec: str = "microseconds"
+) -> None:
+    """Set every row's time as the store writes it (before microseconds: ``seconds``)."""
+    with store._db() as db:
+        db.execute(f"update {table} set {column} = ?", (when.isoformat(timespec=timespec),))
 
 
 def test_a_company_s_state_is_kept_only_by_the_run_holding_it(store_url) -> None:
@@ -159,40 +173,64 @@ url, seconds = sys.argv[1], float(sys.argv[2])
 store = Store(url)
 assert store.take_lease("1", "run-elsewhere", seconds) is None
 store.beat("run-elsewhere", seconds)
-print(json.dumps(time.time()))
+print(json.dumps([time.time()]))
+"""
+
+# A run on another machine keeps the refresh token its tap received `ago` seconds before now
+# (by its clock).
+SKEWED_TOKEN = """
+import datetime as dt, json, sys, time
+from quickbooks_orchestrator.store import Store
+url, token, ago = sys.argv[1], sys.argv[2], float(sys.argv[3])
+received = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=ago)
+kept = Store(url).save_token("1", token, received)
+print(json.dumps([kept, time.time()]))
 """
 
 
-@pytest.mark.parametrize("skew", [-600, 600], ids=["behind", "ahead"])
-def test_leases_and_beats_hold_for_their_time_whatever_each_machines_clock_says(
-    postgres, skew
-) -> None:
-    """By the store's clock: a machine 10 minutes behind would otherwise hold leases and
-    beats that ran out before it took them (its live run taken for dead, its company given
-    to a second run on the same token chain); one ahead, leases of dead runs for 10 minutes
-    more."""
+@pytest.fixture
+def elsewhere(postgres):
+    """A store on the private PostgreSQL, and a way to run a script on a machine whose clock
+    is `skew` seconds off this one's; it prints what it found, then its time."""
     lib = libfaketime()
     if lib is None:
         pytest.skip("libfaketime is not installed (Debian: apt-get install faketime)")
     name = P.unique_suffix("skew").replace("-", "_")
     postgres.create_database(name)
     url = f"postgresql://{postgres.user}@127.0.0.1:{postgres.port}/{name}"
-    store = Store(url)
     # Under tests.any_day this process's clock is faked already: the run's is off from it.
     here = int(os.environ["FAKETIME"]) if os.environ.get("LD_PRELOAD") == lib else 0
-    env = {**os.environ, "LD_PRELOAD": lib, "FAKETIME": f"{here + skew:+d}"}
-    env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+
+    def run(skew: int, script: str, *args: str) -> t.Any:
+        env = {**os.environ, "LD_PRELOAD": lib, "FAKETIME": f"{here + skew:+d}"}
+        env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+        done = subprocess.run(
+            [sys.executable, "-c", script, url, *args],
+            env=env,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        *found, its_time = json.loads(done.stdout)
+        assert abs(its_time - time.time() - skew) < 30, "its clock was not off"
+        return found[0] if found else None
+
+    return SimpleNamespace(store=Store(url), run=run)
+
+
+@pytest.mark.parametrize("skew", [-600, 600], ids=["behind", "ahead"])
+def test_leases_and_beats_hold_for_their_time_whatever_each_machines_clock_says(
+    elsewhere, skew
+) -> None:
+    """By the store's clock: a machine 10 minutes behind would otherwise hold leases and
+    beats that ran out before it took them (its live run taken for dead, its company given
+    to a second run on the same token chain); one ahead, leases of dead runs for 10 minutes
+    more."""
+    store = elsewhere.store
     seconds = 300 if skew < 0 else 2
-    done = subprocess.run(
-        [sys.executable, "-c", SKEWED_RUN, url, str(seconds)],
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert abs(json.loads(done.stdout) - time.time() - skew) < 30, "its clock was not off"
+    elsewhere.run(skew, SKEWED_RUN, str(seconds))
     if skew < 0:
         assert store.take_lease("1", "run-here", 60) == "run-elsewhere"
         assert 290 < store.beats_left(["run-elsewhere"])["run-elsewhere"] <= 300
@@ -202,6 +240,26 @@ def test_leases_and_beats_hold_for_their_time_whatever_each_machines_clock_says(
         assert store.beats_left(["run-elsewhere"])["run-elsewhere"] <= 0
         assert store.take_lease("1", "run-here", 60) is None
         assert store.claim_dead("run-elsewhere")
+
+
+def test_the_newest_token_is_kept_whatever_each_machines_clock_says(elsewhere) -> None:
+    """Judged by its own clock, a machine two days ahead would hold back every other
+    machine's tokens for two days (theirs the store's, soon dead: a lockout), and one two
+    days behind would never have its tokens kept (left only in its own token file)."""
+    store, two_days = elsewhere.store, 2 * 86_400
+    store.add_company("1", "first")
+    assert elsewhere.run(two_days, SKEWED_TOKEN, "from-ahead", "0")
+    assert store.save_token("1", "here-later"), "held back by the machine ahead"
+    assert elsewhere.run(-two_days, SKEWED_TOKEN, "from-behind", "0"), "the machine behind's"
+    assert store.token("1") == "from-behind"
+    # It came after this one, received a minute ago here: that is older and not kept.
+    minute_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    assert not store.save_token("1", "here-earlier", minute_ago)
+    assert store.token("1") == "from-behind"
+    # Re-authorized (by this machine): the machine ahead's token of before is not kept.
+    store.add_company("1", "reauthorized")
+    assert not elsewhere.run(two_days, SKEWED_TOKEN, "from-ahead-before", "60")
+    assert store.token("1") is None
 
 
 def test_a_heartbeat_beats_while_its_block_runs_and_outlasts_it(tmp_path) -> None:

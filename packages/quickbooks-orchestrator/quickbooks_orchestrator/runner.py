@@ -318,6 +318,9 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
             # Nothing of it confirmed: its own kept.
             if (len(own) > 1 or own["bookmarks"]) and not store.save_state(realm, own, lease):
                 lost.append(realm)
+    if lease is not None:  # those it had nothing to keep for are the other run's all the same
+        held = store.held(lease, todo)
+        lost += [r for r in todo if r not in held and r not in lost]
     if lost:
         log.warning(
             "%s: %d company(ies) were handed to another run while this one synced them (%s): "

@@ -102,6 +102,8 @@ POSTGRES_CLOCK = "extract(epoch from now())::double precision"
 SQLITE_CLOCK = "((julianday('now') - 2440587.5) * 86400.0)"
 
 
+_SAME_CLOCK = dt.timedelta(seconds=1)
+
 LIBPQ_TIMEOUTS = {
     "connect_timeout": 10,
     "keepalives": 1,
@@ -182,6 +184,9 @@ class Store:
         finally:
             db.close()
 
+    def _store_now(self, db: t.Any) -> dt.datetime:
+        return dt.datetime.fromtimestamp(db.execute(f"select {self._clock}").fetchone()[0], dt.UTC)
+
     # -- registry ------------------------------------------------------------------------------
 
     def companies(self) -> list[Company]:
@@ -201,11 +206,11 @@ class Store:
             raise ValueError("A company needs a realm_id and a refresh token.")
         with self._db() as db:
             # A company added again was re-authorized: its new token, not an older rotation,
-            # and no token received before now is kept for it (save_token).
+            # and no token received before now (the store's) is kept for it (save_token).
             db.execute(
                 "insert into companies values (?, ?, ?) on conflict (realm_id) do update set "
                 "refresh_token = excluded.refresh_token, added_at = excluded.added_at",
-                (realm_id, refresh_token, _now()),
+                (realm_id, refresh_token, _time_text(self._store_now(db))),
             )
             db.execute("delete from tokens where realm_id = ?", (realm_id,))
 
@@ -256,11 +261,18 @@ class Store:
         The newest wins, whichever run writes last: a run found dead that reaches the store
         again, or a machine whose token file holds a company's token of months ago (its run
         stopped before refreshing), must not put back a token Intuit is about to let die.
-        Times are the machines' own clocks; Intuit rotates a token at most once in 24 hours,
-        so only a skew of that much could misorder two of them."""
-        when = _time_text(received or dt.datetime.now(dt.UTC))
+        ``received`` is by this machine's clock, and is moved onto the store's (which every
+        machine shares) by how far the two are apart now: a machine a day ahead would
+        otherwise hold back every later token for a day, and one a day behind would never
+        have its tokens kept. No later than the store's now (the clock was set back since)."""
         c = self._bytewise
         with self._db() as db:
+            at = now = self._store_now(db)
+            if received is not None:
+                apart = now - dt.datetime.now(dt.UTC)
+                # Under a second apart is the round trip, or SQLite's milliseconds: not moved.
+                at = min(now, received + (apart if abs(apart) >= _SAME_CLOCK else dt.timedelta()))
+            when = _time_text(at)
             kept = db.execute(
                 f"insert into tokens select ?, ?, ? where ?{c} >= coalesce((select added_at "
                 "from companies where realm_id = ?), '') on conflict (realm_id) do update set "
@@ -304,6 +316,12 @@ class Store:
             row = db.execute("select run_id from leases where realm_id = ?", (realm_id,))
             holder = row.fetchone()
         return holder[0] if holder else None
+
+    def held(self, run_id: str, realm_ids: list[str]) -> set[str]:
+        """Which of these companies the run still holds (no other run took them)."""
+        with self._db() as db:
+            rows = db.execute("select realm_id from leases where run_id = ?", (run_id,))
+            return {row[0] for row in rows} & set(realm_ids)
 
     def release_lease(self, realm_id: str, run_id: str) -> None:
         with self._db() as db:
