@@ -19,6 +19,7 @@ from qbo_emulator import Emulator
 from quickbooks_orchestrator.partition_state import merged, split
 from quickbooks_orchestrator.runner import Settings, ShardFailed, sync_companies
 from quickbooks_orchestrator.shards import members, occupied, shard_of
+from tap_quickbooks.auth import TokenFile
 from tests.singer import parse_messages
 from tests.test_orchestrator import counting_batch_items, metered_served, usage_since
 from tests.test_tap_sync import select
@@ -145,6 +146,25 @@ def test_a_token_kept_by_a_run_before_shards_is_used(shard) -> None:
     result = sync_companies(settings, "shard-000", emu.realm_ids, "run-1", LOG)
     assert all(c.finished for c in result.companies.values())
     assert settings.store.token(realm)  # from now on, the store's copy
+
+
+def test_a_company_added_again_is_synced_on_its_new_token_not_the_chain_it_replaced(shard):
+    emu, settings = shard
+    realm = emu.realm_ids[0]
+    sync_companies(settings, "shard-000", emu.realm_ids, "run-1", LOG)
+    first_chain = emu.oauth.refresh[settings.store.token(realm)].chain
+    # Re-authorized (new scopes, say): a second chain; the first, in this machine's token
+    # file and in the company's state, still works, but is not to be used again (nothing
+    # would refresh the new one, which would die unused in 100 days).
+    reauthorized = emu.oauth.issue_initial(realm)
+    settings.store.add_company(realm, reauthorized)
+    emu.clock.advance(seconds=2 * 86_400)  # both chains rotate on their next refresh
+    result = sync_companies(settings, "shard-000", emu.realm_ids, "run-2", LOG)
+    assert all(c.finished for c in result.companies.values())
+    kept = settings.store.token(realm)
+    assert kept != reauthorized, "rotated by the run"
+    assert emu.oauth.refresh[kept].chain == emu.oauth.refresh[reauthorized].chain != first_chain
+    assert TokenFile(settings.token_file, realm, keyed=True).read().token == kept
 
 
 def test_an_old_token_left_in_a_machine_s_token_file_never_replaces_the_store_s(shard) -> None:

@@ -24,7 +24,7 @@ from tap_quickbooks.auth import TokenFile
 
 from .partition_state import merged, split
 from .shards import DEFAULT_SHARDS
-from .store import Store
+from .store import Company, Store
 
 SYNC_STATUS = b'"sync_status"'
 # sync_status outcomes that leave nothing to do until the next run.
@@ -232,7 +232,7 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
         )
     done = store.finished(run_id)
     skipped = [r for r in realm_ids if r in done]
-    entries = []
+    companies = []
     for realm in realm_ids:
         if realm in done:
             continue
@@ -240,13 +240,13 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
         if company is None:
             log.warning("Company %s left the registry; it is not synced.", realm)
             continue
-        # The newest token the store has (the tap still prefers a newer one in its file).
-        token = store.token(realm) or _token_of_old_runs(settings, realm) or company.refresh_token
-        entries.append({"realm_id": realm, "refresh_token": token})
-    if not entries:
+        companies.append(company)
+    if not companies:
         return ShardResult({}, skipped, 0)
-    todo = [e["realm_id"] for e in entries]
+    todo = [c.realm_id for c in companies]
     settings.tokens.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tokens = _tokens_for_the_tap(settings, store, companies, log)
+    entries = [{"realm_id": realm, "refresh_token": tokens[realm]} for realm in todo]
     config = {
         **{k: v for k, v in settings.app_config.items() if k not in ("realm_id", "refresh_token")},
         "companies": entries,
@@ -403,6 +403,26 @@ def _token_of_old_runs(settings: Settings, realm_id: str) -> str | None:
     old = settings.tokens / f"{realm_id}.json"
     found = TokenFile(old, realm_id).read() if old.exists() else None
     return found.token if found else None
+
+
+def _tokens_for_the_tap(
+    settings: Settings, store: Store, companies: list[Company], log
+) -> dict[str, str]:
+    """Each company's newest refresh token, put in this machine's token file too, which the
+    tap tries before its config: the file's own if it came last (it goes to the store), else
+    the store's (received on another machine since, or the company's re-authorization). The
+    tap then never starts from a token older than one another run received, nor from the
+    chain a re-authorization replaced."""
+    _keep_tokens(settings, store, [c.realm_id for c in companies], log)
+    tokens = {}
+    for company in companies:
+        realm = company.realm_id
+        token = store.token(realm) or _token_of_old_runs(settings, realm) or company.refresh_token
+        file = TokenFile(settings.token_file, realm, keyed=True)
+        if (found := file.read()) is None or found.token != token:
+            file.write(token)
+        tokens[realm] = token
+    return tokens
 
 
 def _keep_tokens(settings: Settings, store: Store, realm_ids: list[str], log) -> None:
