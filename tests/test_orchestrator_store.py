@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import typing as t
 from types import SimpleNamespace
@@ -92,6 +93,34 @@ def test_the_store_keeps_the_newest_token_whichever_run_writes_last(store_url) -
     assert not store.save_token("1", "rotated-r0", second - dt.timedelta(microseconds=1))
     assert store.save_token("1", "rotated-r2", second + dt.timedelta(microseconds=1))
     assert store.token("1") == "rotated-r2"
+
+
+def test_a_token_of_before_a_re_authorization_is_not_kept_when_the_two_race(pg_url):
+    """On PostgreSQL a token's save reads the company's added_at as it begins: an `add`
+    committing meanwhile (it deletes the token the save then no longer conflicts with) must
+    not leave the replaced chain's token in the store. SQLite runs writes one at a time."""
+    import psycopg
+
+    store = Store(pg_url)
+    store.add_company("1", "first")
+    assert store.save_token("1", "rotated")
+    received = dt.datetime.now(dt.UTC)
+    saved: list[bool] = []
+    with psycopg.connect(pg_url) as adding:  # an `add` half done: not committed
+        adding.execute(
+            "update companies set added_at = %s where realm_id = '1'",
+            ((received + dt.timedelta(seconds=1)).isoformat(timespec="microseconds"),),
+        )
+        adding.execute("delete from tokens where realm_id = '1'")
+        saving = threading.Thread(
+            target=lambda: saved.append(store.save_token("1", "old", received))
+        )
+        saving.start()
+        time.sleep(1)  # the save waits on the deleted row; then the add commits
+        assert saving.is_alive(), "the save did not wait for the add"
+    saving.join(timeout=30)
+    assert saved == [False]
+    assert store.token("1") is None
 
 
 def backdate(
@@ -189,15 +218,21 @@ print(json.dumps([kept, time.time()]))
 
 
 @pytest.fixture
-def elsewhere(postgres):
+def pg_url(postgres) -> str:
+    """A fresh database of the private PostgreSQL server, for a store shared by machines."""
+    name = P.unique_suffix("orchestrator").replace("-", "_")
+    postgres.create_database(name)
+    return f"postgresql://{postgres.user}@127.0.0.1:{postgres.port}/{name}"
+
+
+@pytest.fixture
+def elsewhere(pg_url):
     """A store on the private PostgreSQL, and a way to run a script on a machine whose clock
     is `skew` seconds off this one's; it prints what it found, then its time."""
     lib = libfaketime()
     if lib is None:
         pytest.skip("libfaketime is not installed (Debian: apt-get install faketime)")
-    name = P.unique_suffix("skew").replace("-", "_")
-    postgres.create_database(name)
-    url = f"postgresql://{postgres.user}@127.0.0.1:{postgres.port}/{name}"
+    url = pg_url
     # Under tests.any_day this process's clock is faked already: the run's is off from it.
     here = int(os.environ["FAKETIME"]) if os.environ.get("LD_PRELOAD") == lib else 0
 

@@ -280,7 +280,16 @@ class Store:
                 f"where tokens.updated_at{c} <= excluded.updated_at{c} returning realm_id",
                 (realm_id, refresh_token, when, when, realm_id),
             ).fetchone()
-        return kept is not None
+            if kept is not None:
+                # PostgreSQL read added_at as the statement began: an `add` committed since
+                # (it deletes the company's token, then this one lands) leaves no token of
+                # before it either.
+                kept = not db.execute(
+                    f"delete from tokens where realm_id = ? and updated_at{c} < (select "
+                    f"added_at{c} from companies where realm_id = ?) returning realm_id",
+                    (realm_id, realm_id),
+                ).fetchone()
+        return bool(kept)
 
     # -- what a run (and its retries) finished -------------------------------------------------
 
