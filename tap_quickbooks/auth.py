@@ -243,17 +243,29 @@ class TokenFile:
 
     def write(self, token: str, realm_id: str | None = None, **extra: object) -> None:
         with self._locked() as current:
-            if self.keyed or (current is not None and "companies" in current):
-                entry = {"refresh_token": token, "updated_at": _now_text(), **extra}
-                body = self._merged(current or {}, entry)
-            else:
-                body = {
-                    "refresh_token": token,
-                    "realm_id": self.realm_id if realm_id is None else realm_id,
-                    "updated_at": _now_text(),
-                    **extra,
-                }
-            self._replace(json.dumps(body, indent=2))
+            self._put(current, token, realm_id, {"updated_at": _now_text(), **extra})
+
+    def replace(self, expected: str | None, token: str, received: dt.datetime) -> bool:
+        """Put ``token``, received then, in place of ``expected`` (this company's token as
+        last read; None: it had none). False, changing nothing, when the entry is another by
+        now (a run rotated it meanwhile) or one this company refused (kept for its owner)."""
+        with self._locked() as current:
+            entry = self._entry(current, self.path) if current is not None else None
+            if (entry or {}).get("refresh_token") != expected or (
+                entry and self.realm_id in (entry.get("refused_by") or [])
+            ):
+                return False
+            when = received.astimezone(dt.UTC).isoformat(timespec="microseconds")
+            self._put(current, token, None, {"updated_at": when})
+            return True
+
+    def _put(self, current: dict | None, token: str, realm_id: str | None, extra: dict) -> None:
+        if self.keyed or (current is not None and "companies" in current):
+            body = self._merged(current or {}, {"refresh_token": token, **extra})
+        else:
+            realm = self.realm_id if realm_id is None else realm_id
+            body = {"refresh_token": token, "realm_id": realm, **extra}
+        self._replace(json.dumps(body, indent=2))
 
     def _merged(self, current: dict, entry: dict) -> dict:
         """The keyed content with this company's entry put in; a one-company file's token

@@ -6,6 +6,7 @@ synced in full; once re-authorized it catches up from its own bookmarks."""
 from __future__ import annotations
 
 import concurrent.futures
+import datetime as dt
 import json
 import logging
 import os
@@ -230,6 +231,28 @@ def test_writers_of_one_token_file_never_drop_each_others_tokens(tmp_path: Path)
     }
     assert store.stat().st_mode & 0o777 == 0o600
     assert TokenFile(store, "1002").read().token == "token-1002-039-Abc123xyz"
+
+
+def test_a_token_file_entry_is_replaced_only_while_it_is_the_one_read(tmp_path: Path) -> None:
+    # The orchestrator puts the store's newer token in a machine's file this way: never over
+    # a token a run rotated since it read the file, nor over one the company refused.
+    path = tmp_path / "companies.json"
+    mine, other = TokenFile(path, "1", keyed=True), TokenFile(path, "2", keyed=True)
+    received = dt.datetime(2028, 2, 29, 23, 59, 59, 500, tzinfo=dt.UTC)
+    assert mine.replace(None, "t1", received)
+    assert (mine.read().token, mine.read().updated_at) == ("t1", received)
+    other.write("theirs")
+    assert not mine.replace(None, "t2", received), "it holds t1, not nothing"
+    assert mine.replace("t1", "t2", received + dt.timedelta(hours=1))
+    mine.write("rotated")  # a run of it rotated it meanwhile
+    assert not mine.replace("t2", "t3", received + dt.timedelta(hours=2))
+    assert mine.read().token == "rotated"
+    mine.disown("rotated")  # another company's: kept for its owner
+    assert not mine.replace("rotated", "t4", received + dt.timedelta(hours=3))
+    kept = json.loads(path.read_text())["companies"]
+    assert (kept["1"]["refresh_token"], kept["1"]["refused_by"]) == ("rotated", ["1"])
+    assert other.read().token == "theirs"
+    assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_companies_config_and_its_problems() -> None:

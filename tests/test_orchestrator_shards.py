@@ -20,6 +20,7 @@ from quickbooks_orchestrator.partition_state import merged, split
 from quickbooks_orchestrator.runner import Settings, ShardFailed, sync_companies
 from quickbooks_orchestrator.shards import members, occupied, shard_of
 from tap_quickbooks.auth import TokenFile
+from tap_quickbooks.company import AUTH_STATE_KEY
 from tests.singer import parse_messages
 from tests.test_orchestrator import counting_batch_items, metered_served, usage_since
 from tests.test_tap_sync import select
@@ -138,14 +139,21 @@ def test_a_token_kept_by_a_run_before_shards_is_used(shard) -> None:
     emu.oauth.revoke(emu.refresh_token(realm))
     settings.tokens.mkdir(parents=True)
     newest = emu.oauth.issue_initial(realm)
+    kept_at = dt.datetime.now(dt.UTC).isoformat()  # after the company was added
     (settings.tokens / f"{realm}.json").write_text(
-        json.dumps(
-            {"refresh_token": newest, "realm_id": realm, "updated_at": "2026-01-01T00:00:00Z"}
-        )
+        json.dumps({"refresh_token": newest, "realm_id": realm, "updated_at": kept_at})
     )
     result = sync_companies(settings, "shard-000", emu.realm_ids, "run-1", LOG)
     assert all(c.finished for c in result.companies.values())
     assert settings.store.token(realm)  # from now on, the store's copy
+    # Re-authorized (its chain revoked, say): the file of before shards is not used again.
+    emu.oauth.revoke(settings.store.token(realm))
+    reauthorized = emu.oauth.issue_initial(realm)
+    settings.store.add_company(realm, reauthorized)
+    result = sync_companies(settings, "shard-000", emu.realm_ids, "run-2", LOG)
+    assert all(c.finished for c in result.companies.values())
+    kept = settings.store.token(realm)
+    assert emu.oauth.refresh[kept].chain == emu.oauth.refresh[reauthorized].chain
 
 
 def test_a_company_added_again_is_synced_on_its_new_token_not_the_chain_it_replaced(shard):
@@ -158,6 +166,12 @@ def test_a_company_added_again_is_synced_on_its_new_token_not_the_chain_it_repla
     # would refresh the new one, which would die unused in 100 days).
     reauthorized = emu.oauth.issue_initial(realm)
     settings.store.add_company(realm, reauthorized)
+    # The state's sealed copy of the old chain, as a machine whose clock is 2 days ahead
+    # stamps it: later than the re-authorization all the same.
+    state = settings.store.state(realm)
+    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    state[AUTH_STATE_KEY]["companies"][realm]["updated_at"] = ahead.isoformat()
+    settings.store.save_state(realm, state)
     emu.clock.advance(seconds=2 * 86_400)  # both chains rotate on their next refresh
     result = sync_companies(settings, "shard-000", emu.realm_ids, "run-2", LOG)
     assert all(c.finished for c in result.companies.values())

@@ -116,9 +116,15 @@ def test_a_token_of_before_a_re_authorization_is_not_kept_when_the_two_race(pg_u
             target=lambda: saved.append(store.save_token("1", "old", received))
         )
         saving.start()
-        time.sleep(1)  # the save waits on the deleted row; then the add commits
-        assert saving.is_alive(), "the save did not wait for the add"
-    saving.join(timeout=30)
+        with psycopg.connect(pg_url, autocommit=True) as watching:
+            deadline = time.monotonic() + 30
+            while not watching.execute(  # the save waits on the row the add deleted
+                "select 1 from pg_stat_activity where wait_event_type = 'Lock' "
+                "and query like 'insert into tokens%'"
+            ).fetchone():
+                assert time.monotonic() < deadline, "the save never waited for the add"
+                time.sleep(0.05)
+    saving.join(timeout=30)  # the add committed
     assert saved == [False]
     assert store.token("1") is None
 

@@ -20,7 +20,8 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tap_quickbooks.auth import TokenFile
+from tap_quickbooks.auth import RefreshTokenCandidate, TokenFile
+from tap_quickbooks.company import AUTH_STATE_KEY
 
 from .partition_state import merged, split
 from .shards import DEFAULT_SHARDS
@@ -241,11 +242,11 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
             log.warning("Company %s left the registry; it is not synced.", realm)
             continue
         companies.append(company)
-    if not companies:
-        return ShardResult({}, skipped, 0)
-    todo = [c.realm_id for c in companies]
     settings.tokens.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tokens = _tokens_for_the_tap(settings, store, companies, log)
+    tokens, added_again = _tokens_for_the_tap(settings, store, shard, companies, log)
+    if not tokens:
+        return ShardResult({}, skipped, 0)
+    todo = list(tokens)
     entries = [{"realm_id": realm, "refresh_token": tokens[realm]} for realm in todo]
     config = {
         **{k: v for k, v in settings.app_config.items() if k not in ("realm_id", "refresh_token")},
@@ -256,7 +257,10 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
     with tempfile.TemporaryDirectory(prefix="qbo-run-") as tmp:
         work = Path(tmp)  # 0700: the config holds the client secret and refresh tokens
         (work / "config.json").write_text(json.dumps(config))
-        state_in = merged({r: store.state(r) for r in todo})
+        states = {r: store.state(r) for r in todo}
+        for realm in added_again:  # its sealed token is of the chain it replaced
+            states[realm].pop(AUTH_STATE_KEY, None)
+        state_in = merged(states)
         (work / "state.json").write_text(json.dumps(state_in))
         tap = [*settings.tap, "--config", str(work / "config.json")]
         tap += ["--state", str(work / "state.json")]
@@ -398,31 +402,52 @@ class ShardFailed(SyncError):
         self.result = result
 
 
-def _token_of_old_runs(settings: Settings, realm_id: str) -> str | None:
+_UNDATED = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # older than any company's registration
+
+
+def _token_of_old_runs(settings: Settings, realm_id: str) -> RefreshTokenCandidate | None:
     """The token a run of one company kept in ``tokens/<realm_id>.json`` before shards."""
     old = settings.tokens / f"{realm_id}.json"
-    found = TokenFile(old, realm_id).read() if old.exists() else None
-    return found.token if found else None
+    return TokenFile(old, realm_id).read() if old.exists() else None
 
 
 def _tokens_for_the_tap(
-    settings: Settings, store: Store, companies: list[Company], log
-) -> dict[str, str]:
+    settings: Settings, store: Store, shard: str, companies: list[Company], log
+) -> tuple[dict[str, str], set[str]]:
     """Each company's newest refresh token, put in this machine's token file too, which the
     tap tries before its config: the file's own if it came last (it goes to the store), else
     the store's (received on another machine since, or the company's re-authorization). The
     tap then never starts from a token older than one another run received, nor from the
-    chain a re-authorization replaced."""
+    chain a re-authorization replaced. Also: the companies with no token kept since they
+    were added (again), whose state's sealed token is older than their registry's."""
     _keep_tokens(settings, store, [c.realm_id for c in companies], log)
-    tokens = {}
+    tokens: dict[str, str] = {}
+    added_again: set[str] = set()
     for company in companies:
         realm = company.realm_id
-        token = store.token(realm) or _token_of_old_runs(settings, realm) or company.refresh_token
+        if store.token(realm) is None:
+            added_again.add(realm)
+            if old := _token_of_old_runs(settings, realm):  # kept unless re-authorized since
+                store.save_token(realm, old.token, old.updated_at or _UNDATED)
+        if (newest := store.newest_token(realm)) is None:
+            log.warning("Company %s left the registry; it is not synced.", realm)
+            continue
+        token, received = newest
         file = TokenFile(settings.token_file, realm, keyed=True)
-        if (found := file.read()) is None or found.token != token:
-            file.write(token)
+        found = file.read()
+        # Not over a token the file received since (a run of it rotated it meanwhile).
+        if found is None or (found.token != token and (found.updated_at or received) <= received):
+            try:
+                file.replace(found.token if found else None, token, received)
+            except OSError as exc:
+                raise SyncError(
+                    f"{shard}: the token file {settings.token_file} cannot be written "
+                    f"({exc.strerror or exc}): a rotated refresh token would have no home. "
+                    "Make QBO_ORCH_HOME/tokens writable.",
+                    retry=False,
+                ) from None
         tokens[realm] = token
-    return tokens
+    return tokens, added_again
 
 
 def _keep_tokens(settings: Settings, store: Store, realm_ids: list[str], log) -> None:

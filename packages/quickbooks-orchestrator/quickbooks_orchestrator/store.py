@@ -187,6 +187,13 @@ class Store:
     def _store_now(self, db: t.Any) -> dt.datetime:
         return dt.datetime.fromtimestamp(db.execute(f"select {self._clock}").fetchone()[0], dt.UTC)
 
+    def _ahead(self, db: t.Any) -> tuple[dt.datetime, dt.timedelta]:
+        """The store's now, and how far its clock is ahead of this machine's (under a second
+        is the round trip, or SQLite's milliseconds: none)."""
+        now = self._store_now(db)
+        ahead = now - dt.datetime.now(dt.UTC)
+        return now, ahead if abs(ahead) >= _SAME_CLOCK else dt.timedelta()
+
     # -- registry ------------------------------------------------------------------------------
 
     def companies(self) -> list[Company]:
@@ -252,6 +259,19 @@ class Store:
             ).fetchone()
         return row[0] if row else None
 
+    def newest_token(self, realm_id: str) -> tuple[str, dt.datetime] | None:
+        """The company's newest refresh token and when it came, on this machine's clock: the
+        last one kept (save_token), else the one it was added with. None: not registered."""
+        with self._db() as db:
+            row = db.execute(
+                "select coalesce(t.refresh_token, c.refresh_token), coalesce(t.updated_at, "
+                "c.added_at) from companies c left join tokens t on t.realm_id = c.realm_id "
+                "where c.realm_id = ?",
+                (realm_id,),
+            ).fetchone()
+            _, ahead = self._ahead(db)
+        return (row[0], dt.datetime.fromisoformat(row[1]) - ahead) if row else None
+
     def save_token(
         self, realm_id: str, refresh_token: str, received: dt.datetime | None = None
     ) -> bool:
@@ -267,12 +287,8 @@ class Store:
         have its tokens kept. No later than the store's now (the clock was set back since)."""
         c = self._bytewise
         with self._db() as db:
-            at = now = self._store_now(db)
-            if received is not None:
-                apart = now - dt.datetime.now(dt.UTC)
-                # Under a second apart is the round trip, or SQLite's milliseconds: not moved.
-                at = min(now, received + (apart if abs(apart) >= _SAME_CLOCK else dt.timedelta()))
-            when = _time_text(at)
+            now, ahead = self._ahead(db)
+            when = _time_text(now if received is None else min(now, received + ahead))
             kept = db.execute(
                 f"insert into tokens select ?, ?, ? where ?{c} >= coalesce((select added_at "
                 "from companies where realm_id = ?), '') on conflict (realm_id) do update set "
