@@ -251,7 +251,8 @@ class TokenFile:
         now (a run rotated it meanwhile) or one this company refused (kept for its owner)."""
         with self._locked() as current:
             entry = self._entry(current, self.path) if current is not None else None
-            if (entry or {}).get("refresh_token") != expected or (
+            found = self._read_all()  # what read() gives: a killed writer's temporary too
+            if (found[0].token if found else None) != expected or (
                 entry and self.realm_id in (entry.get("refused_by") or [])
             ):
                 return False

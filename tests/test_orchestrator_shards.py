@@ -19,7 +19,7 @@ from qbo_emulator import Emulator
 from quickbooks_orchestrator.partition_state import merged, split
 from quickbooks_orchestrator.runner import Settings, ShardFailed, sync_companies
 from quickbooks_orchestrator.shards import members, occupied, shard_of
-from tap_quickbooks.auth import TokenFile
+from tap_quickbooks.auth import TokenFile, TokenSealer
 from tap_quickbooks.company import AUTH_STATE_KEY
 from tests.singer import parse_messages
 from tests.test_orchestrator import counting_batch_items, metered_served, usage_since
@@ -156,29 +156,66 @@ def test_a_token_kept_by_a_run_before_shards_is_used(shard) -> None:
     assert emu.oauth.refresh[kept].chain == emu.oauth.refresh[reauthorized].chain
 
 
+def sealed_state(settings: Settings, realm: str, token: str, stamped: dt.datetime) -> dict:
+    """A company's state as runs kept it before the store took their sealed tokens out."""
+    sealer = TokenSealer(settings.app_config["client_id"], settings.app_config["client_secret"])
+    sealed = {"refresh_token": sealer.seal(token), "updated_at": stamped.isoformat()}
+    return {**settings.store.state(realm), AUTH_STATE_KEY: {"companies": {realm: sealed}}}
+
+
 def test_a_company_added_again_is_synced_on_its_new_token_not_the_chain_it_replaced(shard):
     emu, settings = shard
     realm = emu.realm_ids[0]
     sync_companies(settings, "shard-000", emu.realm_ids, "run-1", LOG)
-    first_chain = emu.oauth.refresh[settings.store.token(realm)].chain
-    # Re-authorized (new scopes, say): a second chain; the first, in this machine's token
+    old_chain = settings.store.token(realm)
+    assert AUTH_STATE_KEY not in settings.store.state(realm), "tokens live in the store alone"
+    # A state kept before that, with a sealed copy of the chain, stamped by a machine whose
+    # clock is 2 days ahead: later than the re-authorization below all the same.
+    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    settings.store.save_state(realm, sealed_state(settings, realm, old_chain, ahead))
+    # Re-authorized (new scopes, say): a second chain. The first, in this machine's token
     # file and in the company's state, still works, but is not to be used again (nothing
     # would refresh the new one, which would die unused in 100 days).
     reauthorized = emu.oauth.issue_initial(realm)
     settings.store.add_company(realm, reauthorized)
-    # The state's sealed copy of the old chain, as a machine whose clock is 2 days ahead
-    # stamps it: later than the re-authorization all the same.
-    state = settings.store.state(realm)
-    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
-    state[AUTH_STATE_KEY]["companies"][realm]["updated_at"] = ahead.isoformat()
-    settings.store.save_state(realm, state)
     emu.clock.advance(seconds=2 * 86_400)  # both chains rotate on their next refresh
     result = sync_companies(settings, "shard-000", emu.realm_ids, "run-2", LOG)
     assert all(c.finished for c in result.companies.values())
     kept = settings.store.token(realm)
     assert kept != reauthorized, "rotated by the run"
-    assert emu.oauth.refresh[kept].chain == emu.oauth.refresh[reauthorized].chain != first_chain
+    chain = emu.oauth.refresh[kept].chain
+    assert chain == emu.oauth.refresh[reauthorized].chain != emu.oauth.refresh[old_chain].chain
     assert TokenFile(settings.token_file, realm, keyed=True).read().token == kept
+
+
+def test_a_state_of_before_never_puts_back_a_token_older_than_the_store_s(shard) -> None:
+    emu, settings = shard
+    realm = emu.realm_ids[0]
+    sync_companies(settings, "shard-000", emu.realm_ids, "run-1", LOG)
+    newest = settings.store.token(realm)
+    # Kept by a run of before, its sealed token long dead, stamped by a clock 2 days ahead.
+    dead = emu.oauth.issue_initial(realm)
+    emu.oauth.revoke(dead)
+    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    settings.store.save_state(realm, sealed_state(settings, realm, dead, ahead))
+    result = sync_companies(settings, "shard-000", emu.realm_ids, "run-2", LOG)
+    assert all(c.finished for c in result.companies.values())
+    assert settings.store.token(realm) == newest
+    assert AUTH_STATE_KEY not in settings.store.state(realm)
+
+
+def test_a_token_only_a_state_of_before_holds_is_kept_and_used(shard) -> None:
+    # A company synced by runs that kept its newest token sealed in its state, on another
+    # machine: this one has no token file, and the store's token is dead.
+    emu, settings = shard
+    realm = emu.realm_ids[0]
+    emu.oauth.revoke(emu.refresh_token(realm))
+    live = emu.oauth.issue_initial(realm)
+    settings.store.save_state(realm, sealed_state(settings, realm, live, dt.datetime.now(dt.UTC)))
+    result = sync_companies(settings, "shard-000", emu.realm_ids, "run-1", LOG)
+    assert all(c.finished for c in result.companies.values())
+    assert emu.oauth.refresh[settings.store.token(realm)].chain == emu.oauth.refresh[live].chain
+    assert AUTH_STATE_KEY not in settings.store.state(realm)
 
 
 def test_an_old_token_left_in_a_machine_s_token_file_never_replaces_the_store_s(shard) -> None:

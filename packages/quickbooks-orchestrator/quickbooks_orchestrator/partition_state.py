@@ -52,6 +52,16 @@ def split(state: dict, realm: str) -> dict:
     return own
 
 
+def take_sealed(state: dict, realm: str) -> dict | None:
+    """Take the company's sealed refresh token (``{"refresh_token": sealed, "updated_at"}``)
+    out of its state, in either shape the tap writes; None if it had none."""
+    kept = state.pop(AUTH_STATE_KEY, None)
+    if isinstance(kept, dict) and "companies" in kept:
+        by_realm = kept["companies"]
+        kept = by_realm.get(realm) if isinstance(by_realm, dict) else None
+    return kept if isinstance(kept, dict) and kept.get("refresh_token") else None
+
+
 def _realm(partition: object) -> str | None:
     context = partition.get("context") if isinstance(partition, dict) else None
     return str(context.get("realm_id")) if isinstance(context, dict) else None

@@ -20,10 +20,10 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tap_quickbooks.auth import RefreshTokenCandidate, TokenFile
-from tap_quickbooks.company import AUTH_STATE_KEY
+from tap_quickbooks.auth import RefreshTokenCandidate, TokenFile, TokenSealer
+from tap_quickbooks.timefmt import read_instant
 
-from .partition_state import merged, split
+from .partition_state import merged, split, take_sealed
 from .shards import DEFAULT_SHARDS
 from .store import Company, Store
 
@@ -243,7 +243,17 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
             continue
         companies.append(company)
     settings.tokens.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tokens, added_again = _tokens_for_the_tap(settings, store, shard, companies, log)
+    sealer = _Sealer(settings.app_config)
+    states = {c.realm_id: store.state(c.realm_id) for c in companies}
+    for realm, stored in states.items():
+        # A state kept before the runner took sealed tokens out: its copy was kept with the
+        # store's token or before it, so it counts only where the store has none (its clock
+        # is some machine's, unknown here).
+        if store.token(realm) is None:
+            offer_sealed(sealer, store, realm, stored)
+        else:
+            take_sealed(stored, realm)
+    tokens = _tokens_for_the_tap(settings, store, shard, companies, log)
     if not tokens:
         return ShardResult({}, skipped, 0)
     todo = list(tokens)
@@ -257,10 +267,7 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
     with tempfile.TemporaryDirectory(prefix="qbo-run-") as tmp:
         work = Path(tmp)  # 0700: the config holds the client secret and refresh tokens
         (work / "config.json").write_text(json.dumps(config))
-        states = {r: store.state(r) for r in todo}
-        for realm in added_again:  # its sealed token is of the chain it replaced
-            states[realm].pop(AUTH_STATE_KEY, None)
-        state_in = merged(states)
+        state_in = merged({r: states[r] for r in todo})
         (work / "state.json").write_text(json.dumps(state_in))
         tap = [*settings.tap, "--config", str(work / "config.json")]
         tap += ["--state", str(work / "state.json")]
@@ -319,6 +326,7 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
         # What the loader confirmed is kept even when the run fails: the next one resumes.
         for realm in todo:
             own = split(state, realm)
+            offer_sealed(sealer, store, realm, own)
             # Nothing of it confirmed: its own kept.
             if (len(own) > 1 or own["bookmarks"]) and not store.save_state(realm, own, lease):
                 lost.append(realm)
@@ -413,22 +421,18 @@ def _token_of_old_runs(settings: Settings, realm_id: str) -> RefreshTokenCandida
 
 def _tokens_for_the_tap(
     settings: Settings, store: Store, shard: str, companies: list[Company], log
-) -> tuple[dict[str, str], set[str]]:
+) -> dict[str, str]:
     """Each company's newest refresh token, put in this machine's token file too, which the
     tap tries before its config: the file's own if it came last (it goes to the store), else
     the store's (received on another machine since, or the company's re-authorization). The
     tap then never starts from a token older than one another run received, nor from the
-    chain a re-authorization replaced. Also: the companies with no token kept since they
-    were added (again), whose state's sealed token is older than their registry's."""
+    chain a re-authorization replaced."""
     _keep_tokens(settings, store, [c.realm_id for c in companies], log)
     tokens: dict[str, str] = {}
-    added_again: set[str] = set()
     for company in companies:
         realm = company.realm_id
-        if store.token(realm) is None:
-            added_again.add(realm)
-            if old := _token_of_old_runs(settings, realm):  # kept unless re-authorized since
-                store.save_token(realm, old.token, old.updated_at or _UNDATED)
+        if store.token(realm) is None and (old := _token_of_old_runs(settings, realm)):
+            store.save_token(realm, old.token, old.updated_at or _UNDATED)  # unless re-added
         if (newest := store.newest_token(realm)) is None:
             log.warning("Company %s left the registry; it is not synced.", realm)
             continue
@@ -447,7 +451,36 @@ def _tokens_for_the_tap(
                     retry=False,
                 ) from None
         tokens[realm] = token
-    return tokens, added_again
+    return tokens
+
+
+class _Sealer:
+    """The tap's sealer of refresh tokens in state (its key from the app's secret), made
+    only once a state holds one."""
+
+    def __init__(self, app_config: dict) -> None:
+        self._app = app_config
+        self._sealer: TokenSealer | None = None
+
+    def open(self, sealed: str) -> str | None:
+        if self._sealer is None:
+            app = self._app
+            self._sealer = TokenSealer(str(app.get("client_id")), str(app.get("client_secret")))
+        return self._sealer.open(sealed)
+
+
+def offer_sealed(sealer: _Sealer, store: Store, realm: str, state: dict) -> None:
+    """Take the company's sealed refresh token out of its state, for the store (kept there
+    if it is the newest). A company's state in the store holds its bookmarks only: its
+    tokens live in the store and the machines' token files, judged by when they came. A
+    sealed copy travelling with the state would outlive a re-authorization (the tap tries
+    it before the config's token, by a stamp from whichever machine's clock)."""
+    if (sealed := take_sealed(state, realm)) and (token := sealer.open(sealed["refresh_token"])):
+        try:
+            received = read_instant(str(sealed.get("updated_at")))
+        except ValueError:
+            received = _UNDATED
+        store.save_token(realm, token, received)
 
 
 def _keep_tokens(settings: Settings, store: Store, realm_ids: list[str], log) -> None:
@@ -455,7 +488,8 @@ def _keep_tokens(settings: Settings, store: Store, realm_ids: list[str], log) ->
     (which another machine's runs read first), unless the store's is newer."""
     for realm in realm_ids:
         found = TokenFile(settings.token_file, realm, keyed=True).read()
-        if found is None or found.token == store.token(realm):
+        newest = store.newest_token(realm)  # the one it was added with, if none kept since
+        if found is None or newest is None or found.token == newest[0]:
             continue
         if not store.save_token(realm, found.token, found.updated_at):
             log.info(

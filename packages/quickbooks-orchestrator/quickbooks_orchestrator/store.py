@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from tap_quickbooks.company import AUTH_STATE_KEY
+
 SCHEMA = """
 create table if not exists companies (
     realm_id text primary key,
@@ -220,6 +222,14 @@ class Store:
                 (realm_id, refresh_token, _time_text(self._store_now(db))),
             )
             db.execute("delete from tokens where realm_id = ?", (realm_id,))
+            # Nor its state's sealed copy of the chain it replaced (a state kept before the
+            # runner took those out; see runner.offer_sealed).
+            row = db.execute("select state from state where realm_id = ?", (realm_id,)).fetchone()
+            if row and AUTH_STATE_KEY in (state := json.loads(row[0])):
+                del state[AUTH_STATE_KEY]
+                db.execute(
+                    "update state set state = ? where realm_id = ?", (json.dumps(state), realm_id)
+                )
 
     def remove_company(self, realm_id: str) -> None:
         with self._db() as db:
