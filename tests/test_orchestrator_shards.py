@@ -188,6 +188,33 @@ def test_a_company_added_again_is_synced_on_its_new_token_not_the_chain_it_repla
     assert TokenFile(settings.token_file, realm, keyed=True).read().token == kept
 
 
+def test_a_token_file_of_before_shards_beats_the_older_copy_its_state_kept(shard) -> None:
+    # A one-company run of before shards rotated its token into its file, then stopped
+    # before its state (holding the token before, sealed) was confirmed again.
+    emu, settings = shard
+    realm = emu.realm_ids[0]
+    emu.oauth.revoke(emu.refresh_token(realm))
+    before = emu.oauth.issue_initial(realm)
+    emu.oauth.revoke(before)
+    newest = emu.oauth.issue_initial(realm)
+    sealed_at = dt.datetime.now(dt.UTC)  # after the company was added, before the rotation
+    settings.store.save_state(realm, sealed_state(settings, realm, before, sealed_at))
+    time.sleep(0.01)
+    settings.tokens.mkdir(parents=True)
+    (settings.tokens / f"{realm}.json").write_text(
+        json.dumps(
+            {
+                "refresh_token": newest,
+                "realm_id": realm,
+                "updated_at": dt.datetime.now(dt.UTC).isoformat(),
+            }
+        )
+    )
+    result = sync_companies(settings, "shard-000", emu.realm_ids, "run-1", LOG)
+    assert all(c.finished for c in result.companies.values())
+    assert emu.oauth.refresh[settings.store.token(realm)].chain == emu.oauth.refresh[newest].chain
+
+
 def test_a_state_of_before_never_puts_back_a_token_older_than_the_store_s(shard) -> None:
     emu, settings = shard
     realm = emu.realm_ids[0]

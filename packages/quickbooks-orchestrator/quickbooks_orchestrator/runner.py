@@ -246,13 +246,15 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
     sealer = _Sealer(settings.app_config)
     states = {c.realm_id: store.state(c.realm_id) for c in companies}
     for realm, stored in states.items():
-        # A state kept before the runner took sealed tokens out: its copy was kept with the
-        # store's token or before it, so it counts only where the store has none (its clock
-        # is some machine's, unknown here).
+        # Where the store has no token kept, runs of before kept it elsewhere: a one-company
+        # run's file, a state's sealed copy; offered both, the store keeps the newest. A
+        # state's copy was otherwise kept with the store's token or before it (on some
+        # machine's clock, unknown here): dropped.
+        sealed = take_sealed(stored, realm)
         if store.token(realm) is None:
-            offer_sealed(sealer, store, realm, stored)
-        else:
-            take_sealed(stored, realm)
+            if old := _token_of_old_runs(settings, realm):
+                store.save_token(realm, old.token, old.updated_at or _UNDATED)
+            keep_sealed(sealer, store, realm, sealed, log)
     tokens = _tokens_for_the_tap(settings, store, shard, companies, log)
     if not tokens:
         return ShardResult({}, skipped, 0)
@@ -326,10 +328,11 @@ def sync_companies(  # noqa: C901, PLR0912, PLR0915 - one shard's run, its steps
         # What the loader confirmed is kept even when the run fails: the next one resumes.
         for realm in todo:
             own = split(state, realm)
-            offer_sealed(sealer, store, realm, own)
+            sealed = take_sealed(own, realm)
             # Nothing of it confirmed: its own kept.
             if (len(own) > 1 or own["bookmarks"]) and not store.save_state(realm, own, lease):
                 lost.append(realm)
+            keep_sealed(sealer, store, realm, sealed, log)
     if lease is not None:  # those it had nothing to keep for are the other run's all the same
         held = store.held(lease, todo)
         lost += [r for r in todo if r not in held and r not in lost]
@@ -431,8 +434,6 @@ def _tokens_for_the_tap(
     tokens: dict[str, str] = {}
     for company in companies:
         realm = company.realm_id
-        if store.token(realm) is None and (old := _token_of_old_runs(settings, realm)):
-            store.save_token(realm, old.token, old.updated_at or _UNDATED)  # unless re-added
         if (newest := store.newest_token(realm)) is None:
             log.warning("Company %s left the registry; it is not synced.", realm)
             continue
@@ -469,18 +470,28 @@ class _Sealer:
         return self._sealer.open(sealed)
 
 
-def offer_sealed(sealer: _Sealer, store: Store, realm: str, state: dict) -> None:
-    """Take the company's sealed refresh token out of its state, for the store (kept there
-    if it is the newest). A company's state in the store holds its bookmarks only: its
-    tokens live in the store and the machines' token files, judged by when they came. A
-    sealed copy travelling with the state would outlive a re-authorization (the tap tries
-    it before the config's token, by a stamp from whichever machine's clock)."""
-    if (sealed := take_sealed(state, realm)) and (token := sealer.open(sealed["refresh_token"])):
-        try:
-            received = read_instant(str(sealed.get("updated_at")))
-        except ValueError:
-            received = _UNDATED
-        store.save_token(realm, token, received)
+def keep_sealed(sealer: _Sealer, store: Store, realm: str, sealed: dict | None, log) -> None:
+    """A sealed refresh token taken out of a company's state (partition_state.take_sealed)
+    goes to the store, kept there if it is the newest. A company's state in the store holds
+    its bookmarks only: its tokens live in the store and the machines' token files, judged
+    by when they came. A copy travelling with the state would outlive a re-authorization
+    (the tap tries it before the config's token, by a stamp of whichever machine's clock)."""
+    if not sealed:
+        return
+    if (token := sealer.open(str(sealed["refresh_token"]))) is None:
+        log.warning(
+            "Company %s: the refresh token sealed in its state was sealed under another "
+            "client_id or client_secret and cannot be read; it is dropped, the store's and "
+            "the token file's are used. If the run fails with invalid_grant, re-authorize "
+            "the company and add it again.",
+            realm,
+        )
+        return
+    try:
+        received = read_instant(str(sealed.get("updated_at")))
+    except ValueError:
+        received = _UNDATED
+    store.save_token(realm, token, received)
 
 
 def _keep_tokens(settings: Settings, store: Store, realm_ids: list[str], log) -> None:

@@ -223,7 +223,7 @@ class Store:
             )
             db.execute("delete from tokens where realm_id = ?", (realm_id,))
             # Nor its state's sealed copy of the chain it replaced (a state kept before the
-            # runner took those out; see runner.offer_sealed).
+            # runner took those out; see runner.keep_sealed).
             row = db.execute("select state from state where realm_id = ?", (realm_id,)).fetchone()
             if row and AUTH_STATE_KEY in (state := json.loads(row[0])):
                 del state[AUTH_STATE_KEY]
